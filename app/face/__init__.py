@@ -1,0 +1,1 @@
+"""Face finding, tracking and THE alignment shared with training."""

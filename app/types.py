@@ -1,0 +1,66 @@
+"""Plain data every stage speaks: a frame, a detected face, a classified face."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One BGR image from a source, with its position in the stream."""
+
+    image: np.ndarray  # H x W x 3 uint8, BGR (OpenCV order)
+    index: int
+    timestamp: float  # seconds since the source started (media time for files)
+    source: str = ""
+
+
+@dataclass
+class Face:
+    """One face found by the face mesh, in frame pixel coordinates."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    landmarks: np.ndarray  # (478, 3) float32: x, y in pixels, z in pixels (MediaPipe's relative depth * width)
+    score: float = 1.0
+    track_id: int = -1
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+@dataclass
+class FaceResult:
+    """A tracked face with its (smoothed) class probabilities."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    probabilities: np.ndarray  # (C,) float32, sums to 1
+    classes: tuple[str, ...]
+    raw_probabilities: np.ndarray | None = None  # before temporal smoothing
+
+    @property
+    def label_index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def label(self) -> str:
+        return self.classes[self.label_index]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities[self.label_index])
+
+
+@dataclass
+class FrameResult:
+    """Everything the pipeline knows about one frame."""
+
+    frame: Frame
+    faces: list[FaceResult] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    model_name: str = ""
