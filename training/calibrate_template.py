@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-from app.face.align import ANCHOR_INDICES, ANCHOR_WEIGHTS, TEMPLATE, _SHAPE_FILE, similarity_transform
+from app.face.align import _SHAPE_FILE, ANCHOR_INDICES, ANCHOR_WEIGHTS, TEMPLATE, similarity_transform
 from app.face.mesh import FaceMesh
 from training.data.prepare import upscale_crop
 

@@ -68,7 +68,7 @@ class FaceMesh:
             self._mesh.close()
             self._mesh = None
 
-    def __enter__(self) -> "FaceMesh":
+    def __enter__(self) -> FaceMesh:
         return self
 
     def __exit__(self, *exc) -> None:

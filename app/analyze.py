@@ -1,0 +1,138 @@
+"""Headless analysis of a video, image or folder: annotated video + per-frame results, with progress.
+
+Used by ``ferlive analyze``. Every input frame is processed and written (no dropping: this is offline work).
+Outputs are finalised on every exit path (end of input, Ctrl-C, an exception), so what was written stays
+playable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from app.capture import open_source
+from app.errors import ModelLoadError
+from app.inference.engine import InferenceEngine
+from app.inference.registry import ModelRegistry
+from app.pipeline import FacePipeline, StageTimer
+from app.record import ResultsWriter, VideoRecorder
+from app.render import RenderOptions, render
+
+
+@dataclass
+class AnalysisSummary:
+    frames: int = 0
+    frames_with_face: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    model: str = ""
+    provider: str = ""
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def face_coverage(self) -> float:
+        return self.frames_with_face / self.frames if self.frames else 0.0
+
+    def stage_medians(self) -> dict[str, float]:
+        return {k: float(np.median(v)) for k, v in self.stage_ms.items() if v}
+
+    def describe(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_medians().items())
+        return (
+            f"{'interrupted after ' if self.interrupted else ''}{self.frames} frames processed, "
+            f"{self.faces} faces found ({self.frames_with_face} frames with a face, {100 * self.face_coverage:.1f}%), "
+            f"{self.fps:.1f} frames per second on {self.provider} with {self.model}\n"
+            f"median ms per frame: {stages}"
+        )
+
+
+def load_engine(model: str | None, provider: str = "auto", registry: ModelRegistry | None = None) -> InferenceEngine:
+    """The named model, a path to an .onnx, or the registry's default when ``model`` is None."""
+    if model and model.endswith(".onnx"):
+        return InferenceEngine(model, provider=provider)
+    registry = registry or ModelRegistry()
+    entry = registry.get(model) if model else registry.default()
+    if entry is None:
+        raise ModelLoadError(f"no usable model in {registry.models_dir}; train one or name an .onnx file")
+    if entry.error:
+        raise ModelLoadError(f"model {entry.name} cannot be used: {entry.error}")
+    return InferenceEngine(entry.onnx_path, card=entry.card, provider=provider)
+
+
+def analyze(
+    input_path: str,
+    model: str | None = None,
+    out_video: str | Path | None = None,
+    results_paths: list[str | Path] | tuple = (),
+    provider: str = "auto",
+    max_faces: int = 4,
+    smoothing: float = 0.6,
+    options: RenderOptions | None = None,
+    progress: bool = True,
+    max_frames: int | None = None,
+) -> AnalysisSummary:
+    options = options or RenderOptions()
+    engine = load_engine(model, provider)
+    source = open_source(input_path)
+    source.open()
+    summary = AnalysisSummary(model=engine.card.name, provider=engine.provider)
+    pipeline = FacePipeline(engine, max_faces=max_faces, smoothing=smoothing, video_mode=not _is_stills(source))
+    recorder = None
+    writers: list[ResultsWriter] = []
+    try:
+        # outputs are opened after the input so a bad input leaves no empty files behind
+        recorder = VideoRecorder(out_video, fps=source.fps or 30.0) if out_video else None
+        writers = [ResultsWriter(p, classes=engine.card.classes) for p in results_paths if p]
+        total = source.frame_count if max_frames is None else min(source.frame_count or max_frames, max_frames)
+        bar = tqdm(total=total, unit="frame", desc=Path(str(input_path)).name, disable=not progress)
+        t0 = time.perf_counter()
+        while max_frames is None or summary.frames < max_frames:
+            timer = StageTimer()
+            with timer.stage("decode"):
+                frame = source.read()
+            if frame is None:
+                break
+            result = pipeline.process(frame)
+            result.timings_ms.update(timer.ms)
+            if recorder is not None:
+                with timer.stage("render"):
+                    annotated = render(frame.image, result.faces, options)
+                with timer.stage("encode"):
+                    recorder.write(annotated)
+                result.timings_ms.update({k: timer.ms[k] for k in ("render", "encode")})
+            for writer in writers:
+                writer.write(result)
+            summary.frames += 1
+            summary.faces += len(result.faces)
+            summary.frames_with_face += bool(result.faces)
+            for k, v in result.timings_ms.items():
+                summary.stage_ms.setdefault(k, []).append(v)
+            bar.update(1)
+        bar.close()
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        summary.seconds = time.perf_counter() - t0 if "t0" in locals() else 0.0
+        source.close()
+        pipeline.close()
+        if recorder is not None:
+            recorder.close()
+        for writer in writers:
+            writer.close()
+    return summary
+
+
+def _is_stills(source) -> bool:
+    """Unrelated images (a folder, a photo) need detection on every frame, not tracking."""
+    from app.capture import FolderSource, ImageSource
+
+    return isinstance(source, (FolderSource, ImageSource))

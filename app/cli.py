@@ -1,0 +1,99 @@
+"""Command line: ``ferlive`` (desktop app), ``ferlive analyze``, ``ferlive models``, ``ferlive bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.errors import FerliveError
+
+PROVIDERS = ["auto", "tensorrt", "cuda", "cpu"]
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from app.analyze import analyze
+    from app.render import RenderOptions
+
+    results = [p for p in (args.csv, args.jsonl) if p]
+    summary = analyze(
+        args.input, model=args.model, out_video=args.out, results_paths=results, provider=args.provider,
+        max_faces=args.max_faces, smoothing=args.smoothing,
+        options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
+        progress=not args.quiet, max_frames=args.max_frames,
+    )
+    print(summary.describe())
+    if args.out:
+        print(f"annotated video: {args.out}")
+    for path in results:
+        print(f"results: {path}")
+    return 130 if summary.interrupted else 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from app.inference.registry import ModelRegistry
+
+    reg = ModelRegistry()
+    default = reg.default()
+    rows = []
+    for e in reg.entries():
+        acc = e.card.accuracy if e.card else None
+        rows.append({"name": e.name, "default": bool(default and e.name == default.name),
+                     "architecture": e.card.architecture if e.card else None,
+                     "publictest_acc": acc, "error": e.error})
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from app import bench
+
+    return bench.main(args.rest)
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from app.ui.main import run_app
+
+    return run_app(source=args.source, model=args.model, provider=args.provider)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ferlive", description="Real-time facial-expression recognition.")
+    ap.add_argument("--source", default=None, help="camera index or video/image/folder path to start with")
+    ap.add_argument("--model", default=None, help="model name in models/ (default: the best CPU model)")
+    ap.add_argument("--provider", choices=PROVIDERS, default="auto")
+    sub = ap.add_subparsers(dest="command")
+    an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
+    an.add_argument("input")
+    an.add_argument("--model", default=None, help="model name in models/ or a path to an .onnx")
+    an.add_argument("--out", default=None, help="annotated H.264 MP4 to write")
+    an.add_argument("--csv", default=None, help="per-face per-frame results as CSV")
+    an.add_argument("--jsonl", default=None, help="per-face per-frame results as JSON Lines")
+    an.add_argument("--provider", choices=PROVIDERS, default="auto")
+    an.add_argument("--max-faces", type=int, default=4)
+    an.add_argument("--smoothing", type=float, default=0.6, help="0 = none, 0.9 = heavy")
+    an.add_argument("--landmarks", action="store_true", help="draw the face-mesh points")
+    an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
+    an.add_argument("--max-frames", type=int, default=None)
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
+    an.set_defaults(func=_analyze)
+    mo = sub.add_parser("models", help="list the models in models/ with their accuracy")
+    mo.set_defaults(func=_models)
+    be = sub.add_parser("bench", help="per-stage benchmark (see python -m app.bench --help)")
+    be.add_argument("rest", nargs=argparse.REMAINDER)
+    be.set_defaults(func=_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func = getattr(args, "func", _gui)
+    try:
+        return func(args)
+    except FerliveError as exc:
+        print(f"ferlive: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

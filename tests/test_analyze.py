@@ -1,0 +1,109 @@
+"""End to end on real videos with real MediaPipe and a real ONNX session: ``ferlive analyze``."""
+
+import csv
+import json
+
+import av
+import numpy as np
+import pytest
+from tests.onnx_factory import make_model
+
+from app.cli import main
+from app.errors import ModelLoadError, SourceError, UnknownModelError
+from tests.datapaths import require_data, video
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    d = tmp_path / "models"
+    d.mkdir()
+    make_model(d / "tiny-grey.onnx", size=48, channels=1)
+    make_model(d / "tiny-landmarks.onnx", size=64, channels=3, landmarks=True)
+    monkeypatch.setenv("FERLIVE_MODELS", str(d))
+    return d
+
+
+def count_frames(path) -> tuple[int, str, tuple[int, int]]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        n = sum(1 for _ in c.decode(s))
+        return n, s.codec_context.name, (s.codec_context.width, s.codec_context.height)
+
+
+def source_frames(path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.parametrize("model", ["tiny-grey", "tiny-landmarks"])
+def test_analyze_writes_every_frame_and_a_row_per_face(model, models_dir, tmp_path, capsys):
+    src = require_data(video("woman_phone_night.mp4"))
+    out, results = tmp_path / "annotated.mp4", tmp_path / "results.csv"
+    rc = main(["analyze", str(src), "--model", model, "--out", str(out), "--csv", str(results), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "frames per second" in printed and "faces found" in printed
+    n, codec, size = count_frames(out)
+    assert n == source_frames(src)
+    assert codec == "h264"
+    rows = list(csv.DictReader(open(results)))
+    frames_with_face = {int(r["frame_index"]) for r in rows}
+    assert len(frames_with_face) >= 0.9 * n
+    probs = np.array([[float(r[k]) for k in r if k.startswith("p_")] for r in rows])
+    assert probs.shape[1] == 7
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-3)
+    assert {r["model"] for r in rows} == {model}
+
+
+def test_single_face_video_face_found_in_95_percent_of_frames(models_dir, tmp_path):
+    from app.analyze import analyze
+
+    src = require_data(video("woman_smile_neutral.mp4"))
+    summary = analyze(str(src), model="tiny-grey", results_paths=[tmp_path / "r.jsonl"], progress=False)
+    assert summary.frames == source_frames(src)
+    assert summary.face_coverage >= 0.95
+    assert summary.faces <= summary.frames * 1.02  # one person: no phantom faces
+    lines = [json.loads(x) for x in open(tmp_path / "r.jsonl")]
+    assert len(lines) == summary.faces
+    assert len({r["track_id"] for r in lines}) <= 3  # the id stays with the person
+
+
+def test_default_model_used_when_none_named(models_dir, tmp_path, capsys):
+    src = require_data(video("woman_phone_night.mp4"))
+    assert main(["analyze", str(src), "--max-frames", "5", "--quiet"]) == 0
+    assert "5 frames processed" in capsys.readouterr().out
+
+
+def test_bad_inputs_give_one_clear_message(models_dir, tmp_path, capsys):
+    src = require_data(video("woman_phone_night.mp4"))
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("this is not a video")
+    assert main(["analyze", str(not_video), "--out", str(tmp_path / "o.mp4"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "notes.mp4" in err
+    assert not (tmp_path / "o.mp4").exists()  # nothing half-written for a bad input
+
+    assert main(["analyze", str(src), "--model", "nope", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "tiny-grey" in err
+
+    assert main(["analyze", str(src), "--out", "/proc/forbidden/o.mp4", "--quiet"]) == 2
+    assert "/proc/forbidden/o.mp4" in capsys.readouterr().err
+
+    (models_dir / "broken.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    (models_dir / "broken.json").write_text((models_dir / "tiny-grey.json").read_text())
+    assert main(["analyze", str(src), "--model", "broken", "--quiet"]) == 2
+    assert "broken" in capsys.readouterr().err
+
+
+def test_api_errors_are_typed(models_dir, tmp_path):
+    from app.analyze import analyze, load_engine
+
+    with pytest.raises(UnknownModelError):
+        load_engine("missing-model")
+    with pytest.raises(SourceError):
+        analyze(str(tmp_path / "nothing.mp4"), model="tiny-grey", progress=False)
+    with pytest.raises(ModelLoadError):
+        load_engine(str(tmp_path / "nothing.onnx"))

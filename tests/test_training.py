@@ -1,0 +1,91 @@
+"""Each architecture builds, trains a few hundred steps on real FER2013 faces with falling loss, exports to
+ONNX within the parity tolerance, and evaluates through the app's pipeline exactly as the checkpoint does."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.datapaths import data_dir, require_data
+
+pytestmark = pytest.mark.slow
+
+ARCHS = ["apvit", "poster", "ferformer"]
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory):
+    """A real 1,500-image slice of FER2013 (train + publictest) in the shared archive format."""
+    src = require_data(data_dir() / "fer2013.npz")
+    d = np.load(src)
+    rng = np.random.default_rng(0)
+    tr = rng.choice(np.where(d["split"] == "train")[0], 1200, replace=False)
+    va = rng.choice(np.where(d["split"] == "publictest")[0], 300, replace=False)
+    idx = np.concatenate([tr, va])
+    path = tmp_path_factory.mktemp("data") / "fer_slice.npz"
+    np.savez(path, images=d["images"][idx], labels=d["labels"][idx], split=d["split"][idx], classes=d["classes"],
+             face_crops=np.array(True))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FERLIVE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_train_export_evaluate_round_trip(arch, small_archive, tmp_path):
+    from training.config import load_config
+    from training.evaluate import evaluate
+    from training.export import export
+    from training.train import train
+
+    torch.set_num_threads(2)
+    cfg = load_config(arch, "tiny", overrides={"epochs": 6, "batch_size": 32, "lr": 3e-3, "warmup_epochs": 1})
+    state = train(cfg, str(small_archive), tmp_path / "run")
+    losses = [h["train_loss"] for h in state["history"]]
+    assert len(state["history"]) * 38 >= 200  # a few hundred optimiser steps
+    assert losses[-1] < losses[0] - 0.02, losses
+    assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "curves.png").exists()
+
+    onnx_path = tmp_path / "models" / f"{arch}-tiny.onnx"
+    card = export(tmp_path / "run" / "best.pt", onnx_path)
+    assert card["onnx"]["parity_max_abs"] <= 1e-3
+    saved = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert saved["input"]["landmarks"] == ("mediapipe478" if arch == "poster" else "none")
+    assert saved["gmacs"] > 0 and saved["params"] > 0
+
+    result = evaluate(onnx_path, small_archive, "publictest", tmp_path / "reports",
+                      checkpoint=tmp_path / "run" / "best.pt", provider="cpu")
+    assert result["images"] == 300
+    assert result["detection_coverage"] > 0.85  # MediaPipe finds most FER2013 faces once upscaled
+    assert result["prediction_agreement"] >= 0.99
+    assert abs(result["accuracy"] - result["checkpoint_accuracy"]) <= 1 / 300
+    assert (tmp_path / "reports").glob("*confusion.png")
+
+
+def test_resume_continues_from_last_checkpoint(small_archive, tmp_path):
+    from training.config import load_config
+    from training.train import train
+
+    cfg = load_config("apvit", "tiny", overrides={"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 5})
+    train(cfg, str(small_archive), tmp_path / "run")
+    cfg["epochs"] = 2
+    state = train(cfg, str(small_archive), tmp_path / "run", resume=True)
+    assert [h["epoch"] for h in state["history"]] == [1, 2]
+    assert state["step"] == 10
+
+
+def test_flip_augmentation_mirrors_landmark_identity():
+    from app.face.align import canonical_shape
+    from training.data.augment import augment_batch
+
+    lm = torch.from_numpy(canonical_shape().copy())[None]
+    img = torch.zeros(1, 1, 32, 32)
+    img[..., :, :8] = 1.0  # bright stripe on the left
+    out, lm2 = augment_batch(img, lm, flip_p=1.0, max_rotate=0, scale=(1, 1), max_shift=0, erase_p=0, jitter=0)
+    assert out[0, 0, :, -8:].mean() > 0.9 and out[0, 0, :, :8].mean() < 0.1
+    # after the mirror, index 468 sits at image left again, as MediaPipe would label the mirrored face
+    assert lm2[0, 468, 0] < 0.5 and lm2[0, 473, 0] > 0.5
+    np.testing.assert_allclose(lm2[0, 468, 0], 1 - lm[0, 473, 0], atol=0.02)

@@ -1,0 +1,76 @@
+"""Batch augmentation on tensors that keeps the image and its landmarks consistent.
+
+A horizontal flip mirrors the image, maps x -> 1 - x, and swaps each landmark with its mirror partner (left eye
+<-> right eye ...), so the landmark stream sees a real face layout. Affine jitter moves both alike.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.face.align import canonical_shape
+
+
+@lru_cache(maxsize=1)
+def mirror_permutation() -> np.ndarray:
+    """Index of each landmark's mirror partner, from the canonical shape mirrored about x = 0.5."""
+    pts = canonical_shape()[:, :2].astype(np.float64)
+    centre_x = pts[:, 0].mean()
+    mirrored = pts.copy()
+    mirrored[:, 0] = 2 * centre_x - mirrored[:, 0]
+    d = np.linalg.norm(mirrored[:, None] - pts[None], axis=2)
+    return np.argmin(d, axis=1)
+
+
+def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float = 0.5, max_rotate: float = 10.0,
+                  scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
+                  jitter: float = 0.2, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies."""
+    b = images.shape[0]
+    g = generator
+    dev = images.device
+    flip = torch.rand(b, generator=g, device=dev) < flip_p
+    if flip.any():
+        perm = torch.as_tensor(mirror_permutation(), device=dev)
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        mirrored = landmarks[:, perm].clone()
+        mirrored[..., 0] = 1.0 - mirrored[..., 0]
+        landmarks = torch.where(flip[:, None, None], mirrored, landmarks)
+    # random similarity about the centre, in normalised coordinates (-1..1); the same map moves the landmarks
+    ang = (torch.rand(b, generator=g, device=dev) * 2 - 1) * math.radians(max_rotate)
+    sc = torch.empty(b, device=dev).uniform_(*scale, generator=g)
+    shift = (torch.rand(b, 2, generator=g, device=dev) * 2 - 1) * max_shift * 2
+    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # output point p_out satisfies p_in = A p_out + t  =>  p_out = A^-1 (p_in - t)
+    a = theta[:, :, :2]
+    t = theta[:, :, 2]
+    xy = landmarks[..., :2] * 2 - 1
+    xy = torch.linalg.solve(a, (xy - t[:, None]).transpose(1, 2)).transpose(1, 2)
+    landmarks = torch.cat([(xy + 1) / 2, landmarks[..., 2:] * sc[:, None, None]], dim=-1)
+    # brightness / contrast jitter
+    if jitter > 0:
+        c = 1 + (torch.rand(b, 1, 1, 1, generator=g, device=dev) * 2 - 1) * jitter
+        br = (torch.rand(b, 1, 1, 1, generator=g, device=dev) * 2 - 1) * jitter * 0.5
+        mean = images.mean(dim=(1, 2, 3), keepdim=True)
+        images = ((images - mean) * c + mean + br).clamp(0, 1)
+    # random erasing of one rectangle
+    if erase_p > 0:
+        s = images.shape[-1]
+        erase = torch.rand(b, generator=g, device=dev) < erase_p
+        hw = (torch.rand(b, 2, generator=g, device=dev) * 0.3 + 0.1) * s
+        xy0 = torch.rand(b, 2, generator=g, device=dev) * (s - hw)
+        ar = torch.arange(s, device=dev)
+        mx = (ar[None] >= xy0[:, :1]) & (ar[None] < xy0[:, :1] + hw[:, :1])
+        my = (ar[None] >= xy0[:, 1:]) & (ar[None] < xy0[:, 1:] + hw[:, 1:])
+        mask = (my[:, :, None] & mx[:, None, :]) & erase[:, None, None]
+        noise = torch.rand(images.shape, generator=g, device=dev)
+        images = torch.where(mask[:, None], noise, images)
+    return images, landmarks

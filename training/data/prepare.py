@@ -1,0 +1,172 @@
+"""Run the app's face pipeline once over a dataset and cache aligned crops + landmarks.
+
+python -m training.data.prepare ../shared/data/fer2013.npz --size 48 --color gray
+
+Small crops (FER2013's 48x48) are upscaled and padded before MediaPipe sees them. Where no face is found in an
+image that is already a face crop, the whole crop is used with the canonical landmark shape (``crop_as_face``),
+and counted. Photos with no face found are marked undetected (evaluation counts them as misclassified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from app.face.align import TEMPLATE_VERSION, AlignedFace, align_face, crop_as_face
+from training.data.archive import LabelledImages, load_dataset
+
+UPSCALE_TARGET = 192  # MediaPipe's detector finds small crops reliably once they are about this big
+PAD_FRACTION = 1 / 3
+
+
+def upscale_crop(image: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Small image -> BGR, upscaled to ~192 px and padded by replication; returns (big, scale, pad)."""
+    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    short = min(bgr.shape[:2])
+    scale = max(1.0, UPSCALE_TARGET / short)
+    if scale > 1.0:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        pad = int(round(UPSCALE_TARGET * PAD_FRACTION))
+        bgr = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    else:
+        pad = 0
+    return bgr, scale, pad
+
+
+def align_dataset_image(mesh, image: np.ndarray, size: int, gray: bool, face_crops: bool
+                        ) -> tuple[AlignedFace | None, bool]:
+    """The app's pipeline on one dataset image: (aligned face or None, whether MediaPipe found it)."""
+    big, scale, pad = upscale_crop(image)
+    faces = mesh.process(big)
+    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if faces:
+        face = max(faces, key=lambda f: f.area)
+        pts = face.landmarks.copy()
+        pts[:, :2] -= pad
+        pts /= scale
+        return align_face(bgr, pts, size, gray=gray), True
+    if face_crops:
+        return crop_as_face(bgr, size, gray=gray), False
+    return None, False
+
+
+@dataclass
+class PreparedData:
+    images: np.ndarray  # (N,S,S) or (N,S,S,3) uint8
+    landmarks: np.ndarray  # (N,478,3) float16
+    labels: np.ndarray
+    split: np.ndarray
+    detected: np.ndarray  # bool: MediaPipe found the face
+    usable: np.ndarray  # bool: detected, or fallback applied
+    classes: tuple[str, ...]
+
+    def subset(self, split: str) -> PreparedData:
+        i = np.where(self.split == split)[0]
+        return PreparedData(self.images[i], self.landmarks[i], self.labels[i], self.split[i], self.detected[i],
+                            self.usable[i], self.classes)
+
+
+_worker_mesh = None
+
+
+def _init_worker() -> None:
+    global _worker_mesh
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from app.face.mesh import FaceMesh
+
+    _worker_mesh = FaceMesh(max_faces=1, video_mode=False, min_confidence=0.3)
+
+
+def _work(args):
+    image, size, gray, face_crops = args
+    aligned, detected = align_dataset_image(_worker_mesh, image, size, gray, face_crops)
+    if aligned is None:
+        return None, None, False
+    return aligned.image, aligned.landmarks.astype(np.float16), detected
+
+
+def prepare(data: LabelledImages, size: int, gray: bool, workers: int = 2, desc: str = "prepare") -> PreparedData:
+    """Align every image with progress; returns arrays ready for training."""
+    n = len(data)
+    shape = (n, size, size) if gray else (n, size, size, 3)
+    images = np.zeros(shape, np.uint8)
+    landmarks = np.zeros((n, 478, 3), np.float16)
+    detected = np.zeros(n, bool)
+    usable = np.zeros(n, bool)
+    jobs = ((data.images[i], size, gray, data.face_crops) for i in range(n))
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        for i, (img, lm, det) in enumerate(tqdm(pool.imap(_work, jobs, chunksize=64), total=n, desc=desc)):
+            if img is not None:
+                images[i], landmarks[i], usable[i] = img, lm, True
+            detected[i] = det
+    return PreparedData(images, landmarks, data.labels, data.split, detected, usable, data.classes)
+
+
+def cache_path(source: Path, size: int, gray: bool, cache_dir: Path) -> Path:
+    st = source.stat()
+    key = f"{source.resolve()}|{st.st_size}|{int(st.st_mtime)}|{size}|{gray}|{TEMPLATE_VERSION}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return cache_dir / f"{source.stem}_{size}{'g' if gray else 'c'}_{digest}.npz"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FERLIVE_CACHE", Path(__file__).resolve().parents[2] / "cache"))
+
+
+def load_or_prepare(source: str | Path, size: int, gray: bool, cache_dir: Path | None = None,
+                    workers: int = 2) -> PreparedData:
+    """Cached prepared data for ``source``; prepares (and reports coverage) on first use."""
+    source = Path(source)
+    cache_dir = cache_dir or default_cache_dir()
+    path = cache_path(source, size, gray, cache_dir)
+    if path.exists():
+        with np.load(path) as d:
+            return PreparedData(d["images"], d["landmarks"], d["labels"], d["split"], d["detected"], d["usable"],
+                                tuple(str(c) for c in d["classes"]))
+    data = load_dataset(source)
+    prep = prepare(data, size, gray, workers, desc=f"prepare {source.name}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, images=prep.images, landmarks=prep.landmarks, labels=prep.labels, split=prep.split,
+             detected=prep.detected, usable=prep.usable, classes=np.array(prep.classes))
+    tmp.replace(path)
+    print(json.dumps(coverage_report(prep, data.face_crops)))
+    return prep
+
+
+def coverage_report(prep: PreparedData, face_crops: bool) -> dict:
+    n = len(prep.labels)
+    found = int(prep.detected.sum())
+    return {
+        "images": n,
+        "faces_found": found,
+        "found_fraction": round(found / max(n, 1), 4),
+        "fallback_whole_crop": int((prep.usable & ~prep.detected).sum()) if face_crops else 0,
+        "unusable": int((~prep.usable).sum()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Cache aligned crops and landmarks for a dataset.")
+    ap.add_argument("source")
+    ap.add_argument("--size", type=int, default=48)
+    ap.add_argument("--color", choices=["gray", "rgb"], default="gray")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    args = ap.parse_args()
+    prep = load_or_prepare(args.source, args.size, args.color == "gray", args.cache_dir, args.workers)
+    print(json.dumps(coverage_report(prep, True)))
+
+
+if __name__ == "__main__":
+    main()

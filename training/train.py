@@ -1,0 +1,282 @@
+"""Train one model: ``python -m training.train --arch apvit --size small --data ../shared/data/fer2013.npz``.
+
+AdamW (optionally SAM), cosine schedule with warm-up, label smoothing, class-balanced sampling, augmentation that
+keeps image and landmarks consistent, bf16/fp16 autocast, a checkpoint every epoch (``--resume`` continues),
+the best epoch on the validation split kept as ``best.pt``, a progress bar and a per-epoch log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from training.config import load_config
+from training.data.augment import augment_batch
+from training.data.prepare import PreparedData, load_or_prepare
+from training.models import create_model, model_config
+from training.sam import SAM
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_tensors(data: PreparedData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 crops -> float 0..1 (B,C,S,S); landmarks float32; labels."""
+    imgs = torch.from_numpy(data.images)
+    imgs = imgs[:, None] if imgs.ndim == 3 else imgs.permute(0, 3, 1, 2)
+    return imgs.to(device), torch.from_numpy(data.landmarks.astype(np.float32)).to(device), torch.from_numpy(
+        data.labels.astype(np.int64)).to(device)
+
+
+def normalise(images_u8_or_float: torch.Tensor, mean: list[float], std: list[float], channels: int) -> torch.Tensor:
+    x = images_u8_or_float.float()
+    if images_u8_or_float.dtype == torch.uint8:
+        x = x / 255.0
+    if x.shape[1] != channels:
+        x = x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
+    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def sample_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=labels.max() + 1).astype(np.float64)
+    per_class = 1.0 / np.sqrt(counts) if mode == "sqrt" else 1.0 / counts
+    return per_class[labels]
+
+
+def compute_loss(out: dict, y: torch.Tensor, cfg: dict) -> torch.Tensor:
+    loss = F.cross_entropy(out["logits"].float(), y, label_smoothing=cfg["label_smoothing"])
+    if "text_logits" in out:
+        loss = loss + cfg["text_loss_weight"] * F.cross_entropy(out["text_logits"].float(), y,
+                                                                label_smoothing=cfg["label_smoothing"])
+    return loss
+
+
+def probabilities(model: torch.nn.Module, out: dict) -> torch.Tensor:
+    """What the exported model outputs: the class head, blended with the text head where there is one."""
+    p = out["logits"].float().softmax(-1)
+    if "text_logits" in out:
+        w = getattr(model, "text_weight", 0.5)
+        p = (1 - w) * p + w * out["text_logits"].float().softmax(-1)
+    return p
+
+
+@torch.no_grad()
+def predict(model, images, landmarks, cfg, channels, device, batch=256) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch):
+        x = normalise(images[i : i + batch].to(device), cfg["mean"], cfg["std"], channels)
+        with autocast(device, cfg):
+            o = model(x, landmarks[i : i + batch].to(device))
+        out.append(probabilities(model, o).cpu())
+    return torch.cat(out).numpy()
+
+
+def autocast(device: torch.device, cfg: dict):
+    dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device.type, dtype=dtype, enabled=bool(cfg["amp"]))
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build(cfg: dict, num_classes: int) -> torch.nn.Module:
+    mcfg = model_config(cfg["arch"], cfg["size"], num_classes=num_classes)
+    model = create_model(cfg["arch"], cfg["size"], num_classes=num_classes)
+    return model, mcfg
+
+
+def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", resume: bool = False,
+          train_split: str = "train", val_split: str = "publictest") -> dict:
+    device = pick_device(device_name)
+    torch.manual_seed(cfg["seed"])
+    np.random.seed(cfg["seed"])
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    mcfg = model_config(cfg["arch"], cfg["size"])
+    size, channels = mcfg["input_size"], mcfg["in_ch"]
+    prep = load_or_prepare(data_path, size, gray=cfg["color"] == "gray")
+    tr, va = prep.subset(train_split), prep.subset(val_split)
+    keep = tr.usable
+    tr_x, tr_lm, tr_y = to_tensors(PreparedData(tr.images[keep], tr.landmarks[keep], tr.labels[keep], tr.split[keep],
+                                                tr.detected[keep], tr.usable[keep], tr.classes), torch.device("cpu"))
+    va_x, va_lm, va_y = to_tensors(va, torch.device("cpu"))
+    classes = list(prep.classes)
+    model, mcfg = build(cfg, len(classes))
+    if hasattr(model, "set_text_embeddings"):
+        from training.models.ferformer import text_embeddings
+
+        model.set_text_embeddings(text_embeddings(classes))
+    model.to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "pos" not in n and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "pos" not in n and "embed" not in n)]
+    groups = [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = SAM(groups, torch.optim.AdamW, rho=cfg["sam_rho"], lr=cfg["lr"]) if cfg["sam_rho"] > 0 else \
+        torch.optim.AdamW(groups, lr=cfg["lr"])
+    steps_per_epoch = math.ceil(len(tr_y) / cfg["batch_size"])
+    if cfg["max_steps_per_epoch"]:
+        steps_per_epoch = min(steps_per_epoch, cfg["max_steps_per_epoch"])
+    total = steps_per_epoch * cfg["epochs"]
+    warmup = steps_per_epoch * cfg["warmup_epochs"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {"epoch": 0, "step": 0, "best_acc": -1.0, "history": []}
+    last = out_dir / "last.pt"
+    if resume and last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        print(f"resumed from {last} at epoch {state['epoch']}")
+    weights = sample_weights(tr_y.numpy(), cfg["balance"])
+    gen = torch.Generator().manual_seed(cfg["seed"] + state["epoch"])
+    t_start = time.time() - sum(h.get("seconds", 0) for h in state["history"])
+    for epoch in range(state["epoch"], cfg["epochs"]):
+        model.train()
+        if weights is not None:
+            order = torch.multinomial(torch.from_numpy(weights), len(tr_y), replacement=True, generator=gen)
+        else:
+            order = torch.randperm(len(tr_y), generator=gen)
+        t0 = time.time()
+        losses, correct, seen = [], 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"{cfg['arch']}-{cfg['size']} epoch {epoch + 1}/{cfg['epochs']}",
+                   leave=False)
+        for i in bar:
+            idx = order[i * cfg["batch_size"] : (i + 1) * cfg["batch_size"]]
+            x, lm = augment_batch(tr_x[idx].float().div(255), tr_lm[idx], generator=gen,
+                                  **{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg["augment"].items()})
+            x, lm, y = normalise(x, cfg["mean"], cfg["std"], channels).to(device), lm.to(device), tr_y[idx].to(device)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(state["step"], total, warmup, cfg["lr"])
+
+            def closure(x=x, lm=lm, y=y):
+                with autocast(device, cfg):
+                    o = model(x, lm)
+                loss_ = compute_loss(o, y, cfg)
+                loss_.backward()
+                return loss_, o
+
+            opt.zero_grad(set_to_none=True)
+            loss, out = closure()
+            if isinstance(opt, SAM):
+                opt.first_step()
+                closure()
+                opt.second_step()
+            else:
+                opt.step()
+            state["step"] += 1
+            losses.append(loss.item())
+            correct += (out["logits"].argmax(-1) == y).sum().item()
+            seen += len(y)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+        probs = predict(model, va_x, va_lm, cfg, channels, device)
+        val_acc = float((probs.argmax(1) == va_y.numpy()).mean())
+        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y).item())
+        rec = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(seen, 1),
+               "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
+               "seconds": time.time() - t0}
+        state["history"].append(rec)
+        state["epoch"] = epoch + 1
+        improved = val_acc > state["best_acc"]
+        if improved:
+            state["best_acc"] = val_acc
+        ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "config": cfg,
+                "model_args": {"arch": cfg["arch"], "size": cfg["size"], "num_classes": len(classes)},
+                "model_config": mcfg, "classes": classes, "data": str(data_path),
+                "splits": {"train": train_split, "val": val_split},
+                "hardware": hardware_name(device), "minutes": (time.time() - t_start) / 60}
+        torch.save(ckpt, last)
+        if improved:
+            torch.save(ckpt, out_dir / "best.pt")
+        with open(out_dir / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        print(f"epoch {epoch + 1}/{cfg['epochs']} loss {rec['train_loss']:.4f} train_acc {rec['train_acc']:.4f} "
+              f"val_acc {val_acc:.4f}{' *' if improved else ''} ({rec['seconds']:.0f}s)", flush=True)
+    plot_curves(state["history"], out_dir / "curves.png", f"{cfg['arch']}-{cfg['size']}")
+    return state
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+    import platform
+
+    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}"
+
+
+def plot_curves(history: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(ep, [h["train_loss"] for h in history], label="train")
+    a1.plot(ep, [h["val_loss"] for h in history], label="val")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("loss")
+    a1.legend()
+    a2.plot(ep, [h["train_acc"] for h in history], label="train")
+    a2.plot(ep, [h["val_acc"] for h in history], label="val (publictest)")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", required=True)
+    ap.add_argument("--size", default="small")
+    ap.add_argument("--data", default=None, help="archive (.npz), FER2013 CSV, or image folder")
+    ap.add_argument("--config", default=None, help="JSON config (default training/configs/<arch>_<size>.json)")
+    ap.add_argument("--out", default=None, help="run folder (default runs/<arch>_<size>)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--sam-rho", type=float)
+    ap.add_argument("--max-steps-per-epoch", type=int)
+    ap.add_argument("--train-split", default="train")
+    ap.add_argument("--val-split", default="publictest")
+    args = ap.parse_args(argv)
+    from training.data.archive import default_data_dir
+
+    data = args.data or str(default_data_dir() / "fer2013.npz")
+    cfg = load_config(args.arch, args.size, args.config, {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+        "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch})
+    out = Path(args.out or f"runs/{args.arch}_{args.size}")
+    state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split)
+    print(json.dumps({"best_val_acc": state["best_acc"], "epochs": state["epoch"], "run": str(out)}))
+
+
+if __name__ == "__main__":
+    main()
