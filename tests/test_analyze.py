@@ -6,11 +6,11 @@ import json
 import av
 import numpy as np
 import pytest
-from tests.onnx_factory import make_model
 
 from app.cli import main
 from app.errors import ModelLoadError, SourceError, UnknownModelError
 from tests.datapaths import require_data, video
+from tests.onnx_factory import make_model
 
 pytestmark = pytest.mark.slow
 
@@ -66,8 +66,10 @@ def test_single_face_video_face_found_in_95_percent_of_frames(models_dir, tmp_pa
     assert summary.face_coverage >= 0.95
     assert summary.faces <= summary.frames * 1.02  # one person: no phantom faces
     lines = [json.loads(x) for x in open(tmp_path / "r.jsonl")]
-    assert len(lines) == summary.faces
-    assert len({r["track_id"] for r in lines}) <= 3  # the id stays with the person
+    assert len(lines) == summary.frames  # one line per frame, faces nested
+    faces = [f for line in lines for f in line["faces"]]
+    assert len(faces) == summary.faces
+    assert len({f["track_id"] for f in faces}) <= 3  # the id stays with the person
 
 
 def test_default_model_used_when_none_named(models_dir, tmp_path, capsys):

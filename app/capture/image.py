@@ -1,0 +1,172 @@
+"""Still images and folders of images as frame sources, so photos go through the same pipeline as video."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from app.capture.base import IMAGE_EXTENSIONS, Source, read_image, require_file
+from app.errors import SourceError
+from app.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class ImageSource(Source):
+    """One still image, delivered once as frame 0 at time 0."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._image: np.ndarray | None = None
+        self._delivered = False
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def fps(self) -> float | None:
+        return None
+
+    @property
+    def frame_count(self) -> int | None:
+        return 1
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return None if self._image is None else (self._image.shape[1], self._image.shape[0])
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    def open(self) -> None:
+        if self._image is not None:
+            return
+        require_file(self.path, "Image file")
+        image = read_image(self.path)
+        if image is None:
+            raise SourceError(f"Cannot read {self.path}: it is not an image OpenCV can decode, or it is damaged.")
+        self._image = image
+        self._delivered = self._closed = False
+
+    def read(self) -> Frame | None:
+        if self._image is None:
+            if self._closed:
+                return None
+            self.open()
+        if self._delivered:
+            return None
+        self._delivered = True
+        return Frame(image=self._image, index=0, timestamp=0.0, source=self.name)
+
+    def close(self) -> None:
+        self._image = None
+        self._closed = True
+
+
+def _natural_key(path: Path) -> list[object]:
+    """Sort "frame2" before "frame10", the order people expect from numbered frame dumps."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+class FolderSource(Source):
+    """The images of one folder (not its subfolders) in natural name order, as a sequence at ``fps``.
+
+    Timestamps are ``index / fps``: the default of 1 fps treats the folder as a slideshow of unrelated photos; pass
+    the capture rate for a dump of video frames. Unreadable files are skipped with a logged warning, so
+    ``frame_count`` (the number of image files) is an upper bound. Images may differ in size; ``size`` is the first's.
+    """
+
+    def __init__(self, path: str | Path, fps: float = 1.0) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self._fps = float(fps)
+        self._files: list[Path] = []
+        self._next = 0  # position in _files of the next file to decode
+        self._index = 0  # frames delivered
+        self._pending: tuple[Path, np.ndarray] | None = None
+        self._opened = self._closed = False
+        self.last_path: Path | None = None  # the file behind the frame last returned by read()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def frame_count(self) -> int | None:
+        return len(self._files) if self._opened else None
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self._size if self._opened else None
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    @property
+    def files(self) -> list[Path]:
+        """Image files found at open(), in delivery order (unreadable ones included)."""
+        return list(self._files)
+
+    def open(self) -> None:
+        if self._opened:
+            return
+        if not self.path.is_dir():
+            raise SourceError(f"Image folder not found: {self.path}")
+        files = sorted(
+            (p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key
+        )
+        if not files:
+            exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+            raise SourceError(f"Folder {self.path} contains no image files ({exts}).")
+        self._files, self._next, self._index = files, 0, 0
+        first = self._decode_next()
+        if first is None:
+            raise SourceError(
+                f"Folder {self.path} contains no readable image: all {len(files)} files failed to decode."
+            )
+        self._pending = first
+        self._size = (first[1].shape[1], first[1].shape[0])
+        self._opened, self._closed = True, False
+
+    def _decode_next(self) -> tuple[Path, np.ndarray] | None:
+        while self._next < len(self._files):
+            path = self._files[self._next]
+            self._next += 1
+            image = read_image(path)
+            if image is not None:
+                return path, image
+            log.warning("Skipping %s: not a readable image", path)
+        return None
+
+    def read(self) -> Frame | None:
+        if not self._opened:
+            if self._closed:
+                return None
+            self.open()
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+        else:
+            item = self._decode_next()
+            if item is None:
+                return None
+        self.last_path, image = item
+        frame = Frame(image=image, index=self._index, timestamp=self._index / self._fps, source=self.name)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._pending = None
+        if self._opened:
+            self._opened, self._closed = False, True

@@ -1,0 +1,151 @@
+"""Video files decoded with OpenCV's FFmpeg backend, stamped with media time."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from app.capture.base import Source, require_file
+from app.errors import SourceError
+from app.types import Frame
+
+
+def _diagnose(path: Path) -> str:
+    """Why OpenCV could not use ``path``, asked of FFmpeg through PyAV (OpenCV only says "failed")."""
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video
+            if not streams:
+                return "it contains no video frames (no video stream)"
+            for _ in container.decode(streams[0]):
+                return "OpenCV could not decode it although FFmpeg can"
+            return "it contains no decodable video frames"
+    except av.FFmpegError as exc:
+        return f"it is not a video file, or it is damaged ({exc.strerror or exc})"
+
+
+class VideoFileSource(Source):
+    """Frames of a video file in decode order.
+
+    Timestamps are media time: the container's presentation time when FFmpeg reports it, else ``index / fps``,
+    so analysis results line up with the video whatever speed it is processed at. A truncated or partly corrupt
+    file ends cleanly at its last decodable frame. With ``loop=True`` the file restarts at its end (demos); the
+    index and timestamp keep increasing across loops.
+    """
+
+    def __init__(self, path: str | Path, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.loop = loop
+        self._cap: cv2.VideoCapture | None = None
+        self._pending: np.ndarray | None = None  # first frame, decoded by open() to prove the file is readable
+        self._fps: float | None = None
+        self._frame_count: int | None = None
+        self._size: tuple[int, int] | None = None
+        self._index = 0  # frames delivered so far, across loops
+        self._loop_index = 0  # frames delivered in the current pass
+        self._loop_offset = 0.0  # media time at which the current pass started
+        self._last_timestamp = 0.0
+        self._ended = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def frame_count(self) -> int | None:
+        return self._frame_count
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self._size
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    def open(self) -> None:
+        if self._cap is not None:
+            return
+        require_file(self.path, "Video file")
+        cap, first = self._open_capture()
+        self._cap, self._pending = cap, first
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self._fps = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else None
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._frame_count = count if count > 0 else None
+        self._size = (first.shape[1], first.shape[0])
+        self._index = self._loop_index = 0
+        self._loop_offset = self._last_timestamp = 0.0
+        self._ended = False
+
+    def _open_capture(self) -> tuple[cv2.VideoCapture, np.ndarray]:
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"Cannot open {self.path} as a video: {_diagnose(self.path)}.")
+        ok, first = cap.read()
+        if not ok or first is None:
+            cap.release()
+            raise SourceError(f"Cannot read {self.path}: {_diagnose(self.path)}.")
+        return cap, first
+
+    def read(self) -> Frame | None:
+        if self._cap is None:
+            if self._ended:
+                return None
+            self.open()
+        assert self._cap is not None
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+        else:
+            ok, image = self._cap.read()
+            if not ok:
+                if not (self.loop and self._loop_index > 0):
+                    self.close()
+                    return None
+                self._restart()
+                ok, image = self._cap.read()
+                if not ok:
+                    self.close()
+                    return None
+        frame = Frame(image=image, index=self._index, timestamp=self._media_time(), source=self.name)
+        self._index += 1
+        self._loop_index += 1
+        self._last_timestamp = frame.timestamp
+        return frame
+
+    def _media_time(self) -> float:
+        msec = self._cap.get(cv2.CAP_PROP_POS_MSEC) if self._cap is not None else 0.0
+        if self._loop_index == 0:
+            t = 0.0
+        elif math.isfinite(msec) and msec > 0:
+            t = msec / 1000.0
+        elif self._fps:
+            t = self._loop_index / self._fps
+        else:
+            t = self._loop_index / 30.0  # neither pts nor rate known: keep time moving at a plausible pace
+        return self._loop_offset + t
+
+    def _restart(self) -> None:
+        """Reopen the file for another pass; reopening is more robust than seeking across codecs."""
+        assert self._cap is not None
+        self._cap.release()
+        period = 1.0 / self._fps if self._fps else 1.0 / 30.0
+        self._loop_offset = self._last_timestamp + period
+        self._loop_index = 0
+        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+            self._ended = True
+        self._pending = None

@@ -1,0 +1,382 @@
+"""Outputs: annotated video (H.264 through PyAV, encoded off the caller's thread) and per-frame results (CSV/JSONL)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+import cv2
+import numpy as np
+
+from app.errors import OutputError
+from app.types import FaceResult, Frame, FrameResult
+
+log = logging.getLogger(__name__)
+
+_ENCODER_FALLBACKS = ("libx264", "h264", "mpeg4")
+_STOP = object()
+
+
+def prepare_output_path(path: Path, what: str) -> None:
+    """Create the parent folder and prove ``path`` can be written, so a bad path fails before any work is done."""
+    if path.is_dir():
+        raise OutputError(f"Cannot write {what} to {path}: it is a folder.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write {what} to {path}: cannot create folder {path.parent} ({exc.strerror})."
+        ) from exc
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"Cannot write {what} to {path}: {exc.strerror or exc}.") from exc
+
+
+def video_rate(fps: float) -> Fraction:
+    """Exact frame rate for a float: NTSC rates (29.97...) become n*1000/1001, others the nearest small fraction."""
+    for base in (24, 30, 48, 60, 120, 240):
+        if abs(fps - base * 1000 / 1001) < 0.005:
+            return Fraction(base * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
+
+
+def pick_encoder(preferred: str = "libx264") -> str:
+    """First encoder this PyAV/FFmpeg build really has among ``preferred``, libx264, h264, mpeg4."""
+    for name in dict.fromkeys((preferred, *_ENCODER_FALLBACKS)):
+        try:
+            av.Codec(name, "w")
+        except Exception:  # UnknownCodecError, or a decoder-only name
+            continue
+        if name != preferred:
+            log.warning("Video encoder %s is not available; using %s", preferred, name)
+        return name
+    raise OutputError("This PyAV build has no H.264 or MPEG-4 video encoder; cannot record video.")
+
+
+class VideoRecorder:
+    """Writes BGR frames to a video file (MP4/MKV/MOV by extension) on its own thread.
+
+    ``write()`` only queues the frame; a worker thread converts and encodes it. The queue is bounded: when it is
+    full ``write()`` blocks until the encoder catches up (up to ``write_timeout`` s) instead of dropping, because a
+    recording must keep every frame. Presentation times come from the frame count at ``fps`` (time base 1/fps), or
+    from the ``timestamp`` passed to ``write()`` for sources whose real rate wanders (cameras). Odd sizes are padded
+    by one replicated pixel to the even size yuv420p needs; frames of another size are resized to the first.
+
+    Errors: a path that cannot be written raises ``OutputError`` here. An error on the worker (disk full) is stored,
+    later ``write()`` calls raise ``OutputError``, and ``close()`` still finalises what the muxer accepted. An MP4 is
+    only playable once ``close()`` has written its index; record to ``.mkv`` when a crash must not lose the file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        size: tuple[int, int] | None = None,
+        codec: str = "libx264",
+        crf: int = 20,
+        preset: str = "veryfast",
+        queue_size: int = 32,
+        write_timeout: float = 10.0,
+        format: str | None = None,
+    ) -> None:
+        if not fps or fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.rate = video_rate(float(fps))
+        self.codec_name = pick_encoder(codec)
+        self.crf, self.preset = crf, preset
+        self.write_timeout = write_timeout
+        prepare_output_path(self.path, "video")
+        try:
+            self._container = av.open(str(self.path), "w", format=format)
+        except ValueError as exc:  # FFmpeg guesses the format from the extension
+            raise OutputError(
+                f"Cannot write video to {self.path}: unknown video format (use .mp4, .mkv or .mov)."
+            ) from exc
+        except OSError as exc:
+            raise OutputError(f"Cannot write video to {self.path}: {exc}.") from exc
+        self._content_size = tuple(size) if size else None  # size frames are scaled to, before padding to even
+        self._stream: Any = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self._error: BaseException | None = None
+        self._error_reported = False
+        self._closed = False
+        self._frames_written = 0
+        self.encode_ms: deque[float] = deque(maxlen=10_000)  # per-frame encode time on the worker (benchmarks)
+        self._next_pts = 0
+        self._t0: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    # ---- caller side -------------------------------------------------------------------------------------------
+    @property
+    def frames_written(self) -> int:
+        """Frames handed to the encoder so far (all queued frames once ``close()`` has returned)."""
+        return self._frames_written
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """Encoded (even) width and height; None until the first frame fixes it."""
+        return None if self._stream is None else (self._stream.width, self._stream.height)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def write(self, image: np.ndarray | Frame, timestamp: float | None = None) -> None:
+        """Queue one BGR frame (copied, so the caller may reuse its buffer); blocks while the queue is full."""
+        if self._closed:
+            raise ValueError(f"write() on a closed VideoRecorder ({self.path})")
+        self._raise_if_failed()
+        pixels = image.image if isinstance(image, Frame) else image
+        item = (np.array(pixels, copy=True), self._pts_for(timestamp))
+        deadline = time.monotonic() + self.write_timeout
+        while True:
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                self._raise_if_failed()
+                if time.monotonic() > deadline:
+                    raise OutputError(
+                        f"Recording to {self.path} stalled: the encoder took no frame for {self.write_timeout:.0f} s."
+                    ) from None
+
+    def _pts_for(self, timestamp: float | None) -> int:
+        if timestamp is None:
+            pts = self._next_pts
+        else:
+            if self._t0 is None:
+                self._t0 = timestamp
+            # Each pts is unique and increasing: two frames closer than 1/fps go to consecutive ticks.
+            pts = max(self._next_pts, round((timestamp - self._t0) * self.rate))
+        self._next_pts = pts + 1
+        return pts
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            self._error_reported = True
+            raise OutputError(f"Recording to {self.path} failed: {self._error}") from self._error
+
+    def close(self) -> None:
+        """Encode what is queued, flush the encoder and write the file's index. Idempotent.
+
+        Raises ``OutputError`` for a worker error that no ``write()`` has reported yet (e.g. disk full at the end).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        if self._stream is None and self._error is None and self.path.is_file() and self.path.stat().st_size == 0:
+            self.path.unlink()  # no frame ever arrived: leave no empty, unplayable file behind
+        if self._error is not None and not self._error_reported:
+            self._raise_if_failed()
+
+    def __enter__(self) -> VideoRecorder:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # keep the caller's exception; still finalise so the frames so far stay playable
+            self.close()
+        except OutputError as close_error:
+            log.error("%s", close_error)
+
+    # ---- worker side -------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        muxing_ok = True
+        try:
+            while (item := self._queue.get()) is not _STOP:
+                image, pts = item
+                t0 = time.perf_counter()
+                self._encode(image, pts)
+                self.encode_ms.append((time.perf_counter() - t0) * 1000.0)
+                self._frames_written += 1
+        except Exception as exc:  # stored and re-raised on the caller's thread by write()/close()
+            log.error("Recording to %s failed: %s", self.path, exc)
+            self._error = exc
+            muxing_ok = False  # FFmpeg may crash if packets are muxed after a failed write
+        finally:
+            self._finalise(muxing_ok)
+
+    def _encode(self, image: np.ndarray, pts: int) -> None:
+        if self._stream is None:
+            self._stream = self._add_stream(image)
+        frame = av.VideoFrame.from_ndarray(self._fit(image), format="bgr24")
+        frame.pts = pts
+        frame.time_base = 1 / self.rate
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def _add_stream(self, first: np.ndarray) -> Any:
+        if self._content_size is None:
+            self._content_size = (first.shape[1], first.shape[0])
+        width, height = self._content_size
+        options = {"crf": str(self.crf), "preset": self.preset} if self.codec_name in ("libx264", "h264") else {}
+        stream = self._container.add_stream(self.codec_name, rate=self.rate, options=options)
+        stream.width, stream.height = width + width % 2, height + height % 2
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = 1 / self.rate
+        if not options:  # mpeg4 and friends have no CRF: ask for a bit rate that looks like CRF 20 H.264 would
+            stream.bit_rate = int(width * height * float(self.rate) * 0.25)
+        return stream
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        width, height = self._content_size
+        if (image.shape[1], image.shape[0]) != (width, height):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        if width % 2 or height % 2:
+            image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
+        return image
+
+    def _finalise(self, muxing_ok: bool) -> None:
+        try:
+            if self._stream is not None and muxing_ok:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+        except Exception as exc:
+            self._error = self._error or exc
+        try:
+            self._container.close()
+        except Exception as exc:
+            self._error = self._error or exc
+
+
+class ResultsWriter:
+    """Per-frame results to CSV (one row per face) or JSON Lines (one line per frame, faces nested), by extension.
+
+    CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
+    model. The classes come from ``classes`` or the first face written; a later result with other classes fills
+    the columns by name (blank where it has no such class). Frames without faces add no CSV row but are counted
+    in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay visible.
+    """
+
+    FLUSH_EVERY_S = 1.0
+
+    def __init__(self, path: str | Path, classes: tuple[str, ...] | list[str] | None = None) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".csv", ".jsonl"):
+            raise OutputError(f"Cannot write results to {self.path}: use a .csv or .jsonl file name.")
+        self.format = suffix.lstrip(".")
+        self.classes: tuple[str, ...] | None = tuple(classes) if classes else None
+        prepare_output_path(self.path, "results")
+        try:
+            self._file: IO[str] | None = open(self.path, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"Cannot write results to {self.path}: {exc.strerror or exc}.") from exc
+        self._csv: Any = None
+        self._last_flush = time.monotonic()
+        self.frames_seen = 0
+        self.rows_written = 0
+
+    @property
+    def columns(self) -> list[str]:
+        base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
+        return [*base, *(f"p_{name}" for name in self.classes or ()), "model"]
+
+    def write(self, result: FrameResult) -> None:
+        """Append one frame's faces."""
+        if self._file is None:
+            raise ValueError(f"write() on a closed ResultsWriter ({self.path})")
+        self.frames_seen += 1
+        if self.classes is None and result.faces:
+            self.classes = tuple(result.faces[0].classes)
+        try:
+            if self.format == "csv":
+                self._write_csv(result)
+            else:
+                self._write_jsonl(result)
+            if time.monotonic() - self._last_flush > self.FLUSH_EVERY_S:
+                self._file.flush()
+                self._last_flush = time.monotonic()
+        except OSError as exc:
+            raise OutputError(f"Writing results to {self.path} failed: {exc.strerror or exc}.") from exc
+
+    def _probabilities(self, face: FaceResult) -> dict[str, float | None]:
+        by_name = {name: float(p) for name, p in zip(face.classes, face.probabilities)}
+        return {name: by_name.get(name) for name in self.classes or ()}
+
+    def _write_csv(self, result: FrameResult) -> None:
+        if not result.faces:
+            return
+        if self._csv is None:
+            self._csv = csv.writer(self._file)
+            self._csv.writerow(self.columns)
+        for face in result.faces:
+            probs = self._probabilities(face)
+            self._csv.writerow(
+                [
+                    f"{result.frame.timestamp:.4f}",
+                    result.frame.index,
+                    face.track_id,
+                    *(f"{v:.1f}" for v in face.box),
+                    face.label,
+                    f"{face.confidence:.5f}",
+                    *("" if p is None else f"{p:.5f}" for p in probs.values()),
+                    result.model_name,
+                ]
+            )
+            self.rows_written += 1
+
+    def _write_jsonl(self, result: FrameResult) -> None:
+        faces = [
+            {
+                "track_id": face.track_id,
+                "box": [round(float(v), 1) for v in face.box],
+                "label": face.label,
+                "confidence": round(face.confidence, 5),
+                "probabilities": {k: None if v is None else round(v, 5) for k, v in self._probabilities(face).items()},
+            }
+            for face in result.faces
+        ]
+        line = {
+            "timestamp": round(result.frame.timestamp, 4),
+            "frame_index": result.frame.index,
+            "model": result.model_name,
+            "faces": faces,
+        }
+        self._file.write(json.dumps(line) + "\n")
+        self.rows_written += 1
+
+    def close(self) -> None:
+        """Write the CSV header if no face ever arrived (so the file is still a valid table), flush, close."""
+        if self._file is None:
+            return
+        try:
+            if self.format == "csv" and self._csv is None:
+                csv.writer(self._file).writerow(self.columns)
+            self._file.close()
+        except OSError as exc:
+            raise OutputError(f"Writing results to {self.path} failed: {exc.strerror or exc}.") from exc
+        finally:
+            self._file = None
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,278 @@
+"""Frame sources on real files: videos (whole, truncated, not a video), images, folders, cameras, the mailbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from app.capture import (
+    CameraInfo,
+    CameraSource,
+    FolderSource,
+    ImageSource,
+    LatestFrameMailbox,
+    Source,
+    ThreadedCapture,
+    VideoFileSource,
+    list_cameras,
+    make_source,
+    open_source,
+)
+from app.errors import CameraUnavailableError, SourceError
+from app.types import Frame
+from tests.datapaths import require_data, video
+
+SMILE = "woman_smile_neutral.mp4"  # 596x336, 29.97 fps, 464 frames, index (moov) at the end
+NIGHT = "woman_phone_night.mp4"  # 596x336, 25 fps, 115 frames
+INTERVIEW = "interview_50s.mp4"  # 360x640 portrait, 30 fps, index (moov) at the start
+
+
+def first_frames(path: Path, n: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = [cap.read()[1] for _ in range(n)]
+    cap.release()
+    return frames
+
+
+# ---- video files ---------------------------------------------------------------------------------------------------
+
+
+def test_video_file_delivers_every_frame_with_media_time():
+    path = require_data(video(NIGHT))
+    with VideoFileSource(path) as src:
+        assert (src.size, src.frame_count, src.is_live, src.name) == ((596, 336), 115, False, NIGHT)
+        assert 24 < src.fps < 26
+        frames = list(src)
+        assert src.read() is None  # stays ended
+    assert len(frames) == 115
+    assert [f.index for f in frames] == list(range(115))
+    assert all(f.image.shape == (336, 596, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert frames[0].source == NIGHT
+    stamps = np.array([f.timestamp for f in frames])
+    assert stamps[0] == 0.0 and np.all(np.diff(stamps) > 0)
+    np.testing.assert_allclose(stamps[10], 10 / 25, atol=1e-3)
+
+
+def test_video_timestamps_follow_ntsc_rate():
+    path = require_data(video(SMILE))
+    with open_source(path) as src:
+        frames = [src.read() for _ in range(31)]
+    np.testing.assert_allclose(frames[30].timestamp, 30 * 1001 / 30000, atol=1e-3)
+
+
+def test_looping_video_restarts_with_increasing_time():
+    path = require_data(video(NIGHT))
+    with VideoFileSource(path, loop=True) as src:
+        frames = [src.read() for _ in range(130)]
+    assert all(f is not None for f in frames)
+    assert [f.index for f in frames] == list(range(130))
+    assert np.all(np.diff([f.timestamp for f in frames]) > 0)
+    np.testing.assert_array_equal(frames[115].image, frames[0].image)  # second pass starts at the first frame
+
+
+def truncated_copy(path: Path, tmp_path: Path) -> Path:
+    data = path.read_bytes()
+    out = tmp_path / f"truncated_{path.name}"
+    out.write_bytes(data[: int(len(data) * 0.4)])
+    return out
+
+
+def test_truncated_video_with_index_first_ends_cleanly(tmp_path):
+    cut = truncated_copy(require_data(video(INTERVIEW)), tmp_path)
+    with open_source(cut) as src:
+        expected = src.frame_count
+        frames = sum(1 for _ in src)
+        assert src.read() is None
+    assert 0 < frames < 1500
+    assert expected is not None
+
+
+def test_truncated_video_with_index_last_is_a_clear_error(tmp_path):
+    cut = truncated_copy(require_data(video(SMILE)), tmp_path)
+    with pytest.raises(SourceError, match=cut.name) as info:
+        open_source(cut)
+    assert "damaged" in str(info.value)
+
+
+def test_not_a_video_names_the_file(tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 100)
+    with pytest.raises(SourceError, match="notes.mp4"):
+        VideoFileSource(fake).open()
+
+
+def test_missing_video_and_folder_given_as_video(tmp_path):
+    with pytest.raises(SourceError, match="not found.*missing.mp4"):
+        open_source(tmp_path / "missing.mp4")
+    with pytest.raises(SourceError, match="is a folder"):
+        VideoFileSource(tmp_path).open()
+
+
+def test_video_without_frames_is_an_error(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    with av.open(str(empty), "w") as container:  # a valid MP4 header with a video stream and no frame
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height = 64, 48
+        container.start_encoding()
+    assert empty.stat().st_size > 0
+    with pytest.raises(SourceError, match="empty.mp4.*no video frames"):
+        open_source(empty)
+
+
+# ---- still images and folders --------------------------------------------------------------------------------------
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def test_image_source_delivers_one_frame(tmp_path):
+    image = first_frames(require_data(video(SMILE)), 1)[0]
+    path = write_png(tmp_path / "still.png", image)
+    src = open_source(path)
+    assert isinstance(src, ImageSource) and src.frame_count == 1 and src.size == (596, 336)
+    frame = src.read()
+    assert frame.index == 0 and frame.timestamp == 0.0 and frame.source == "still.png"
+    np.testing.assert_array_equal(frame.image, image)  # PNG is lossless
+    assert src.read() is None
+    src.close()
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(SourceError, match="broken.jpg"):
+        open_source(bad)
+
+
+def test_folder_source_natural_order_and_skips_unreadable(tmp_path, caplog):
+    images = first_frames(require_data(video(NIGHT)), 3)
+    for name, image in zip(["frame10.png", "frame2.png", "frame1.png"], images):
+        write_png(tmp_path / name, image)
+    (tmp_path / "frame3.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored: not an image extension")
+    with caplog.at_level(logging.WARNING), open_source(tmp_path, fps=10) as src:
+        assert isinstance(src, FolderSource)
+        assert src.frame_count == 4  # image files found; the broken one is skipped while reading
+        frames, paths = [], []
+        while (frame := src.read()) is not None:
+            frames.append(frame)
+            paths.append(src.last_path.name)
+    assert paths == ["frame1.png", "frame2.png", "frame10.png"]
+    np.testing.assert_array_equal(frames[2].image, images[0])
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert [f.timestamp for f in frames] == [0.0, 0.1, 0.2]
+    assert "frame3.png" in caplog.text
+
+
+def test_folder_without_readable_images_is_an_error(tmp_path):
+    with pytest.raises(SourceError, match="no image files"):
+        FolderSource(tmp_path).open()
+    (tmp_path / "a.png").write_bytes(b"broken")
+    with pytest.raises(SourceError, match="no readable image"):
+        FolderSource(tmp_path).open()
+
+
+# ---- cameras and dispatch ------------------------------------------------------------------------------------------
+
+
+def test_missing_camera_is_unavailable():
+    with pytest.raises(CameraUnavailableError, match=r"Camera 7 .*(missing|in use)"):
+        CameraSource(7, width=640, height=480).open()
+    with pytest.raises(CameraUnavailableError):
+        ThreadedCapture(make_source(7)).start()  # open errors reach the caller, not the thread
+
+
+def test_list_cameras_returns_a_list():
+    cameras = list_cameras()
+    assert isinstance(cameras, list)
+    assert all(isinstance(c, CameraInfo) and isinstance(c.name, str) for c in cameras)
+
+
+def test_make_source_picks_the_class(tmp_path):
+    assert isinstance(make_source(0), CameraSource)
+    assert isinstance(make_source("2"), CameraSource) and make_source("2").index == 2
+    assert isinstance(make_source(tmp_path), FolderSource)
+    assert isinstance(make_source(tmp_path / "x.JPG"), ImageSource)
+    assert isinstance(make_source(tmp_path / "x.mkv", loop=True), VideoFileSource)
+    assert isinstance(make_source("clip.mp4"), Source)
+
+
+# ---- mailbox and threaded capture ----------------------------------------------------------------------------------
+
+
+def test_mailbox_newest_wins_and_counts_drops():
+    box: LatestFrameMailbox[int] = LatestFrameMailbox()
+    assert box.get(timeout=0.01) is None  # nothing yet: times out
+    for i in range(5):
+        box.put(i)
+    assert box.get(timeout=0.01) == 4
+    assert box.dropped == 4
+    assert box.get(timeout=0.01) is None  # an item is delivered once
+    box.put(5)
+    box.close()
+    assert box.get(timeout=0.01) == 5  # what was put before close() is not lost
+    assert box.get() is None  # closed: returns at once, never blocks
+
+
+def test_mailbox_close_wakes_a_waiting_consumer():
+    box: LatestFrameMailbox[int] = LatestFrameMailbox()
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(box.get(timeout=10)))
+    waiter.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    box.close()
+    waiter.join(2)
+    assert not waiter.is_alive() and got == [None]
+    assert time.monotonic() - started < 1
+
+
+def test_threaded_capture_slow_consumer_gets_newest_frames():
+    path = require_data(video(NIGHT))
+    received = []
+    with ThreadedCapture(VideoFileSource(path), pace=False) as capture:
+        while (frame := capture.get(timeout=5)) is not None:
+            received.append(frame.index)
+            time.sleep(0.01)  # slower than decoding
+        assert capture.finished and capture.error is None
+    assert received == sorted(received) and received[-1] == 114
+    assert capture.frames_read == 115
+    assert len(received) + capture.dropped == 115
+    assert capture.dropped > 0
+
+
+def test_threaded_capture_paces_files_at_media_rate():
+    path = require_data(video(NIGHT))
+    capture = ThreadedCapture(VideoFileSource(path)).start()  # a file is paced by default
+    try:
+        time.sleep(0.8)
+        assert 15 < capture.fps < 35  # ~25 fps, not the hundreds a decoder manages
+        assert capture.frames_read < 40
+    finally:
+        capture.stop()
+    assert capture.finished
+
+
+class _FailingSource(VideoFileSource):
+    """A real video that then fails like an unplugged camera: read() raises after a few frames."""
+
+    def read(self) -> Frame | None:
+        frame = super().read()
+        if frame is not None and frame.index == 5:
+            raise CameraUnavailableError("Camera 0 stopped delivering frames")
+        return frame
+
+
+def test_threaded_capture_stores_a_read_error():
+    path = require_data(video(NIGHT))
+    with ThreadedCapture(_FailingSource(path), pace=False) as capture:
+        while capture.get(timeout=5) is not None:
+            pass
+        assert capture.finished
+        assert isinstance(capture.error, CameraUnavailableError)
