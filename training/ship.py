@@ -1,0 +1,121 @@
+"""Ship trained runs into ``models/``: export, evaluate on publictest and CK+ through the app's pipeline, copy the
+training curves, pick the default model, and print the README table.
+
+python -m training.ship runs/apvit_small runs/poster_small runs/ferformer_small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.inference.engine import InferenceEngine
+from training.data.archive import default_data_dir
+from training.evaluate import evaluate, update_card
+from training.export import export
+
+
+def cpu_ms_per_face(model: Path, runs: int = 200) -> float:
+    """ONNX Runtime CPU milliseconds for one aligned face (batch of 1, preprocessing included)."""
+    engine = InferenceEngine(model, provider="cpu")
+    card = engine.card
+    shape = (1, card.input.size, card.input.size) + (() if card.input.color == "gray" else (3,))
+    crop = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    lm = np.full((1, 478, 3), 0.5, np.float32)
+    for _ in range(20):
+        engine.predict(crop, lm)
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        engine.predict(crop, lm)
+    return (time.perf_counter() - t0) / runs * 1000
+
+
+def ship_run(run: Path, models_dir: Path, data_dir: Path) -> dict:
+    name = run.name.replace("_", "-")
+    onnx_path = models_dir / f"{name}.onnx"
+    export(run / "best.pt", onnx_path, name)
+    reports = models_dir / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    fer = evaluate(onnx_path, data_dir / "fer2013.npz", "publictest", reports, checkpoint=run / "best.pt",
+                   provider="cpu")
+    update_card(onnx_path, "publictest", fer)
+    ck = evaluate(onnx_path, data_dir / "ckplus48.npz", None, reports, provider="cpu")
+    update_card(onnx_path, "ckplus", ck)
+    if (run / "curves.png").exists():
+        shutil.copy(run / "curves.png", reports / f"{name}_curves.png")
+    card_path = onnx_path.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["metrics"]["publictest_per_class_recall"] = fer["per_class_recall"]
+    card["metrics"]["checkpoint_publictest_acc"] = round(fer["checkpoint_accuracy"], 4)
+    card["metrics"]["cpu_ms_per_face"] = round(cpu_ms_per_face(onnx_path), 3)
+    card["reports"] = {"curves": f"reports/{name}_curves.png",
+                       "publictest_confusion": str(Path(fer["confusion_png"]).relative_to(models_dir)),
+                       "ckplus_confusion": str(Path(ck["confusion_png"]).relative_to(models_dir))}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    _sync_metadata(onnx_path, card)
+    return card
+
+
+def _sync_metadata(onnx_path: Path, card: dict) -> None:
+    import onnx
+
+    proto = onnx.load(str(onnx_path))
+    for prop in proto.metadata_props:
+        if prop.key == "ferlive_card":
+            prop.value = json.dumps(card)
+    onnx.save(proto, str(onnx_path))
+
+
+def choose_default(models_dir: Path) -> str | None:
+    """The best publictest accuracy among the small (CPU real-time) models becomes the default."""
+    cards = {p: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
+    small = {p: c for p, c in cards.items() if c.get("size") == "small" and c.get("metrics", {}).get("publictest_acc")}
+    if not small:
+        return None
+    best = max(small, key=lambda p: small[p]["metrics"]["publictest_acc"])
+    for p, c in cards.items():
+        c["default"] = p == best
+        p.write_text(json.dumps(c, indent=2) + "\n")
+        _sync_metadata(p.with_suffix(".onnx"), c)
+    return cards[best]["name"]
+
+
+def table(models_dir: Path) -> str:
+    rows = ["| model | architecture | publictest acc | macro-F1 | CK+ acc | params | GMACs | CPU ms/face | default |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for p in sorted(models_dir.glob("*.json")):
+        c = json.loads(p.read_text())
+        m = c.get("metrics", {})
+
+        def pct(key: str, m=m) -> str:
+            return f"{100 * m[key]:.1f}%" if m.get(key) is not None else "-"
+
+        rows.append(f"| {c['name']} | {c['architecture']} | {pct('publictest_acc')} | "
+                    f"{m.get('publictest_macro_f1', 0):.3f} | {pct('ckplus_acc')} | {c.get('params', 0) / 1e6:.2f}M | "
+                    f"{c.get('gmacs', 0):.3f} | "
+                    f"{m.get('cpu_ms_per_face', 0):.2f} | {'yes' if c.get('default') else ''} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="*", type=Path)
+    ap.add_argument("--models-dir", type=Path, default=Path("models"))
+    ap.add_argument("--data-dir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    data_dir = args.data_dir or default_data_dir()
+    for run in args.runs:
+        card = ship_run(run, args.models_dir, data_dir)
+        print(json.dumps({"model": card["name"], **{k: v for k, v in card["metrics"].items()
+                                                    if not isinstance(v, dict)}}))
+    print("default:", choose_default(args.models_dir))
+    print(table(args.models_dir))
+
+
+if __name__ == "__main__":
+    main()
