@@ -169,7 +169,14 @@ def torch_ms_per_face(architecture: str, size: str, runs: int = 100) -> float | 
 
 
 def machine() -> str:
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, {platform.processor() or ''}"
+    name = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.system()} {platform.machine()}, {name}, {os.cpu_count()} logical CPUs"
 
 
 def benchmark(video: Path, models: list[str] | None, providers: list[str], max_frames: int | None,
