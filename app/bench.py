@@ -219,6 +219,21 @@ def print_table(report: dict) -> None:
         print(f"skipped {s['model']} on {s['provider']}: {s['reason']}")
 
 
+def markdown_table(report: dict) -> str:
+    """The README's performance table (median ms per frame; end-to-end fps includes H.264 encoding)."""
+    cols = ["decode", "face_mesh", "alignment", "inference", "smoothing", "render", "encode"]
+    lines = [f"Machine: {report['machine']}. MediaPipe-only loop over the same frames: "
+             f"**{report['mediapipe_only']['fps']} fps**.", "",
+             "| model | provider | end-to-end fps | " + " | ".join(cols) + " | ORT ms/face | torch eager ms/face |",
+             "|---|---|---|" + "---|" * (len(cols) + 2)]
+    for r in report["runs"]:
+        cells = " | ".join(f"{r['ms'].get(c, {}).get('median', 0):.2f}" for c in cols)
+        torch_ms = f"{r['torch_eager_ms_per_face']:.2f}" if r["torch_eager_ms_per_face"] else "-"
+        lines.append(f"| {r['model']} | {r['provider']} | {r['fps']:.1f} | {cells} | {r['ort_ms_per_face']:.2f} | "
+                     f"{torch_ms} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Per-stage benchmark of the ferlive pipeline.")
     ap.add_argument("video", nargs="?", default=None, help="video file (default: 640x480 clip of a shared video)")
@@ -227,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch eager comparison")
     ap.add_argument("--json", default=None, help="also write the report to this file")
+    ap.add_argument("--markdown", default=None, help="also write the README table to this file")
     args = ap.parse_args(argv)
     video = Path(args.video) if args.video else default_clip()
     report = benchmark(video, args.models.split(",") if args.models else None, args.providers.split(","),
@@ -236,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(report) + "\n")
     return 0
 
 
