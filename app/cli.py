@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ferlive", description="Real-time facial-expression recognition.")
     ap.add_argument("--source", default=None, help="camera index or video/image/folder path to start with")
     ap.add_argument("--model", default=None, help="model name in models/ (default: the best CPU model)")
-    ap.add_argument("--provider", choices=PROVIDERS, default="auto")
+    ap.add_argument("--provider", choices=PROVIDERS, default=None, help="default: the last one used, else auto")
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input")

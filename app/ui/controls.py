@@ -1,0 +1,283 @@
+"""The side-panel control groups: source, model, display and recording.
+
+Each group only turns widget events into meaningful signals and shows state it is told; none of them knows about
+threads, files or models, so the window wires them and tests can drive them like a person would.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from app.capture import CameraInfo
+from app.render import RenderOptions
+
+PROVIDERS = [("Auto", "auto"), ("TensorRT", "tensorrt"), ("CUDA", "cuda"), ("CPU", "cpu")]
+RESOLUTIONS = ["Default size", "640x480", "1280x720", "1920x1080"]
+FRAME_RATES = ["Default fps", "15 fps", "30 fps", "60 fps"]
+
+
+def _set_combo_silently(combo: QComboBox, index: int) -> None:
+    combo.blockSignals(True)
+    combo.setCurrentIndex(index)
+    combo.blockSignals(False)
+
+
+class SourceControls(QGroupBox):
+    """Camera picker (with resolution and rate), refresh, and "Open video file..."."""
+
+    cameraChosen = Signal(int)  # noqa: N815 (Qt signal naming)
+    openFileRequested = Signal()  # noqa: N815
+    refreshRequested = Signal()  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Source", parent)
+        self.camera_combo = QComboBox()
+        self.camera_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.camera_combo.setMinimumContentsLength(12)
+        self.refresh_button = QToolButton()
+        self.refresh_button.setText("⟳")
+        self.refresh_button.setToolTip("Look for cameras again")
+        self.resolution_combo = QComboBox()
+        self.resolution_combo.addItems(RESOLUTIONS)
+        self.fps_combo = QComboBox()
+        self.fps_combo.addItems(FRAME_RATES)
+        self.open_button = QPushButton("Open video file…")
+        self.current_label = QLabel("No source")
+        self.current_label.setWordWrap(True)
+        self.current_label.setStyleSheet("color: gray;")
+        row = QHBoxLayout()
+        row.addWidget(self.camera_combo, 1)
+        row.addWidget(self.refresh_button)
+        options = QHBoxLayout()
+        options.addWidget(self.resolution_combo, 1)
+        options.addWidget(self.fps_combo)
+        form = QFormLayout(self)
+        form.addRow("Camera", row)
+        form.addRow("Mode", options)
+        form.addRow(self.open_button)
+        form.addRow(self.current_label)
+        self.camera_combo.activated.connect(self._on_camera_activated)
+        self.open_button.clicked.connect(self.openFileRequested)
+        self.refresh_button.clicked.connect(self.refreshRequested)
+
+    def set_cameras(self, cameras: Sequence[CameraInfo]) -> None:
+        self.camera_combo.clear()
+        if not cameras:
+            self.camera_combo.addItem("No camera found", None)
+            self.camera_combo.setEnabled(False)
+            return
+        self.camera_combo.setEnabled(True)
+        for cam in cameras:
+            self.camera_combo.addItem(f"{cam.index}: {cam.name}", cam.index)
+
+    def select_camera(self, index: int | None) -> None:
+        pos = self.camera_combo.findData(index) if index is not None else -1
+        _set_combo_silently(self.camera_combo, max(pos, 0))
+
+    def _on_camera_activated(self, pos: int) -> None:
+        index = self.camera_combo.itemData(pos)
+        if index is not None:
+            self.cameraChosen.emit(int(index))
+
+    def camera_options(self) -> dict[str, float | int]:
+        """Requested width/height/fps for ``CameraSource`` (empty for "Default")."""
+        opts: dict[str, float | int] = {}
+        res = self.resolution_combo.currentText()
+        if res[:1].isdigit():
+            w, h = res.split("x")
+            opts.update(width=int(w), height=int(h))
+        rate = self.fps_combo.currentText().split()[0]
+        if rate.isdigit():
+            opts["fps"] = float(rate)
+        return opts
+
+    def set_mode(self, resolution: str, fps: str) -> None:
+        self.resolution_combo.setCurrentIndex(max(0, self.resolution_combo.findText(resolution)))
+        self.fps_combo.setCurrentIndex(max(0, self.fps_combo.findText(fps)))
+
+
+class ModelControls(QGroupBox):
+    """Model dropdown (invalid models disabled, reason as tooltip), provider choice and what actually runs."""
+
+    modelChosen = Signal(str)  # noqa: N815
+    providerChosen = Signal(str)  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(16)
+        self.provider_combo = QComboBox()
+        for text, key in PROVIDERS:
+            self.provider_combo.addItem(text, key)
+        self.provider_label = QLabel("not loaded")
+        self.provider_label.setWordWrap(True)
+        form = QFormLayout(self)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Provider", self.provider_combo)
+        form.addRow("Running", self.provider_label)
+        self.model_combo.activated.connect(self._on_model_activated)
+        self.provider_combo.activated.connect(lambda pos: self.providerChosen.emit(self.provider_combo.itemData(pos)))
+
+    def set_entries(self, entries: Sequence) -> None:
+        """``ModelEntry``s from the registry; unusable ones stay listed, disabled, with the reason as tooltip."""
+        self.model_combo.clear()
+        if not entries:
+            self.model_combo.addItem("No model in models/", None)
+            self.model_combo.setEnabled(False)
+            return
+        self.model_combo.setEnabled(True)
+        for entry in entries:
+            self.model_combo.addItem(model_title(entry), entry.name)
+            pos = self.model_combo.count() - 1
+            if entry.error:
+                self.model_combo.model().item(pos).setEnabled(False)
+                self.model_combo.setItemData(pos, entry.error, Qt.ItemDataRole.ToolTipRole)
+            elif entry.card is not None:
+                self.model_combo.setItemData(pos, model_tooltip(entry), Qt.ItemDataRole.ToolTipRole)
+
+    def select_model(self, name: str | None) -> None:
+        _set_combo_silently(self.model_combo, max(self.model_combo.findData(name), 0) if name else 0)
+
+    def current_model(self) -> str | None:
+        return self.model_combo.currentData()
+
+    def _on_model_activated(self, pos: int) -> None:
+        name = self.model_combo.itemData(pos)
+        if name:
+            self.modelChosen.emit(str(name))
+
+    def select_provider(self, key: str) -> None:
+        _set_combo_silently(self.provider_combo, max(self.provider_combo.findData(key), 0))
+
+    def current_provider(self) -> str:
+        return str(self.provider_combo.currentData())
+
+    def show_running(self, provider: str, note: str | None = None, loading: bool = False) -> None:
+        """What really runs (``engine.provider``), with the fallback note, if any, in small grey type."""
+        text = html.escape(f"loading… ({provider})" if loading else provider)
+        if note:
+            text += f"<br><span style='color:gray; font-size:small'>{html.escape(note)}</span>"
+        self.provider_label.setText(text)
+        self.provider_label.setToolTip(note or "")
+
+
+def model_title(entry) -> str:
+    """The card's display name ("apvit-small (68.4%)"): what a person needs to choose."""
+    return f"{entry.name} (unusable)" if entry.error else entry.display_name
+
+
+def model_tooltip(entry) -> str:
+    card = entry.card
+    lines = [f"{card.name}: {card.architecture} {card.size}, {len(card.classes)} classes"]
+    if card.accuracy is not None:
+        lines.append(f"FER2013 PublicTest accuracy {100 * card.accuracy:.1f}%")
+    lines.append(str(entry.onnx_path))
+    return "\n".join(lines)
+
+
+class DisplayControls(QGroupBox):
+    """What to draw, how much to smooth, how many faces to look for."""
+
+    optionsChanged = Signal()  # noqa: N815
+    smoothingChanged = Signal(float)  # noqa: N815
+    maxFacesChanged = Signal(int)  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Display", parent)
+        self.boxes = QCheckBox("Boxes")
+        self.landmarks = QCheckBox("Landmarks")
+        self.labels = QCheckBox("Labels")
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 95)
+        self.smoothing.setToolTip("Temporal smoothing of the probabilities: 0 = none, 0.95 = heavy")
+        self.smoothing_value = QLabel("0.60")
+        self.max_faces = QSpinBox()
+        self.max_faces.setRange(1, 10)
+        self.max_faces.setMaximumWidth(70)
+        grid = QGridLayout(self)
+        grid.addWidget(self.boxes, 0, 0)
+        grid.addWidget(self.landmarks, 0, 1)
+        grid.addWidget(self.labels, 0, 2)
+        grid.addWidget(QLabel("Smoothing"), 1, 0)
+        grid.addWidget(self.smoothing, 1, 1)
+        grid.addWidget(self.smoothing_value, 1, 2)
+        grid.addWidget(QLabel("Max faces"), 2, 0)
+        grid.addWidget(self.max_faces, 2, 1)
+        for box in (self.boxes, self.landmarks, self.labels):
+            box.toggled.connect(self.optionsChanged)
+        self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.max_faces.valueChanged.connect(self.maxFacesChanged)
+
+    def _on_smoothing(self, value: int) -> None:
+        self.smoothing_value.setText(f"{value / 100:.2f}")
+        self.smoothingChanged.emit(value / 100)
+
+    def set_smoothing(self, strength: float) -> None:
+        self.smoothing.setValue(int(round(strength * 100)))
+        self.smoothing_value.setText(f"{self.smoothing.value() / 100:.2f}")
+
+    def render_options(self) -> RenderOptions:
+        """The labels toggle also governs the per-face bars drawn beside each box."""
+        labels = self.labels.isChecked()
+        return RenderOptions(
+            boxes=self.boxes.isChecked(), landmarks=self.landmarks.isChecked(), labels=labels, bars=labels
+        )
+
+
+class RecordControls(QGroupBox):
+    """Record toggle with elapsed time, snapshot, and the output folder."""
+
+    recordToggled = Signal(bool)  # noqa: N815
+    snapshotRequested = Signal()  # noqa: N815
+    folderRequested = Signal()  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Output", parent)
+        self.record_button = QPushButton("● Record (R)")
+        self.record_button.setCheckable(True)
+        self.elapsed = QLabel("")
+        self.snapshot_button = QPushButton("Snapshot (S)")
+        self.folder_button = QPushButton("Folder…")
+        self.folder_label = QLabel("")
+        self.folder_label.setWordWrap(True)
+        self.folder_label.setStyleSheet("color: gray;")
+        grid = QGridLayout(self)
+        grid.addWidget(self.record_button, 0, 0)
+        grid.addWidget(self.elapsed, 0, 1)
+        grid.addWidget(self.snapshot_button, 1, 0)
+        grid.addWidget(self.folder_button, 1, 1)
+        grid.addWidget(self.folder_label, 2, 0, 1, 2)
+        self.record_button.toggled.connect(self.recordToggled)
+        self.snapshot_button.clicked.connect(self.snapshotRequested)
+        self.folder_button.clicked.connect(self.folderRequested)
+
+    def set_recording(self, on: bool) -> None:
+        """Reflect the real state (e.g. recording stopped because the source ended) without re-emitting."""
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(on)
+        self.record_button.blockSignals(False)
+        self.record_button.setText("■ Stop (R)" if on else "● Record (R)")
+        self.record_button.setStyleSheet("color: #e5484d; font-weight: bold;" if on else "")
+        if not on:
+            self.elapsed.setText("")
+
+    def set_elapsed(self, seconds: float, frames: int) -> None:
+        self.elapsed.setText(f"{int(seconds) // 60:02d}:{int(seconds) % 60:02d} · {frames} frames")

@@ -1,0 +1,308 @@
+"""The main window: lays out the widgets and wires them to the workers. It never touches OpenCV or ONNX Runtime.
+
+Everything slow (opening a camera, loading a model, analysing, encoding) happens on the workers; the slots here
+only forward commands and paint what comes back. Errors arrive as sentences and go to the banner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from app.capture import CameraInfo, list_cameras
+from app.errors import OutputError
+from app.inference.registry import ModelRegistry
+from app.ui.banner import Banner
+from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
+from app.ui.model_switcher import ModelSwitcher
+from app.ui.probability_panel import ProbabilityPanel, face_at, largest_face
+from app.ui.qt_compat import guard_signal_refcount
+from app.ui.recording import RecordingController, RecordingSummary, save_snapshot
+from app.ui.settings import AppSettings, bind_controls
+from app.ui.status import FrameStatusBar
+from app.ui.video_view import VideoView
+from app.ui.workers import ProcessedFrame, RateMeter, SourceInfo, StreamWorker
+
+VIDEO_FILTER = "Videos and images (*.mp4 *.mkv *.mov *.avi *.webm *.m4v *.jpg *.jpeg *.png *.bmp *.webp);;All files (*)"
+NO_CAMERA = "No camera found. Open a video file (Ctrl+O) or drop one onto the window."
+
+
+class MainWindow(QMainWindow):
+    snapshotSaved = Signal(str)  # noqa: N815
+
+    def __init__(
+        self,
+        registry: ModelRegistry | None = None,
+        settings: AppSettings | None = None,
+        cameras: list[CameraInfo] | None = None,
+    ) -> None:
+        guard_signal_refcount()
+        super().__init__()
+        self.setWindowTitle("ferlive")
+        self.registry = registry or ModelRegistry()
+        self.settings = settings or AppSettings()
+        self.banner, self.view, self.panel = Banner(), VideoView(), ProbabilityPanel()
+        self.source_controls, self.model_controls = SourceControls(), ModelControls()
+        self.display_controls, self.record_controls = DisplayControls(), RecordControls()
+        self.status = FrameStatusBar()
+        self.setStatusBar(self.status)
+        self._layout()
+        if self.settings.geometry is not None:
+            self.restoreGeometry(self.settings.geometry)
+        bind_controls(
+            self.settings, self.source_controls, self.display_controls, self.model_controls, self.record_controls
+        )
+        dc = self.display_controls
+        self.worker = StreamWorker(dc.render_options(), dc.max_faces.value(), dc.smoothing.value() / 100)
+        self.models = ModelSwitcher(
+            self.registry, self.model_controls, self.banner, self.settings, self.worker.set_engine, self
+        )
+        self.source_info: SourceInfo | None = None
+        self.last_frame: ProcessedFrame | None = None
+        self.recorder = RecordingController(self.worker.set_recording, self)
+        self.paused = False
+        self._closing = False
+        self._selected_track: int | None = None
+        self._display_rate = RateMeter()
+        self._record_timer = QTimer(self, interval=250, timeout=self._tick_recording)
+        self._wire()
+        self.refresh_cameras(cameras)
+        self.models.refresh()
+        self.worker.start()
+
+    # ---- layout ---------------------------------------------------------------------------------------------
+    def _layout(self) -> None:
+        """Video with the timeline under it on the left; controls and bars in a scrollable column on the right."""
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        for group in (self.source_controls, self.model_controls, self.display_controls, self.record_controls):
+            side_layout.addWidget(group)
+        side_layout.addWidget(self.panel, 1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(360)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.view)
+        left.addWidget(self.panel.timeline)
+        left.setStretchFactor(0, 4)
+        left.setStretchFactor(1, 1)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(left)
+        body.addWidget(scroll)
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 0)
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addWidget(self.banner)
+        outer.addWidget(body, 1)
+        self.setCentralWidget(central)
+        self.setAcceptDrops(True)
+        self.resize(1360, 860)
+
+    def _wire(self) -> None:
+        w, sc, dc, rc = self.worker, self.source_controls, self.display_controls, self.record_controls
+        w.frameReady.connect(self._on_frame)
+        w.sourceOpened.connect(self._on_source_opened)
+        w.sourceFailed.connect(self._on_source_failed)
+        w.sourceEnded.connect(self._on_source_ended)
+        w.failed.connect(self.banner.show_error)
+        w.recordingFailed.connect(self._on_recording_failed)
+        self.models.activated.connect(lambda _: self.panel.set_classes(tuple(self.models.engine.card.classes)))
+        self.recorder.saved.connect(self._on_recording_saved)
+        sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
+        sc.openFileRequested.connect(self.choose_file)
+        sc.refreshRequested.connect(self.refresh_cameras)
+        for combo in (sc.resolution_combo, sc.fps_combo):  # a new mode applies to the running camera at once
+            combo.activated.connect(lambda _: self._reopen_camera())
+        dc.optionsChanged.connect(lambda: w.set_options(dc.render_options()))
+        dc.smoothingChanged.connect(w.set_smoothing)
+        dc.maxFacesChanged.connect(w.set_max_faces)
+        rc.recordToggled.connect(self.set_recording)
+        rc.snapshotRequested.connect(self.snapshot)
+        rc.folderRequested.connect(self.choose_output_folder)
+        self.view.clicked.connect(self._on_view_clicked)
+        for key, slot in (
+            (Qt.Key.Key_Space, self.toggle_pause),
+            (Qt.Key.Key_R, self.toggle_recording),
+            (Qt.Key.Key_S, self.snapshot),
+            (QKeySequence.StandardKey.Open, self.choose_file),
+        ):
+            QShortcut(QKeySequence(key), self, activated=slot)
+
+    # ---- start-up -------------------------------------------------------------------------------------------
+    def start(self, source: str | int | None = None, model: str | None = None, provider: str | None = None) -> None:
+        """Open ``source`` (else the last one, else the first camera) and load ``model`` (else last, else default)."""
+        if provider:
+            self.model_controls.select_provider(provider)
+        self.models.select(model or self.models.remembered(), initial=True)
+        spec = source if source is not None else self.settings.source
+        if spec is None and self.source_controls.camera_combo.currentData() is not None:
+            spec = self.source_controls.camera_combo.currentData()
+        if spec is None:
+            self.banner.show_message(NO_CAMERA, "warning")
+            self.view.clear(NO_CAMERA)
+        else:
+            self.open_source(str(spec))
+
+    def refresh_cameras(self, cameras: list[CameraInfo] | None = None) -> None:
+        cameras = list_cameras() if cameras is None else cameras
+        self.source_controls.set_cameras(cameras)
+        if not cameras:
+            self.view.set_placeholder(NO_CAMERA)
+
+    # ---- source ---------------------------------------------------------------------------------------------
+    def open_source(self, spec: str) -> None:
+        self.stop_recording()
+        options = self.source_controls.camera_options() if spec.isdigit() else {}
+        self.worker.open_source(spec, **options)
+        self.view.set_placeholder(f"Opening {spec}…")
+
+    def _reopen_camera(self) -> None:
+        if self.source_info is not None and self.source_info.spec.isdigit():
+            self.open_source(self.source_info.spec)
+
+    def choose_file(self) -> None:
+        start = (
+            str(Path(self.settings.source).parent)
+            if self.settings.source and not self.settings.source.isdigit()
+            else str(Path.home())
+        )
+        path, _ = QFileDialog.getOpenFileName(self, "Open video file", start, VIDEO_FILTER)
+        if path:
+            self.open_source(path)
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.source_info = info
+        self.settings.source = info.spec  # remembered only once it really opened
+        self.banner.clear_if("warning")
+        size = f"{info.size[0]}×{info.size[1]}" if info.size else ""
+        fps = f" @ {info.fps:.2f} fps" if info.fps else ""
+        self.source_controls.current_label.setText(f"{info.name} {size}{fps}")
+        if info.spec.isdigit():
+            self.source_controls.select_camera(int(info.spec))
+        self.panel.clear()
+        self._selected_track = None
+
+    def _on_source_failed(self, message: str) -> None:
+        self.banner.show_error(message)
+        if self.last_frame is None:
+            self.view.clear(message)
+
+    def _on_source_ended(self, name: str) -> None:
+        self.stop_recording()
+        self.banner.show_info(f"{name} has ended. Open another video or pick a camera.")
+
+    # ---- frames ---------------------------------------------------------------------------------------------
+    def _on_frame(self) -> None:
+        frame = self.worker.take_latest()
+        if frame is None or self._closing:
+            return
+        self.last_frame = frame
+        self.view.set_frame(frame.annotated)
+        faces = frame.result.faces
+        chosen = next((f for f in faces if f.track_id == self._selected_track), None)
+        self.panel.update_face(chosen or largest_face(faces), frame.result.frame.timestamp, selected=chosen is not None)
+        self.status.show_frame(frame, self._display_rate.tick())
+
+    def _on_view_clicked(self, x: float, y: float) -> None:
+        face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
+        self._selected_track = face.track_id if face else None
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.worker.set_paused(self.paused)
+        self.status.set_state("⏸ paused" if self.paused else "")
+
+    # ---- recording and snapshots ----------------------------------------------------------------------------
+    def toggle_recording(self) -> None:
+        self.set_recording(self.recorder.active is None)
+
+    def set_recording(self, on: bool) -> None:
+        if not on:
+            self.stop_recording()
+            return
+        if self.source_info is None or self.last_frame is None:
+            self.banner.show_error("Nothing to record yet: open a camera or a video first.")
+            self.record_controls.set_recording(False)
+            return
+        fps = self.source_info.fps or self.last_frame.capture_fps or 30.0
+        classes = tuple(self.models.engine.card.classes) if self.models.engine else None
+        try:
+            self.recorder.start(self.settings.output_dir("video"), fps, classes)
+        except OutputError as exc:
+            self.banner.show_error(str(exc))
+            self.record_controls.set_recording(False)
+            return
+        self.record_controls.set_recording(True)
+        self.status.set_state("● recording")
+        self._record_timer.start()
+
+    def stop_recording(self, wait: bool = False) -> None:
+        """Stop writing and finalise the files (in the background unless ``wait``); ``recorder.saved`` follows."""
+        self._record_timer.stop()
+        self.record_controls.set_recording(False)
+        self.status.set_state("⏸ paused" if self.paused else "")
+        self.recorder.stop(wait)
+
+    def _tick_recording(self) -> None:
+        if self.recorder.active is not None:
+            self.record_controls.set_elapsed(self.recorder.active.elapsed, self.recorder.active.frames)
+
+    def _on_recording_failed(self, message: str) -> None:
+        self.banner.show_error(message)
+        self.stop_recording()
+
+    def _on_recording_saved(self, summary: RecordingSummary) -> None:
+        if summary.error:
+            self.banner.show_error(f"Recording {summary.video.name} ended with an error: {summary.error}")
+        else:
+            self.banner.show_info(f"Saved {summary.frames} frames to {summary.video} (+ {summary.results.name}).")
+
+    def snapshot(self) -> Path | None:
+        if self.last_frame is None:
+            self.banner.show_error("No frame to save yet.")
+            return None
+        try:
+            path = save_snapshot(self.last_frame.annotated, self.settings.output_dir("image"))
+        except OSError as exc:
+            self.banner.show_error(str(exc))
+            return None
+        self.banner.show_info(f"Snapshot saved: {path}")
+        self.snapshotSaved.emit(str(path))
+        return path
+
+    def choose_output_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", str(self.settings.output_dir("video")))
+        if folder:
+            self.settings.set_output_dir("video", Path(folder))
+            self.settings.set_output_dir("image", Path(folder))
+            self.record_controls.folder_label.setText(folder)
+
+    # ---- Qt events ------------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_source(files[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Finalise a recording, stop the threads, remember the window; only then close."""
+        self._closing = True
+        self.stop_recording(wait=True)
+        self.recorder.join()
+        self.worker.stop()
+        self.worker.wait(10_000)
+        self.models.loader.wait()
+        self.settings.geometry = self.saveGeometry()
+        self.settings.sync()
+        super().closeEvent(event)

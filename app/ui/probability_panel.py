@@ -1,0 +1,179 @@
+"""Per-face read-out: one probability bar per class and a scrolling timeline of the last seconds.
+
+The panel follows one face (the clicked one, else the largest); the window decides which and hands over the
+``FaceResult``. The timeline uses the frame timestamps, so a paused or dropping stream shows real time gaps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from app.render import EXPRESSION_COLORS, color_for
+from app.types import FaceResult
+
+TIMELINE_SECONDS = 10.0
+REDRAW_S = 1 / 15  # curves are redrawn at most this often; every frame still enters the history
+
+
+# For class names the renderer has no colour for (a model with other classes), so curves stay distinguishable.
+_SPARE = ["#e5484d", "#46a758", "#8e4ec6", "#ffc53d", "#3e63dd", "#f76b15", "#a0a0a0", "#12a594", "#d6409f"]
+
+
+def class_colour(name: str, index: int = 0) -> str:
+    """The renderer's colour for a class (BGR there), as "#rrggbb", so bars, curves and video agree."""
+    if name not in EXPRESSION_COLORS:
+        return _SPARE[index % len(_SPARE)]
+    b, g, r = color_for(name)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+class ProbabilityPanel(QWidget):
+    """Bars + timeline for one face; ``set_classes`` rebuilds both when the model changes.
+
+    The bars are this widget; the timeline is ``self.timeline``, a separate widget the window places where a
+    wide chart fits (under the video), fed by the same ``update_face`` calls.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._classes: tuple[str, ...] = ()
+        self._bars: list[QProgressBar] = []
+        self._history: deque[tuple[float, np.ndarray]] = deque()
+        self._title = QLabel("No face")
+        self._title.setStyleSheet("font-weight: bold;")
+        self._grid = QGridLayout()
+        self._grid.setHorizontalSpacing(6)
+        self._grid.setVerticalSpacing(2)
+        self.timeline = pg.PlotWidget(background=None)
+        self.timeline.setMinimumHeight(150)
+        self.timeline.setYRange(0.0, 1.0, padding=0.02)
+        self.timeline.setXRange(-TIMELINE_SECONDS, 0.0, padding=0.0)
+        self.timeline.setMouseEnabled(x=False, y=False)
+        self.timeline.hideButtons()
+        self.timeline.setMenuEnabled(False)
+        self.timeline.setLabel("bottom", "seconds")
+        self.timeline.setLabel("left", "probability")
+        self.timeline.showGrid(x=True, y=True, alpha=0.2)
+        self._legend = self.timeline.addLegend(
+            offset=(4, 4), labelTextSize="8pt", colCount=7, brush=(255, 255, 255, 190)
+        )
+        self._curves: list[pg.PlotDataItem] = []
+        self._last_redraw = 0.0
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._title)
+        layout.addLayout(self._grid)
+        layout.addStretch(1)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self._classes
+
+    def set_classes(self, classes: tuple[str, ...]) -> None:
+        if tuple(classes) == self._classes:
+            return
+        self._classes = tuple(classes)
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self._bars = []
+        for row, name in enumerate(self._classes):
+            colour = class_colour(name, row)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            bar.setFormat("0%")
+            bar.setFixedHeight(16)
+            bar.setStyleSheet(
+                f"QProgressBar {{border:1px solid #555; border-radius:3px; text-align:right; padding-right:4px;}}"
+                f"QProgressBar::chunk {{background:{colour};}}"
+            )
+            self._grid.addWidget(QLabel(name), row, 0)
+            self._grid.addWidget(bar, row, 1)
+            self._bars.append(bar)
+        self.timeline.clear()
+        self._legend.clear()
+        self._curves = [
+            self.timeline.plot([], [], pen=pg.mkPen(class_colour(name, i), width=2), name=name, connect="finite")
+            for i, name in enumerate(self._classes)
+        ]
+        self._history.clear()
+
+    def clear(self) -> None:
+        """Forget the timeline (new source or model)."""
+        self._history.clear()
+        self._title.setText("No face")
+        for bar in self._bars:
+            bar.setValue(0)
+            bar.setFormat("0%")
+        for curve in self._curves:
+            curve.setData([], [])
+
+    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False) -> None:
+        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline)."""
+        if face is not None:
+            self.set_classes(face.classes)
+        if self._history and timestamp < self._history[-1][0]:
+            self._history.clear()  # the stream restarted
+        if face is None:
+            self._title.setText("No face")
+            probs = np.full(len(self._classes), np.nan, np.float32)
+        else:
+            how = "selected" if selected else "largest"
+            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%")
+            probs = np.asarray(face.probabilities, np.float32)
+            for bar, p in zip(self._bars, probs):
+                bar.setValue(int(round(1000 * float(p))))
+                bar.setFormat(f"{100 * float(p):.0f}%")
+        self._history.append((timestamp, probs))
+        while self._history and timestamp - self._history[0][0] > TIMELINE_SECONDS:
+            self._history.popleft()
+        self._redraw(timestamp)
+
+    def _redraw(self, now: float) -> None:
+        if not self._history or not self._curves or time.monotonic() - self._last_redraw < REDRAW_S:
+            return
+        self._last_redraw = time.monotonic()
+        times = np.array([t - now for t, _ in self._history], np.float64)
+        rows = [p if len(p) == len(self._classes) else np.full(len(self._classes), np.nan) for _, p in self._history]
+        values = np.vstack(rows)
+        for i, curve in enumerate(self._curves):
+            curve.setData(times, values[:, i])
+
+    def history_length(self) -> int:
+        return len(self._history)
+
+    def bar_values(self) -> list[float]:
+        return [bar.value() / 1000.0 for bar in self._bars]
+
+
+def largest_face(faces: list[FaceResult]) -> FaceResult | None:
+    def area(f: FaceResult) -> float:
+        x0, y0, x1, y1 = f.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+    return max(faces, key=area) if faces else None
+
+
+def face_at(faces: list[FaceResult], x: float, y: float) -> FaceResult | None:
+    """The face whose box contains (x, y); the nearest centre when boxes overlap or none contains it closely."""
+    inside = [f for f in faces if f.box[0] <= x <= f.box[2] and f.box[1] <= y <= f.box[3]]
+    pool = inside or faces
+    if not pool:
+        return None
+
+    def distance(f: FaceResult) -> float:
+        return math.hypot((f.box[0] + f.box[2]) / 2 - x, (f.box[1] + f.box[3]) / 2 - y)
+
+    best = min(pool, key=distance)
+    if inside:
+        return best
+    size = max(best.box[2] - best.box[0], best.box[3] - best.box[1], 1.0)
+    return best if distance(best) < size else None

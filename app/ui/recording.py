@@ -1,0 +1,155 @@
+"""One recording session: the annotated video (H.264 MP4) and its per-frame CSV, side by side with one stem.
+
+Frames are written from the inference thread (every processed frame, stamped with its capture time so dropped
+frames leave real gaps instead of speeding the video up); start and stop come from the GUI thread. A lock makes
+``close()`` wait for a write in progress, so the last frame is either fully in both files or in neither.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from app.record import ResultsWriter, VideoRecorder
+from app.types import FrameResult
+from app.ui.video_view import qimage_from_bgr
+
+
+@dataclass(frozen=True)
+class RecordingSummary:
+    video: Path
+    results: Path
+    frames: int  # frames in the video file (the encoder's count once finalised)
+    frames_with_face: int  # of those, frames with at least one face (each has CSV rows)
+    rows: int  # CSV rows (one per face per frame)
+    seconds: float
+    error: str | None = None
+
+
+def timestamped_stem(prefix: str = "ferlive") -> str:
+    return f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def unique_path(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/stem.suffix``, or ``stem-2``, ``stem-3``... when taken (two snapshots in one second)."""
+    path, n = folder / f"{stem}{suffix}", 2
+    while path.exists():
+        path, n = folder / f"{stem}-{n}{suffix}", n + 1
+    return path
+
+
+class Recording:
+    """Opens both files at once; ``OutputError`` from here means nothing was started."""
+
+    def __init__(self, folder: Path, fps: float, classes: tuple[str, ...] | None, stem: str | None = None) -> None:
+        stem = stem or timestamped_stem()
+        self.video_path = unique_path(folder, stem, ".mp4")
+        self.results_path = self.video_path.with_suffix(".csv")
+        self._lock = threading.Lock()
+        self._video = VideoRecorder(self.video_path, fps=fps or 30.0)
+        try:
+            self._results = ResultsWriter(self.results_path, classes=classes)
+        except Exception:
+            self._video.close()
+            raise
+        self._closed = False
+        self._started = time.monotonic()
+        self.frames = 0
+        self.frames_with_face = 0
+        self.summary: RecordingSummary | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def write(self, result: FrameResult, annotated: np.ndarray) -> None:
+        """Called on the inference thread; a no-op once closed. Raises ``OutputError`` when the disk fails."""
+        with self._lock:
+            if self._closed:
+                return
+            self._video.write(annotated, timestamp=result.frame.timestamp)
+            self._results.write(result)
+            self.frames += 1
+            self.frames_with_face += bool(result.faces)
+
+    def close(self) -> RecordingSummary:
+        """Stop taking frames, drain the encoder and write the MP4 index. Idempotent; may take a moment."""
+        with self._lock:
+            if self.summary is not None:
+                return self.summary
+            self._closed = True
+            seconds = self.elapsed
+            errors = []
+            for part in (self._video, self._results):
+                try:
+                    part.close()
+                except Exception as exc:  # an OutputError from a disk that filled up; report, keep closing
+                    errors.append(str(exc))
+            self.summary = RecordingSummary(
+                video=self.video_path,
+                results=self.results_path,
+                frames=self._video.frames_written,
+                frames_with_face=self.frames_with_face,
+                rows=self._results.rows_written,
+                seconds=seconds,
+                error="; ".join(errors) or None,
+            )
+            return self.summary
+
+
+class RecordingController(QObject):
+    """Starts and stops recordings for the window; finalising (draining the encoder) runs off the GUI thread.
+
+    ``attach`` hands the active recording to the thread that writes frames (``StreamWorker.set_recording``);
+    ``saved`` fires once a stopped recording's files are complete and playable.
+    """
+
+    saved = Signal(object)  # RecordingSummary
+
+    def __init__(self, attach: Callable[[Recording | None], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._attach = attach
+        self.active: Recording | None = None
+        self._finishing: list[threading.Thread] = []
+
+    def start(self, folder: Path, fps: float, classes: tuple[str, ...] | None) -> Recording:
+        """Raises ``OutputError`` (nothing started) when the files cannot be created."""
+        if self.active is None:
+            self.active = Recording(folder, fps=fps, classes=classes)
+            self._attach(self.active)
+        return self.active
+
+    def stop(self, wait: bool = False) -> None:
+        """Detach and finalise the active recording; ``wait`` blocks until done (window closing)."""
+        recording, self.active = self.active, None
+        if recording is None:
+            return
+        self._attach(None)
+        if wait:
+            self.saved.emit(recording.close())
+            return
+        thread = threading.Thread(target=lambda: self.saved.emit(recording.close()), name="finalise-recording")
+        self._finishing = [t for t in self._finishing if t.is_alive()] + [thread]
+        thread.start()
+
+    def join(self) -> None:
+        for thread in self._finishing:
+            thread.join()
+
+
+def save_snapshot(image: np.ndarray, folder: Path) -> Path:
+    """Write ``image`` (BGR) as a PNG in ``folder``; returns the path. Raises ``OSError`` when it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = unique_path(folder, timestamped_stem("ferlive-snapshot"), ".png")
+    qimage: QImage = qimage_from_bgr(image)
+    if not qimage.save(str(path), "PNG"):
+        raise OSError(f"Cannot write a snapshot to {path}: the folder is not writable or the disk is full.")
+    return path

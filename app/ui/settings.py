@@ -1,0 +1,156 @@
+"""What the app remembers between runs, behind typed accessors.
+
+QSettings returns strings from INI files and native types from the registry/plist; reading every key through
+one typed helper keeps that difference out of the window code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+
+ORGANISATION = "ferlive"
+APPLICATION = "ferlive"
+
+
+def default_output_dir(kind: str = "video") -> Path:
+    """Movies (recordings) or Pictures (snapshots) as the platform names them, else ~/ferlive."""
+    location = (
+        QStandardPaths.StandardLocation.MoviesLocation
+        if kind == "video"
+        else QStandardPaths.StandardLocation.PicturesLocation
+    )
+    found = QStandardPaths.writableLocation(location)
+    return Path(found) if found else Path.home() / "ferlive"
+
+
+class AppSettings:
+    """Typed view of QSettings("ferlive", "ferlive")."""
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        # The (format, scope, org, app) form honours QSettings.setDefaultFormat, which tests use to isolate files.
+        self.qs = settings or QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
+
+    def _get(self, key: str, default, kind: type):
+        value = self.qs.value(key, None)
+        if value is None or value == "":
+            return default
+        try:
+            if kind is bool:
+                return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            return kind(value)
+        except (TypeError, ValueError):
+            return default
+
+    def _set(self, key: str, value) -> None:
+        self.qs.setValue(key, value)
+
+    # source -----------------------------------------------------------------------------------------------
+    @property
+    def source(self) -> str | None:
+        """Last source: a camera index ("0") or a file path; None when never chosen."""
+        return self._get("source/last", None, str)
+
+    @source.setter
+    def source(self, value: str | None) -> None:
+        self._set("source/last", "" if value is None else str(value))
+
+    @property
+    def camera_resolution(self) -> str:
+        return self._get("source/resolution", "Default size", str)
+
+    @camera_resolution.setter
+    def camera_resolution(self, value: str) -> None:
+        self._set("source/resolution", value)
+
+    @property
+    def camera_fps(self) -> str:
+        return self._get("source/fps", "Default fps", str)
+
+    @camera_fps.setter
+    def camera_fps(self, value: str) -> None:
+        self._set("source/fps", value)
+
+    # model ------------------------------------------------------------------------------------------------
+    @property
+    def model(self) -> str | None:
+        return self._get("model/name", None, str)
+
+    @model.setter
+    def model(self, value: str | None) -> None:
+        self._set("model/name", value or "")
+
+    @property
+    def provider(self) -> str:
+        return self._get("model/provider", "auto", str)
+
+    @provider.setter
+    def provider(self, value: str) -> None:
+        self._set("model/provider", value)
+
+    # display ----------------------------------------------------------------------------------------------
+    def toggle(self, name: str, default: bool = True) -> bool:
+        return self._get(f"display/{name}", default, bool)
+
+    def set_toggle(self, name: str, value: bool) -> None:
+        self._set(f"display/{name}", bool(value))
+
+    @property
+    def smoothing(self) -> float:
+        return min(0.95, max(0.0, self._get("display/smoothing", 0.6, float)))
+
+    @smoothing.setter
+    def smoothing(self, value: float) -> None:
+        self._set("display/smoothing", float(value))
+
+    @property
+    def max_faces(self) -> int:
+        return min(10, max(1, self._get("display/max_faces", 4, int)))
+
+    @max_faces.setter
+    def max_faces(self, value: int) -> None:
+        self._set("display/max_faces", int(value))
+
+    # output -----------------------------------------------------------------------------------------------
+    def output_dir(self, kind: str = "video") -> Path:
+        stored = self._get(f"output/{kind}_dir", None, str)
+        return Path(stored) if stored else default_output_dir(kind)
+
+    def set_output_dir(self, kind: str, path: Path) -> None:
+        self._set(f"output/{kind}_dir", str(path))
+
+    # window -----------------------------------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self.qs.value("window/geometry", None)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self._set("window/geometry", value)
+
+    def sync(self) -> None:
+        self.qs.sync()
+
+
+def bind_controls(settings: AppSettings, source, display, model=None, record=None) -> None:
+    """Show the remembered values in the control groups, then store every later change at once.
+
+    Stored on change (not on exit) so a crash or a killed process still keeps what the person chose.
+    """
+    source.set_mode(settings.camera_resolution, settings.camera_fps)
+    if model is not None:
+        model.select_provider(settings.provider)
+    for name, default in (("boxes", True), ("landmarks", False), ("labels", True)):
+        getattr(display, name).setChecked(settings.toggle(name, default))
+    display.set_smoothing(settings.smoothing)
+    display.max_faces.setValue(settings.max_faces)
+    if record is not None:
+        record.folder_label.setText(str(settings.output_dir("video")))
+    source.resolution_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_resolution", text))
+    source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
+    for name in ("boxes", "landmarks", "labels"):
+        getattr(display, name).toggled.connect(lambda on, name=name: settings.set_toggle(name, on))
+    display.smoothingChanged.connect(lambda value: setattr(settings, "smoothing", value))
+    display.maxFacesChanged.connect(lambda value: setattr(settings, "max_faces", value))

@@ -1,0 +1,61 @@
+"""Status bar read-out: capture, inference and display rates kept apart, per-stage times, faces, provider.
+
+Three separate rates matter because they fail differently: a slow camera lowers all three, a slow model lowers
+inference and display while capture stays high (frames are being dropped, by design), a busy GUI lowers display only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from app.inference.providers import LABELS
+from app.ui.workers import ProcessedFrame
+
+# Short names for the pipeline's stage keys, in pipeline order.
+STAGE_NAMES = {
+    "face_mesh": "mesh",
+    "tracking": "track",
+    "alignment": "align",
+    "inference": "model",
+    "smoothing": "smooth",
+    "render": "draw",
+}
+
+
+class FrameStatusBar(QStatusBar):
+    """Permanent labels updated at most ``REFRESH_S`` apart, so the text is readable and cheap."""
+
+    REFRESH_S = 0.25
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rates = QLabel("capture – · inference – · display –")
+        self.stages = QLabel("")
+        self.faces = QLabel("no face")
+        self.provider = QLabel("")
+        self.state = QLabel("")
+        for label in (self.state, self.rates, self.stages, self.faces, self.provider):
+            self.addPermanentWidget(label)
+        self._last = 0.0
+
+    def show_frame(self, frame: ProcessedFrame, display_fps: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.REFRESH_S:
+            return
+        self._last = now
+        self.rates.setText(
+            f"capture {frame.capture_fps:4.1f} · inference {frame.inference_fps:4.1f} · display {display_fps:4.1f} fps"
+        )
+        self.rates.setToolTip(f"{frame.dropped} captured frames dropped (newest frame wins)")
+        timings = frame.result.timings_ms
+        parts = [f"{short} {timings[key]:.1f}" for key, short in STAGE_NAMES.items() if key in timings]
+        self.stages.setText(("ms: " + " · ".join(parts)) if parts else "")
+        n = len(frame.result.faces)
+        self.faces.setText("no face" if n == 0 else f"{n} face{'s' if n > 1 else ''}")
+        self.provider.setText(LABELS.get(frame.provider, frame.provider) if frame.provider else "no model")
+
+    def set_state(self, text: str) -> None:
+        """Paused / recording marker at the left of the permanent area."""
+        self.state.setText(text)

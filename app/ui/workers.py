@@ -1,0 +1,312 @@
+"""The threads behind the window: capture and inference (+ rendering, feeding a recording).
+
+Newest frame wins at every hand-off. The capture thread (``ThreadedCapture``) overwrites a one-slot mailbox; the
+stream worker takes the newest frame, runs the pipeline, renders, feeds an active recording, and overwrites a
+second one-slot mailbox for the GUI. It emits ``frameReady`` only when the GUI has taken the previous frame, so
+the Qt event queue never holds more than one pending frame notification and a slow GUI skips frames instead of
+lagging. Commands from the GUI (new source, new engine, options) are stored under a lock and applied by the
+worker between frames. Every failure becomes a one-sentence signal; nothing raises into Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from app.capture import FolderSource, ImageSource, LatestFrameMailbox, Source, ThreadedCapture, make_source
+from app.errors import FerliveError, OutputError
+from app.inference.engine import InferenceEngine
+from app.pipeline import FacePipeline
+from app.render import RenderOptions, render
+from app.types import FrameResult
+from app.ui.playback import PausablePlayback
+from app.ui.recording import Recording
+
+log = logging.getLogger(__name__)
+
+
+def describe_error(exc: BaseException, doing: str) -> str:
+    """The sentence for the banner: our own errors already are one; anything else gets context."""
+    if isinstance(exc, FerliveError):
+        return str(exc)
+    return f"Unexpected error while {doing}: {type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    spec: str  # what was asked for: a camera index as text, or a path
+    name: str
+    fps: float | None
+    size: tuple[int, int] | None
+    is_live: bool
+
+
+@dataclass(frozen=True)
+class ProcessedFrame:
+    """What the GUI shows for one frame; immutable so it can cross threads."""
+
+    result: FrameResult
+    annotated: np.ndarray
+    capture_fps: float
+    inference_fps: float
+    dropped: int
+    provider: str
+
+
+class RateMeter:
+    """Events per second as an exponential moving average of the instantaneous rate."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self._last: float | None = None
+
+    def tick(self) -> float:
+        now = time.perf_counter()
+        if self._last is not None and now > self._last:
+            rate = 1.0 / (now - self._last)
+            self.value = rate if self.value == 0.0 else 0.9 * self.value + 0.1 * rate
+        self._last = now
+        return self.value
+
+    def reset(self) -> None:
+        self.value, self._last = 0.0, None
+
+
+class StreamWorker(QThread):
+    """Owns the source and the pipeline; all public methods are safe to call from the GUI thread."""
+
+    frameReady = Signal()  # noqa: N815 (Qt naming) - take it with take_latest()
+    sourceOpened = Signal(object)  # noqa: N815 - SourceInfo
+    sourceFailed = Signal(str)  # noqa: N815
+    sourceEnded = Signal(str)  # noqa: N815 - source name
+    failed = Signal(str)
+    recordingFailed = Signal(str)  # noqa: N815
+
+    def __init__(self, options: RenderOptions | None = None, max_faces: int = 4, smoothing: float = 0.6) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._pending_source: tuple[str, dict] | None = None
+        self._close_requested = False
+        self._engine: InferenceEngine | None = None
+        self._options = options or RenderOptions()
+        self._max_faces = max_faces
+        self._smoothing = smoothing
+        self._paused = False
+        self._recording: Recording | None = None
+        self._out: LatestFrameMailbox[ProcessedFrame] = LatestFrameMailbox()
+        self._notified = False
+        self._capture: ThreadedCapture | None = None
+        self._playback: PausablePlayback | None = None
+        self._pipeline: FacePipeline | None = None
+        self._stills = False
+        self._rate = RateMeter()
+        self._last_error = ""
+        self.frames_processed = 0
+
+    # ---- commands (GUI thread) ----------------------------------------------------------------------------
+    def open_source(self, spec: str | int, **camera_options: float | int) -> None:
+        with self._lock:
+            self._pending_source = (str(spec), camera_options)
+        self._wake.set()
+
+    def close_source(self) -> None:
+        with self._lock:
+            self._close_requested, self._pending_source = True, None
+        self._wake.set()
+
+    def set_engine(self, engine: InferenceEngine | None) -> None:
+        """Takes effect before the next frame; a frame in flight finishes with the old engine."""
+        with self._lock:
+            self._engine = engine
+
+    def set_options(self, options: RenderOptions) -> None:
+        with self._lock:
+            self._options = replace(options)
+
+    def set_max_faces(self, n: int) -> None:
+        with self._lock:
+            self._max_faces = int(n)
+
+    def set_smoothing(self, strength: float) -> None:
+        with self._lock:
+            self._smoothing = float(strength)
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._paused = paused
+            if self._playback is not None:
+                self._playback.set_paused(paused)
+
+    def set_recording(self, recording: Recording | None) -> None:
+        with self._lock:
+            self._recording = recording
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            if self._playback is not None:
+                self._playback.interrupt()
+        self._wake.set()
+
+    def take_latest(self) -> ProcessedFrame | None:
+        """The newest processed frame not yet taken (GUI thread), or None."""
+        with self._lock:
+            self._notified = False
+        return self._out.get(timeout=0)
+
+    @property
+    def engine(self) -> InferenceEngine | None:
+        return self._engine
+
+    @property
+    def frames_captured(self) -> int:
+        """Frames the capture thread has read from the current source (processed or dropped)."""
+        capture = self._capture
+        return capture.frames_read if capture is not None else 0
+
+    # ---- worker thread ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while not self._stopping:
+                try:
+                    self._step()
+                except Exception as exc:  # the thread must outlive any one failure; the person is told
+                    log.exception("Stream worker step failed")
+                    self.failed.emit(describe_error(exc, "handling the video stream"))
+                    time.sleep(0.2)
+        finally:
+            self._close_capture()
+            if self._pipeline is not None:
+                self._pipeline.close()
+                self._pipeline = None
+
+    def _step(self) -> None:
+        """One turn of the loop: apply commands, then take and process the newest frame (if any)."""
+        self._apply_commands()
+        if self._capture is None:
+            self._wake.wait(0.1)
+            self._wake.clear()
+            return
+        frame = self._capture.get(timeout=0.05)
+        if frame is None:
+            if self._capture.finished:
+                self._end_of_source()
+            return
+        if not self._paused:
+            self._process(frame)
+
+    def _apply_commands(self) -> None:
+        with self._lock:
+            pending, self._pending_source = self._pending_source, None
+            close, self._close_requested = self._close_requested, False
+        if close:
+            self._close_capture()
+        if pending is not None:
+            self._open(*pending)
+
+    def _open(self, spec: str, camera_options: dict) -> None:
+        self._close_capture()
+        try:
+            source: Source = make_source(spec, **(camera_options if spec.isdigit() else {}))
+            playback = None
+            if not source.is_live and not isinstance(source, (ImageSource, FolderSource)):
+                playback = source = PausablePlayback(source)
+                playback.set_paused(self._paused)
+            capture = ThreadedCapture(source, pace=False if playback else None).start()
+        except Exception as exc:
+            log.warning("Opening %s failed: %s", spec, exc)
+            self.sourceFailed.emit(describe_error(exc, f"opening {spec}"))
+            return
+        with self._lock:
+            self._capture, self._playback = capture, playback
+        stills = isinstance(source, (ImageSource, FolderSource))
+        if self._pipeline is not None and stills != self._stills:
+            self._pipeline.close()
+            self._pipeline = None
+        elif self._pipeline is not None:
+            self._pipeline.reset()
+        self._stills = stills
+        self._rate.reset()
+        self._last_error = ""
+        self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live))
+
+    def _close_capture(self) -> None:
+        with self._lock:
+            capture, self._capture, self._playback = self._capture, None, None
+        if capture is not None:
+            if isinstance(capture.source, PausablePlayback):
+                capture.source.interrupt()
+            capture.stop()
+
+    def _end_of_source(self) -> None:
+        capture = self._capture
+        assert capture is not None
+        name = capture.source.name
+        error = capture.error
+        self._close_capture()
+        if error is not None:
+            self.failed.emit(describe_error(error, f"reading {name}"))
+        self.sourceEnded.emit(name)
+
+    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, smoothing: float) -> None:
+        if engine is None:
+            return
+        if self._pipeline is None:
+            self._pipeline = FacePipeline(engine, max_faces=max_faces, smoothing=smoothing, video_mode=not self._stills)
+            return
+        if self._pipeline.engine is not engine:
+            self._pipeline.set_engine(engine)
+        if self._pipeline.mesh.max_faces != max_faces:
+            self._pipeline.set_max_faces(max_faces)
+        if self._pipeline.smoother.strength != smoothing:
+            self._pipeline.set_smoothing(smoothing)
+
+    def _process(self, frame) -> None:
+        with self._lock:
+            engine, options, recording = self._engine, self._options, self._recording
+            max_faces, smoothing = self._max_faces, self._smoothing
+        try:
+            self._sync_pipeline(engine, max_faces, smoothing)
+            if self._pipeline is not None and engine is not None:
+                result = self._pipeline.process(frame)
+            else:
+                result = FrameResult(frame=frame)
+            t0 = time.perf_counter()
+            annotated = render(frame.image, result.faces, options)
+            result.timings_ms["render"] = (time.perf_counter() - t0) * 1000.0
+        except Exception as exc:  # one bad frame or a model that fails at run time: report once, keep going
+            message = describe_error(exc, "analysing a frame")
+            if message != self._last_error:
+                log.exception("Processing frame %d failed", frame.index)
+                self.failed.emit(message)
+                self._last_error = message
+            return
+        if recording is not None:
+            try:
+                recording.write(result, annotated)
+            except OutputError as exc:
+                self.set_recording(None)
+                self.recordingFailed.emit(str(exc))
+        capture = self._capture
+        self.frames_processed += 1
+        self._out.put(
+            ProcessedFrame(
+                result=result,
+                annotated=annotated,
+                capture_fps=capture.fps if capture is not None else 0.0,
+                inference_fps=self._rate.tick(),
+                dropped=capture.dropped if capture is not None else 0,
+                provider=engine.provider if engine is not None else "",
+            )
+        )
+        with self._lock:
+            notify, self._notified = not self._notified, True
+        if notify:
+            self.frameReady.emit()

@@ -1,0 +1,323 @@
+"""The desktop app, driven like a person would: real video files as the camera, real MediaPipe, real (tiny) ONNX
+models from tests/onnx_factory.py, offscreen Qt. Every test waits on what the user would see or get (frames on
+screen, a banner, a finished file), never on sleeps alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+av = pytest.importorskip("av")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+
+from app.inference.registry import ModelRegistry  # noqa: E402
+from app.ui.main_window import NO_CAMERA, MainWindow  # noqa: E402
+from app.ui.recording import RecordingSummary  # noqa: E402
+from app.ui.settings import AppSettings  # noqa: E402
+from tests.datapaths import require_data, video  # noqa: E402
+from tests.onnx_factory import make_model  # noqa: E402
+
+SMILE = "woman_smile_neutral.mp4"  # 596x336, 29.97 fps, 15.5 s, one frontal face
+SHORT = "woman_phone_night.mp4"  # 596x336, 25 fps, 4.6 s
+WAIT_MS = 20_000  # generous: three training processes share this machine's two cores
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """Two valid models of different shapes, and a corrupt .onnx whose card is fine (so it is listed)."""
+    folder = tmp_path_factory.mktemp("models")
+    make_model(folder / "alpha.onnx", card_overrides={"metrics": {"publictest_acc": 0.61}})
+    make_model(folder / "beta.onnx", size=64, channels=3, landmarks=True, seed=1)
+    make_model(folder / "broken.onnx")
+    (folder / "broken.onnx").write_bytes(b"this is not an ONNX protobuf")
+    make_model(folder / "nocard.onnx", write_card=False)  # listed by the registry as unusable
+    return folder
+
+
+@pytest.fixture
+def make_window(qtbot, models_dir, tmp_path):
+    """Factory for started windows; each is closed (threads stopped, files finalised) after the test."""
+    windows: list[MainWindow] = []
+
+    def factory(source: str | None = None, model: str | None = "alpha") -> MainWindow:
+        settings = AppSettings()
+        settings.set_output_dir("video", tmp_path / "out")
+        settings.set_output_dir("image", tmp_path / "out")
+        window = MainWindow(registry=ModelRegistry(models_dir), settings=settings, cameras=[])
+        qtbot.addWidget(window)
+        windows.append(window)
+        window.show()
+        window.start(source=source, model=model)
+        return window
+
+    yield factory
+    for window in windows:
+        window.close()
+
+
+def wait_for_faces(qtbot, window: MainWindow, frames: int = 5) -> None:
+    """Until ``frames`` analysed frames with a face have been painted."""
+    start = window.view.frames_shown
+
+    def ready() -> bool:
+        f = window.last_frame
+        return window.view.frames_shown >= start + frames and f is not None and bool(f.result.faces)
+
+    qtbot.waitUntil(ready, timeout=WAIT_MS)
+
+
+def count_video_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name in ("h264", "mpeg4")
+        return sum(1 for _ in container.decode(stream))
+
+
+def check_recording(summary: RecordingSummary) -> None:
+    """The MP4 plays to its last frame and the CSV has rows for exactly the recorded frames that had a face."""
+    assert summary.error is None
+    assert summary.frames > 0
+    assert count_video_frames(summary.video) == summary.frames
+    assert summary.results == summary.video.with_suffix(".csv")
+    with open(summary.results, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == summary.rows
+    assert len({r["frame_index"] for r in rows}) == summary.frames_with_face
+    assert summary.frames_with_face > 0
+    assert all(abs(sum(float(v) for k, v in r.items() if k.startswith("p_")) - 1.0) < 1e-3 for r in rows)
+
+
+def test_plays_a_video_file_with_faces_and_stats(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=10)
+    frame = window.last_frame
+    assert frame.result.model_name == "alpha"
+    assert window.view.image.width() == 596 and window.view.image.height() == 336
+    assert abs(sum(window.panel.bar_values()) - 1.0) < 0.02
+    assert window.panel.history_length() > 0
+    assert "cpu" in window.model_controls.provider_label.text().lower()
+    qtbot.waitUntil(lambda: "inference" in window.status.rates.text() and "mesh" in window.status.stages.text())
+    assert window.status.faces.text() == "1 face"
+    assert not window.banner.isVisible()
+
+
+def test_slow_inference_drops_frames_instead_of_lagging(qtbot, make_window, monkeypatch):
+    """Newest frame wins: with a model slower than the video, frames are dropped and latency stays bounded."""
+    from app.pipeline import FacePipeline
+
+    real_process = FacePipeline.process
+
+    def slow_process(self, frame):
+        time.sleep(0.12)  # ~8 fps of analysis against a 30 fps source
+        return real_process(self, frame)
+
+    monkeypatch.setattr(FacePipeline, "process", slow_process)
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=12)
+    frame = window.last_frame
+    stats = f"dropped {frame.dropped}, capture {frame.capture_fps:.1f} fps, inference {frame.inference_fps:.1f} fps"
+    assert frame.dropped >= 10, stats
+    assert frame.capture_fps > 2 * frame.inference_fps, stats
+    # A queue would now be ~30 frames behind (1.5 s of 30 fps video analysed at 8 fps); the newest frame wins, so
+    # the frame on screen is only the one in flight plus the one waiting behind the newest captured.
+    lag = window.worker.frames_captured - frame.result.frame.index
+    assert lag <= 15, f"{lag} frames behind; {stats}"
+
+
+def test_switching_model_keeps_video_running(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    combo = window.model_controls.model_combo
+    with qtbot.waitSignal(window.models.activated, timeout=WAIT_MS) as blocker:
+        combo.setCurrentIndex(combo.findData("beta"))
+        combo.activated.emit(combo.currentIndex())
+    assert blocker.args == ["beta"]
+    qtbot.waitUntil(lambda: window.last_frame.result.model_name == "beta", timeout=WAIT_MS)
+    wait_for_faces(qtbot, window, frames=5)
+    assert "beta" in window.model_controls.provider_label.text()
+    assert window.models.engine.provider in window.model_controls.provider_label.text().lower()
+    assert not window.banner.isVisible()
+
+
+def test_corrupt_model_shows_banner_and_keeps_previous(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    combo = window.model_controls.model_combo
+    combo.setCurrentIndex(combo.findData("broken"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window.banner.isVisible() and window.banner.kind == "error", timeout=WAIT_MS)
+    assert "broken" in window.banner.text and "Still using alpha" in window.banner.text
+    assert window.models.active_model == "alpha"
+    assert combo.currentData() == "alpha"
+    wait_for_faces(qtbot, window, frames=5)  # video never stopped
+    assert window.last_frame.result.model_name == "alpha"
+    window.banner.dismiss()
+    assert not window.banner.isVisible()
+
+
+def test_recording_two_seconds_gives_playable_mp4_and_csv(qtbot, make_window, tmp_path):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.recorder.active is not None
+    qtbot.wait(2000)
+    assert window.record_controls.elapsed.text().startswith("00:0")
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        window.record_controls.record_button.click()
+    summary: RecordingSummary = blocker.args[0]
+    assert summary.video.parent == tmp_path / "out" and summary.video.suffix == ".mp4"
+    assert 20 <= summary.frames <= 90  # about 2 s at up to 30 fps, fewer when frames were dropped
+    check_recording(summary)
+    qtbot.waitUntil(lambda: "Saved" in window.banner.text)
+
+
+def test_recording_stops_when_the_source_ends(qtbot, make_window):
+    window = make_window(str(require_data(video(SHORT))))
+    wait_for_faces(qtbot, window, frames=2)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        window.set_recording(True)
+    check_recording(blocker.args[0])
+    assert not window.record_controls.record_button.isChecked()
+    assert "ended" in window.banner.text or "Saved" in window.banner.text
+
+
+def test_closing_the_window_while_recording_finalises_the_file(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    window.set_recording(True)
+    qtbot.waitUntil(lambda: window.recorder.active is not None and window.recorder.active.frames >= 10)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        window.close()
+    assert not window.worker.isRunning()
+    check_recording(blocker.args[0])
+
+
+def test_snapshot_writes_the_annotated_frame_as_png(qtbot, make_window, tmp_path):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=2)
+    with qtbot.waitSignal(window.snapshotSaved, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(window, Qt.Key.Key_S)
+    path = Path(blocker.args[0])
+    assert path.parent == tmp_path / "out" and path.suffix == ".png"
+    image = QImage(str(path))
+    assert (image.width(), image.height()) == (596, 336)
+
+
+def test_pause_freezes_the_view_and_resumes_where_it_stopped(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=2)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.wait(300)
+    shown, index = window.view.frames_shown, window.last_frame.result.frame.index
+    qtbot.wait(1000)
+    assert window.view.frames_shown == shown
+    assert "paused" in window.status.state.text()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.view.frames_shown > shown, timeout=WAIT_MS)
+    # A file plays on from where it was paused (a camera-like source would have skipped ~30 frames).
+    assert window.last_frame.result.frame.index - index <= 10
+
+
+def test_without_a_camera_the_window_opens_and_says_so(qtbot, make_window):
+    window = make_window(source=None)
+    assert window.isVisible()
+    assert window.banner.isVisible() and window.banner.text == NO_CAMERA
+    assert not window.source_controls.camera_combo.isEnabled()
+    assert "No camera" in window.source_controls.camera_combo.currentText()
+    qtbot.waitUntil(lambda: window.models.active_model == "alpha", timeout=WAIT_MS)  # ready for a file
+
+
+def test_model_dropdown_shows_accuracy_and_disables_unusable_models(qtbot, make_window):
+    window = make_window(source=None)
+    combo = window.model_controls.model_combo
+    texts = [combo.itemText(i) for i in range(combo.count())]
+    assert "alpha (61.0%)" in texts
+    nocard = combo.findData("nocard")
+    assert not combo.model().item(nocard).isEnabled()
+    assert "no model card" in combo.itemData(nocard, Qt.ItemDataRole.ToolTipRole)
+    assert combo.model().item(combo.findData("beta")).isEnabled()
+    providers = [window.model_controls.provider_combo.itemText(i) for i in range(4)]
+    assert providers == ["Auto", "TensorRT", "CUDA", "CPU"]
+
+
+def test_explicit_provider_that_cannot_start_keeps_the_running_one(qtbot, make_window):
+    window = make_window(source=None)
+    qtbot.waitUntil(lambda: window.models.active_model == "alpha", timeout=WAIT_MS)
+    running = window.models.engine
+    combo = window.model_controls.provider_combo
+    combo.setCurrentIndex(combo.findData("cuda"))
+    combo.activated.emit(combo.currentIndex())
+    window.banner.dismiss()  # the "no camera" notice
+
+    def settled() -> bool:
+        return (window.banner.isVisible() and window.banner.kind == "error") or window.models.engine is not running
+
+    qtbot.waitUntil(settled, timeout=WAIT_MS)
+    if window.models.engine is not running:  # a machine where CUDA really loads
+        assert window.models.engine.provider == "cuda"
+        assert "CUDA" in window.model_controls.provider_label.text()
+    else:
+        assert "CUDA" in window.banner.text and "Still using alpha" in window.banner.text
+        assert window.model_controls.current_provider() == "auto"
+        assert window.settings.provider == "auto"
+
+
+def test_missing_file_is_reported_in_the_banner(qtbot, make_window, tmp_path):
+    window = make_window(str(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: window.banner.isVisible() and "not found" in window.banner.text, timeout=WAIT_MS)
+    assert window.isVisible()
+
+
+def test_settings_are_remembered(qtbot, make_window):
+    window = make_window(str(require_data(video(SHORT))))
+    wait_for_faces(qtbot, window, frames=1)
+    window.display_controls.landmarks.setChecked(True)
+    window.display_controls.smoothing.setValue(80)
+    window.display_controls.max_faces.setValue(2)
+    window.close()
+    again = make_window(source=None, model=None)
+    assert again.display_controls.landmarks.isChecked()
+    assert again.display_controls.smoothing.value() == 80
+    assert again.display_controls.max_faces.value() == 2
+    assert again.settings.source == str(video(SHORT))
+    qtbot.waitUntil(lambda: again.models.active_model == "alpha", timeout=WAIT_MS)
+
+
+def test_dropping_a_video_file_opens_it(qtbot, make_window):
+    path = require_data(video(SHORT))
+    window = make_window(source=None)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    drop = QDropEvent(
+        QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dropEvent(drop)
+    wait_for_faces(qtbot, window, frames=2)
+    assert window.source_info.name == SHORT
+    assert not window.banner.isVisible()  # the "no camera" notice goes once video plays
+
+
+def test_signal_refcount_guard_survives_many_signals():
+    """PySide6 6.12.0 on CPython < 3.12 drops a reference to True per Python-side emit and to None per void call;
+    unguarded, this loop would abort the interpreter (see app/ui/qt_compat.py)."""
+    from PySide6.QtCore import QObject, Signal
+
+    from app.ui.qt_compat import guard_signal_refcount
+
+    class Emitter(QObject):
+        ping = Signal(object)
+
+    guard_signal_refcount()
+    emitter = Emitter()
+    for _ in range(60_000):
+        emitter.ping.emit(None)
+        emitter.setObjectName("x")
+    assert sys.getrefcount(True) > 1000 and sys.getrefcount(None) > 1000
