@@ -25,15 +25,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from app.analyze import analyze
 from app.capture import VideoFileSource
 from app.errors import ProviderError
 from app.face.align import align_face
 from app.face.mesh import FaceMesh
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
-from app.pipeline import FacePipeline, StageTimer
 from app.record import VideoRecorder
-from app.render import RenderOptions, render
 
 STAGES = ["decode", "face_mesh", "tracking", "alignment", "inference", "smoothing", "render", "encode"]
 PROVIDERS = ["tensorrt", "cuda", "cpu"]
@@ -79,41 +78,15 @@ def peak_memory_mb() -> float:
 
 
 def run_pipeline(video: Path, engine: InferenceEngine, max_frames: int | None) -> dict:
-    """The full per-frame path, timed stage by stage, encoding included."""
-    pipeline = FacePipeline(engine, max_faces=4)
-    options = RenderOptions()
-    per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
-    faces = frames = 0
+    """The full per-frame path of ``ferlive analyze``, H.264 encoding included, timed stage by stage."""
     with tempfile.TemporaryDirectory() as tmp:
-        source = VideoFileSource(video)
-        source.open()
-        recorder = VideoRecorder(Path(tmp) / "bench.mp4", fps=source.fps or 30.0)
-        t0 = time.perf_counter()
-        while max_frames is None or frames < max_frames:
-            timer = StageTimer()
-            with timer.stage("decode"):
-                frame = source.read()
-            if frame is None:
-                break
-            result = pipeline.process(frame)
-            with timer.stage("render"):
-                annotated = render(frame.image, result.faces, options)
-            with timer.stage("encode_queue"):
-                recorder.write(annotated)
-            for k, v in {**result.timings_ms, **timer.ms}.items():
-                per_stage.setdefault(k, []).append(v)
-            frames += 1
-            faces += len(result.faces)
-        recorder.close()  # the encoder runs on its own thread; wall time includes draining it
-        seconds = time.perf_counter() - t0
-        source.close()
-        per_stage["encode"] = list(getattr(recorder, "encode_ms", []))
-    pipeline.close()
+        summary = analyze(str(video), out_video=Path(tmp) / "bench.mp4", progress=False, max_frames=max_frames,
+                          engine=engine)
     return {
-        "frames": frames,
-        "fps": round(frames / seconds, 1),
-        "faces_per_frame": round(faces / max(frames, 1), 2),
-        "ms": {k: stats(v) for k, v in per_stage.items() if v},
+        "frames": summary.frames,
+        "fps": round(summary.fps, 1),
+        "faces_per_frame": round(summary.faces / max(summary.frames, 1), 2),
+        "ms": {k: stats(v) for k, v in summary.stage_ms.items() if v},
     }
 
 
