@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,12 @@ def sample_inputs(ckpt: dict, count: int = 32) -> tuple[torch.Tensor, torch.Tens
     return normalise(imgs, cfg["mean"], cfg["std"], channels), 0.5 + 0.1 * torch.randn(count, 478, 3, generator=g)
 
 
+def _portable(path: str) -> str:
+    """A data path as a reader would type it: relative when it sits under the current folder's parent."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("../..") else path
+
+
 def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> dict:
     cfg, mcfg = ckpt["config"], ckpt["model_config"]
     history = ckpt["state"]["history"]
@@ -73,7 +80,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> 
         "params": int(sum(p.numel() for p in model.parameters())),
         "gmacs": round(count_gmacs(model, mcfg["input_size"], mcfg["in_ch"]), 4),
         "train": {
-            "epochs": ckpt["state"]["epoch"],
+            "epochs": cfg["epochs"],
             "best_epoch": best.get("epoch"),
             "optimiser": "SAM(AdamW)" if cfg.get("sam_rho", 0) > 0 else "AdamW",
             "lr": cfg["lr"],
@@ -85,9 +92,11 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> 
             "augmentation": cfg["augment"],
             "seed": cfg["seed"],
             "hardware": ckpt.get("hardware", ""),
+            "notes": cfg.get("notes", ""),
             "minutes": round(ckpt.get("minutes", 0.0), 1),
             "command": f"python -m training.train --arch {ckpt['model_args']['arch']} --size "
-                       f"{ckpt['model_args']['size']} --epochs {cfg['epochs']} --data {ckpt['data']}",
+                       f"{ckpt['model_args']['size']} --epochs {cfg['epochs']} --seed {cfg['seed']} "
+                       f"--data {_portable(ckpt['data'])}",
         },
         "onnx": {"opset": OPSET, "parity_max_abs": float(parity)},
         "description": (model.__class__.__doc__ or "").strip().splitlines()[0] if model.__class__.__doc__ else "",

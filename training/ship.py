@@ -35,8 +35,8 @@ def cpu_ms_per_face(model: Path, runs: int = 200) -> float:
     return (time.perf_counter() - t0) / runs * 1000
 
 
-def ship_run(run: Path, models_dir: Path, data_dir: Path) -> dict:
-    name = run.name.replace("_", "-")
+def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = None) -> dict:
+    name = name or run.name.replace("_", "-")
     onnx_path = models_dir / f"{name}.onnx"
     export(run / "best.pt", onnx_path, name)
     reports = models_dir / "reports"
@@ -104,13 +104,14 @@ def table(models_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="*", type=Path)
+    ap.add_argument("runs", nargs="*", help="run folders, each optionally RUN:NAME (default name: folder name)")
     ap.add_argument("--models-dir", type=Path, default=Path("models"))
     ap.add_argument("--data-dir", type=Path, default=None)
     args = ap.parse_args(argv)
     data_dir = args.data_dir or default_data_dir()
-    for run in args.runs:
-        card = ship_run(run, args.models_dir, data_dir)
+    for spec in args.runs:
+        run, _, name = spec.partition(":")
+        card = ship_run(Path(run), args.models_dir, data_dir, name or None)
         print(json.dumps({"model": card["name"], **{k: v for k, v in card["metrics"].items()
                                                     if not isinstance(v, dict)}}))
     print("default:", choose_default(args.models_dir))

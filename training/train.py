@@ -220,7 +220,11 @@ def hardware_name(device: torch.device) -> str:
     import os
     import platform
 
-    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}"
+    name = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as fh:
+            name = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), name)
+    return f"CPU {name}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads"
 
 
 def plot_curves(history: list[dict], path: Path, title: str) -> None:
