@@ -96,7 +96,10 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> 
             "minutes": round(ckpt.get("minutes", 0.0), 1),
             "command": f"python -m training.train --arch {ckpt['model_args']['arch']} --size "
                        f"{ckpt['model_args']['size']} --epochs {cfg['epochs']} --seed {cfg['seed']} "
-                       f"--data {_portable(ckpt['data'])}",
+                       f"--data {_portable(ckpt['data'])}"
+                       + (f" --lr {cfg['lr']} --warmup-epochs {cfg['warmup_epochs']} --init {_portable(cfg['init'])}"
+                          if cfg.get("init") else ""),
+            "fine_tuned_from": _portable(cfg["init"]) if cfg.get("init") else None,
         },
         "onnx": {"opset": OPSET, "parity_max_abs": float(parity)},
         "description": (model.__class__.__doc__ or "").strip().splitlines()[0] if model.__class__.__doc__ else "",

@@ -106,7 +106,7 @@ def build(cfg: dict, num_classes: int) -> torch.nn.Module:
 
 
 def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", resume: bool = False,
-          train_split: str = "train", val_split: str = "publictest") -> dict:
+          train_split: str = "train", val_split: str = "publictest", init: str | None = None) -> dict:
     device = pick_device(device_name)
     torch.manual_seed(cfg["seed"])
     np.random.seed(cfg["seed"])
@@ -126,6 +126,9 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
         from training.models.ferformer import text_embeddings
 
         model.set_text_embeddings(text_embeddings(classes))
+    if init:  # fine-tune: weights from another run, fresh optimiser and schedule
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["model"])
+        cfg["init"] = str(init)
     model.to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "pos" not in n and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "pos" not in n and "embed" not in n)]
@@ -262,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="run folder (default runs/<arch>_<size>)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    ap.add_argument("--warmup-epochs", type=int)
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--lr", type=float)
@@ -276,9 +281,10 @@ def main(argv: list[str] | None = None) -> None:
     data = args.data or str(default_data_dir() / "fer2013.npz")
     cfg = load_config(args.arch, args.size, args.config, {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-        "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch})
+        "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch,
+        "warmup_epochs": args.warmup_epochs})
     out = Path(args.out or f"runs/{args.arch}_{args.size}")
-    state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split)
+    state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init)
     print(json.dumps({"best_val_acc": state["best_acc"], "epochs": state["epoch"], "run": str(out)}))
 
 
