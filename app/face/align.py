@@ -74,10 +74,10 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, gray: bool =
     """
     src = landmarks[list(ANCHOR_INDICES), :2]
     matrix = similarity_transform(src, TEMPLATE * size, ANCHOR_WEIGHTS)
-    if gray and image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA if _scale(matrix) < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    flags = cv2.INTER_AREA if _scale(matrix) < 1 else cv2.INTER_LINEAR
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    if gray and crop.ndim == 3:  # convert the small crop, not the whole frame (both steps are linear)
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     return AlignedFace(crop, transform_landmarks(landmarks, matrix, size), matrix)
 
 
