@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 
+from app.bench import time_predict
 from app.inference.engine import InferenceEngine
 from training.data.archive import default_data_dir
 from training.evaluate import evaluate, update_card
@@ -26,13 +26,7 @@ def cpu_ms_per_face(model: Path, runs: int = 200) -> float:
     card = engine.card
     shape = (1, card.input.size, card.input.size) + (() if card.input.color == "gray" else (3,))
     crop = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
-    lm = np.full((1, 478, 3), 0.5, np.float32)
-    for _ in range(20):
-        engine.predict(crop, lm)
-    t0 = time.perf_counter()
-    for _ in range(runs):
-        engine.predict(crop, lm)
-    return (time.perf_counter() - t0) / runs * 1000
+    return time_predict(engine, crop, np.full((1, 478, 3), 0.5, np.float32), runs)
 
 
 def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = None) -> dict:

@@ -99,12 +99,6 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build(cfg: dict, num_classes: int) -> torch.nn.Module:
-    mcfg = model_config(cfg["arch"], cfg["size"], num_classes=num_classes)
-    model = create_model(cfg["arch"], cfg["size"], num_classes=num_classes)
-    return model, mcfg
-
-
 def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", resume: bool = False,
           train_split: str = "train", val_split: str = "publictest", init: str | None = None) -> dict:
     device = pick_device(device_name)
@@ -121,7 +115,8 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
                                                 tr.detected[keep], tr.usable[keep], tr.classes), torch.device("cpu"))
     va_x, va_lm, va_y = to_tensors(va, torch.device("cpu"))
     classes = list(prep.classes)
-    model, mcfg = build(cfg, len(classes))
+    mcfg = model_config(cfg["arch"], cfg["size"], num_classes=len(classes))
+    model = create_model(cfg["arch"], cfg["size"], num_classes=len(classes))
     if hasattr(model, "set_text_embeddings"):
         from training.models.ferformer import text_embeddings
 
