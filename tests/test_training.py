@@ -89,3 +89,22 @@ def test_flip_augmentation_mirrors_landmark_identity():
     # after the mirror, index 468 sits at image left again, as MediaPipe would label the mirrored face
     assert lm2[0, 468, 0] < 0.5 and lm2[0, 473, 0] > 0.5
     np.testing.assert_allclose(lm2[0, 468, 0], 1 - lm[0, 473, 0], atol=0.02)
+
+
+def test_flip_average_sees_a_face_and_its_mirror_alike():
+    """The shipped mirror test-time augmentation is invariant to flipping the input, and differs from one view."""
+    from training.checkpoint import shipped_module
+    from training.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("apvit", "tiny", num_classes=7)
+    tta, plain = shipped_module(model, "hflip"), shipped_module(model, "none")
+    x = torch.rand(4, 1, 32, 32)
+    with torch.no_grad():
+        p, p_mirror = tta(x), tta(x.flip(-1))
+        one_view = plain(x)
+    torch.testing.assert_close(p, p_mirror, atol=1e-5, rtol=0)
+    torch.testing.assert_close(p, (one_view + plain(x.flip(-1))) / 2, atol=1e-5, rtol=0)
+    assert not torch.allclose(p, one_view, atol=1e-4)
+    with pytest.raises(ValueError, match="hflip"):
+        shipped_module(model, "tencrop")

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from app.inference.engine import InferenceEngine
 from tqdm import tqdm
 
 from app.face.mesh import FaceMesh
+from app.inference.engine import InferenceEngine
 from training.data.archive import LabelledImages, load_archive
 from training.data.prepare import align_dataset_image
 
@@ -96,14 +96,15 @@ def run_engine(engine: InferenceEngine, aligned: list, batch: int = 128) -> np.n
     return preds
 
 
-def run_checkpoint(checkpoint: str | Path, aligned: list) -> np.ndarray:
+def run_checkpoint(checkpoint: str | Path, aligned: list, tta: str = "none") -> np.ndarray:
+    """The checkpoint's predictions on the same aligned faces, with the ONNX file's test-time augmentation."""
     import torch
 
-    from training.checkpoint import ProbabilityHead, load_checkpoint
+    from training.checkpoint import load_checkpoint, shipped_module
     from training.train import normalise
 
     model, ckpt = load_checkpoint(checkpoint)
-    head = ProbabilityHead(model).eval()
+    head = shipped_module(model, tta)
     cfg, channels = ckpt["config"], ckpt["model_config"]["in_ch"]
     preds = np.full(len(aligned), -1, np.int64)
     idx = [i for i, a in enumerate(aligned) if a is not None]
@@ -144,7 +145,7 @@ def evaluate(model_path: str | Path, data_path: str | Path, split: str | None = 
         "provider": engine.provider,
     }
     if checkpoint:
-        ck_preds = run_checkpoint(checkpoint, aligned)
+        ck_preds = run_checkpoint(checkpoint, aligned, engine.card.extra.get("tta", "none"))
         result["checkpoint_accuracy"] = metrics(data.labels, ck_preds, list(card.classes))["accuracy"]
         result["prediction_agreement"] = float((ck_preds == preds).mean())
     if out_dir is not None:

@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 from app.face.align import TEMPLATE_VERSION
-from training.checkpoint import ProbabilityHead, count_gmacs, load_checkpoint
+from training.checkpoint import count_gmacs, load_checkpoint, shipped_module
 from training.train import normalise
 
 OPSET = 17
@@ -57,7 +57,7 @@ def _portable(path: str) -> str:
     return rel if not rel.startswith("../..") else path
 
 
-def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> dict:
+def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta: str = "none") -> dict:
     cfg, mcfg = ckpt["config"], ckpt["model_config"]
     history = ckpt["state"]["history"]
     best = max(history, key=lambda h: h["val_acc"]) if history else {}
@@ -78,7 +78,9 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> 
         "splits": ckpt["splits"],
         "metrics": {"checkpoint_val_acc": round(best.get("val_acc", float("nan")), 4)},
         "params": int(sum(p.numel() for p in model.parameters())),
-        "gmacs": round(count_gmacs(model, mcfg["input_size"], mcfg["in_ch"]), 4),
+        # per face as shipped: the mirror view of test-time augmentation doubles the work
+        "gmacs": round(count_gmacs(model, mcfg["input_size"], mcfg["in_ch"]) * (2 if tta == "hflip" else 1), 4),
+        "tta": tta,
         "train": {
             "epochs": cfg["epochs"],
             "best_epoch": best.get("epoch"),
@@ -106,9 +108,10 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float) -> 
     }
 
 
-def export(checkpoint: str | Path, out: str | Path, name: str | None = None) -> dict:
+def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta: str = "hflip") -> dict:
+    """Export ``checkpoint`` as shipped (with mirror test-time augmentation unless ``tta`` is "none")."""
     model, ckpt = load_checkpoint(checkpoint)
-    head = ProbabilityHead(model).eval()
+    head = shipped_module(model, tta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     name = name or out.stem
@@ -134,7 +137,7 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None) -> 
     if parity > PARITY_TOLERANCE:
         out.unlink(missing_ok=True)
         raise ParityError(f"ONNX and PyTorch disagree by {parity:.2e} (> {PARITY_TOLERANCE}) for {checkpoint}")
-    card = build_card(name, ckpt, model, parity)
+    card = build_card(name, ckpt, model, parity, tta)
     old_card = out.with_suffix(".json")
     if old_card.exists():  # keep metrics measured by training.evaluate on an earlier export of the same name
         prev = json.loads(old_card.read_text())
@@ -153,8 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("--out", required=True, help="models/NAME.onnx")
     ap.add_argument("--name", default=None)
+    ap.add_argument("--tta", choices=["hflip", "none"], default="hflip",
+                    help="bake the mirror view into the graph and average (default) or ship the plain model")
     args = ap.parse_args(argv)
-    card = export(args.checkpoint, args.out, args.name)
+    card = export(args.checkpoint, args.out, args.name, args.tta)
     print(json.dumps({"out": args.out, "params": card["params"], "gmacs": card["gmacs"],
                       "parity_max_abs": card["onnx"]["parity_max_abs"]}))
 
