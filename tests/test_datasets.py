@@ -80,3 +80,28 @@ def test_prepare_finds_most_fer_faces_and_falls_back_for_the_rest(fer, tmp_path)
 
     anchors = prep.landmarks[prep.detected][:, list(ANCHOR_INDICES), :2].astype(np.float32)
     np.testing.assert_allclose(np.median(anchors, axis=0), TEMPLATE, atol=0.03)
+
+
+def test_prepared_cache_key_follows_content_not_path_or_mtime(tmp_path):
+    """A copied or touched archive reuses its prepared cache; changed data does not."""
+    import os
+    import shutil
+
+    from training.data.prepare import cache_path
+
+    a = tmp_path / "a" / "faces.npz"
+    a.parent.mkdir()
+    a.write_bytes(os.urandom(3 << 20))
+    b = tmp_path / "b" / "faces.npz"
+    b.parent.mkdir()
+    shutil.copyfile(a, b)
+    os.utime(b, (1, 1))
+    key = cache_path(a, 48, True, tmp_path).name
+    assert cache_path(b, 48, True, tmp_path).name == key
+    assert cache_path(a, 48, False, tmp_path).name != key
+    with open(b, "r+b") as fh:  # one byte changed near the end
+        fh.seek(-10, os.SEEK_END)
+        old = fh.read(1)
+        fh.seek(-10, os.SEEK_END)
+        fh.write(bytes([old[0] ^ 0xFF]))
+    assert cache_path(b, 48, True, tmp_path).name != key

@@ -112,9 +112,24 @@ def prepare(data: LabelledImages, size: int, gray: bool, workers: int = 2, desc:
     return PreparedData(images, landmarks, data.labels, data.split, detected, usable, data.classes)
 
 
+def content_fingerprint(source: Path, chunk: int = 1 << 20) -> str:
+    """Size plus a hash of the first and last MiB: survives a copy or a touched mtime, changes with the data."""
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        listing = "|".join(f"{p.relative_to(source)}:{p.stat().st_size}" for p in files)
+        return hashlib.sha1(listing.encode()).hexdigest()
+    size = source.stat().st_size
+    h = hashlib.sha1(str(size).encode())
+    with open(source, "rb") as fh:
+        h.update(fh.read(chunk))
+        if size > chunk:
+            fh.seek(max(chunk, size - chunk))
+            h.update(fh.read(chunk))
+    return h.hexdigest()
+
+
 def cache_path(source: Path, size: int, gray: bool, cache_dir: Path) -> Path:
-    st = source.stat()
-    key = f"{source.resolve()}|{st.st_size}|{int(st.st_mtime)}|{size}|{gray}|{TEMPLATE_VERSION}"
+    key = f"{content_fingerprint(source)}|{size}|{gray}|{TEMPLATE_VERSION}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return cache_dir / f"{source.stem}_{size}{'g' if gray else 'c'}_{digest}.npz"
 
