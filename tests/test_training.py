@@ -55,6 +55,8 @@ def test_train_export_evaluate_round_trip(arch, small_archive, tmp_path):
     saved = json.loads(onnx_path.with_suffix(".json").read_text())
     assert saved["input"]["landmarks"] == ("mediapipe478" if arch == "poster" else "none")
     assert saved["gmacs"] > 0 and saved["params"] > 0
+    assert saved["tta"] == "hflip"
+    assert [st["epochs"] for st in saved["train"]["stages"]] == [6] and saved["train"]["total_epochs"] == 6
 
     result = evaluate(onnx_path, small_archive, "publictest", tmp_path / "reports",
                       checkpoint=tmp_path / "run" / "best.pt", provider="cpu")

@@ -57,6 +57,39 @@ def _portable(path: str) -> str:
     return rel if not rel.startswith("../..") else path
 
 
+def stage_command(ckpt: dict) -> str:
+    """The ``training.train`` command line that produced this checkpoint (one stage of a fine-tune chain)."""
+    cfg, args = ckpt["config"], ckpt["model_args"]
+    cmd = (f"python -m training.train --arch {args['arch']} --size {args['size']} --epochs {cfg['epochs']} "
+           f"--seed {cfg['seed']} --lr {cfg['lr']} --warmup-epochs {cfg['warmup_epochs']} "
+           f"--data {_portable(ckpt['data'])}")
+    return cmd + (f" --init {_portable(cfg['init'])}" if cfg.get("init") else "")
+
+
+def training_stages(ckpt: dict, max_stages: int = 10) -> list[dict]:
+    """Every stage from scratch to this checkpoint, following ``--init`` back, so the card tells the whole recipe
+    and the total training time. A missing ancestor is recorded as such rather than guessed."""
+    stages, current, seen = [], ckpt, set()
+    while current is not None and len(stages) < max_stages:
+        cfg, history = current["config"], current["state"]["history"]
+        stages.append({
+            "command": stage_command(current),
+            "epochs": cfg["epochs"],
+            "best_val_acc": round(max((h["val_acc"] for h in history), default=float("nan")), 4),
+            "minutes": round(current.get("minutes", 0.0), 1),
+            "hardware": current.get("hardware", ""),
+        })
+        parent = cfg.get("init")
+        current = None
+        if parent and parent not in seen:
+            seen.add(parent)
+            if Path(parent).exists():
+                current = torch.load(parent, map_location="cpu", weights_only=False)
+            else:
+                stages.append({"checkpoint": _portable(parent), "missing": True})
+    return stages[::-1]
+
+
 def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta: str = "none") -> dict:
     cfg, mcfg = ckpt["config"], ckpt["model_config"]
     history = ckpt["state"]["history"]
@@ -96,12 +129,11 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
             "hardware": ckpt.get("hardware", ""),
             "notes": cfg.get("notes", ""),
             "minutes": round(ckpt.get("minutes", 0.0), 1),
-            "command": f"python -m training.train --arch {ckpt['model_args']['arch']} --size "
-                       f"{ckpt['model_args']['size']} --epochs {cfg['epochs']} --seed {cfg['seed']} "
-                       f"--data {_portable(ckpt['data'])}"
-                       + (f" --lr {cfg['lr']} --warmup-epochs {cfg['warmup_epochs']} --init {_portable(cfg['init'])}"
-                          if cfg.get("init") else ""),
+            "command": stage_command(ckpt),
             "fine_tuned_from": _portable(cfg["init"]) if cfg.get("init") else None,
+            "stages": (stages := training_stages(ckpt)),
+            "total_epochs": sum(st.get("epochs", 0) for st in stages),
+            "total_minutes": round(sum(st.get("minutes", 0.0) for st in stages), 1),
         },
         "onnx": {"opset": OPSET, "parity_max_abs": float(parity)},
         "description": (model.__class__.__doc__ or "").strip().splitlines()[0] if model.__class__.__doc__ else "",
