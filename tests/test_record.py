@@ -163,6 +163,39 @@ def test_disk_full_midway_is_reported_without_crashing(tmp_path):
     assert report["written"] > 0
 
 
+_KILLED_MIDWAY = """
+import os, sys, time
+from app.capture import VideoFileSource
+from app.record import VideoRecorder
+rec = VideoRecorder(sys.argv[2], fps=30)
+with VideoFileSource(sys.argv[1]) as src:
+    for _ in range(150):
+        rec.write(src.read())
+while rec.frames_written < 150:
+    time.sleep(0.05)
+time.sleep(0.5)
+os._exit(9)  # as if the app crashed: no close(), no index written at the end
+"""
+
+
+def test_a_recording_cut_off_by_a_crash_still_plays(tmp_path):
+    """MP4 is fragmented at every key frame (1 s), so a process that dies mid-recording leaves a playable file."""
+    src = require_data(video(SMILE))
+    out = tmp_path / "crashed.mp4"
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_KILLED_MIDWAY), str(src), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert run.returncode == 9, run.stderr[-2000:]
+    stream, decoded = read_back(out)
+    assert stream.codec_context.name == "h264"
+    assert 90 <= len(decoded) <= 150  # everything up to the last complete one-second fragment
+    np.testing.assert_allclose(decoded[45].time, 45 / 30, atol=1e-3)
+
+
 # ---- per-frame results ---------------------------------------------------------------------------------------------
 
 
