@@ -222,7 +222,8 @@ def hardware_name(device: torch.device) -> str:
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as fh:
             name = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), name)
-    return f"CPU {name}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads"
+    threads = torch.get_num_threads()
+    return f"CPU {name}, {os.cpu_count()} logical cores, {threads} torch thread{'s' if threads != 1 else ''}"
 
 
 def plot_curves(history: list[dict], path: Path, title: str) -> None:
