@@ -110,3 +110,30 @@ def test_flip_average_sees_a_face_and_its_mirror_alike():
     assert not torch.allclose(p, one_view, atol=1e-4)
     with pytest.raises(ValueError, match="hflip"):
         shipped_module(model, "tencrop")
+
+
+def test_distillation_from_a_trained_teacher(small_archive, tmp_path):
+    """A poster checkpoint teaches an apvit student; the card names the teacher; mismatched input is refused."""
+    from training.config import load_config
+    from training.distill import Teacher, distillation_loss
+    from training.export import export
+    from training.models import model_config
+    from training.train import train
+
+    logits = torch.randn(8, 7)
+    assert distillation_loss(logits, logits, 2.0).abs() < 1e-6
+    assert distillation_loss(logits, torch.randn(8, 7), 2.0) > 0.01
+
+    quick = {"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 5}
+    train(load_config("poster", "tiny", overrides=quick), str(small_archive), tmp_path / "teacher")
+    teacher = tmp_path / "teacher" / "best.pt"
+    cfg = load_config("apvit", "tiny", overrides={**quick, "teacher": str(teacher), "kd_weight": 0.7})
+    state = train(cfg, str(small_archive), tmp_path / "student")
+    assert np.isfinite(state["history"][0]["train_loss"])
+    card = export(tmp_path / "student" / "best.pt", tmp_path / "apvit-tiny.onnx")
+    assert card["train"]["distilled_from"].endswith("best.pt")
+    assert "--teacher" in card["train"]["command"] and "--kd-weight 0.7" in card["train"]["command"]
+
+    small = load_config("apvit", "small")
+    with pytest.raises(ValueError, match="input size"):
+        Teacher(teacher, small, model_config("apvit", "small"), torch.device("cpu"))

@@ -25,6 +25,9 @@ DEFAULTS: dict = {
     "color": "gray",
     "augment": {"flip_p": 0.5, "max_rotate": 10.0, "scale": [0.9, 1.1], "max_shift": 0.08, "erase_p": 0.25,
                 "jitter": 0.2},
+    "teacher": None,  # checkpoint to distil from (training.distill)
+    "kd_weight": 0.5,  # share of the distillation term in the loss when a teacher is set
+    "kd_temperature": 2.0,
     "max_steps_per_epoch": 0,  # 0 = full epoch; tests use a few steps
     "amp": True,  # bf16 autocast on CPU (3x faster on AVX512-BF16), fp16/bf16 on CUDA
 }

@@ -63,7 +63,12 @@ def stage_command(ckpt: dict) -> str:
     cmd = (f"python -m training.train --arch {args['arch']} --size {args['size']} --epochs {cfg['epochs']} "
            f"--seed {cfg['seed']} --lr {cfg['lr']} --warmup-epochs {cfg['warmup_epochs']} "
            f"--data {_portable(ckpt['data'])}")
-    return cmd + (f" --init {_portable(cfg['init'])}" if cfg.get("init") else "")
+    if cfg.get("init"):
+        cmd += f" --init {_portable(cfg['init'])}"
+    if cfg.get("teacher"):
+        cmd += (f" --teacher {_portable(cfg['teacher'])} --kd-weight {cfg['kd_weight']}"
+                f" --kd-temperature {cfg['kd_temperature']}")
+    return cmd
 
 
 def training_stages(ckpt: dict, max_stages: int = 10) -> list[dict]:
@@ -131,6 +136,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
             "minutes": round(ckpt.get("minutes", 0.0), 1),
             "command": stage_command(ckpt),
             "fine_tuned_from": _portable(cfg["init"]) if cfg.get("init") else None,
+            "distilled_from": _portable(cfg["teacher"]) if cfg.get("teacher") else None,
             "stages": (stages := training_stages(ckpt)),
             "total_epochs": sum(st.get("epochs", 0) for st in stages),
             "total_minutes": round(sum(st.get("minutes", 0.0) for st in stages), 1),

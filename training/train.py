@@ -21,6 +21,7 @@ from tqdm import tqdm
 from training.config import load_config
 from training.data.augment import augment_batch
 from training.data.prepare import PreparedData, load_or_prepare
+from training.distill import Teacher, blend
 from training.models import create_model, model_config
 from training.sam import SAM
 
@@ -125,6 +126,11 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
         model.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["model"])
         cfg["init"] = str(init)
     model.to(device)
+    teacher = None
+    if cfg.get("teacher"):
+        teacher = Teacher(cfg["teacher"], cfg, mcfg, device)
+        if teacher.classes != classes:
+            raise ValueError(f"teacher {cfg['teacher']} predicts {teacher.classes}, the data has {classes}")
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "pos" not in n and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "pos" not in n and "embed" not in n)]
     groups = [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
@@ -168,7 +174,10 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
             def closure(x=x, lm=lm, y=y):
                 with autocast(device, cfg):
                     o = model(x, lm)
+                    t_logits = teacher.logits(x, lm) if teacher else None
                 loss_ = compute_loss(o, y, cfg)
+                if teacher:
+                    loss_ = blend(loss_, o, t_logits, cfg["kd_weight"], cfg["kd_temperature"])
                 loss_.backward()
                 return loss_, o
 
@@ -269,6 +278,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int)
     ap.add_argument("--sam-rho", type=float)
     ap.add_argument("--max-steps-per-epoch", type=int)
+    ap.add_argument("--teacher", default=None, help="distil from this checkpoint (same input size and classes)")
+    ap.add_argument("--kd-weight", type=float, help="share of the distillation loss (default 0.5)")
+    ap.add_argument("--kd-temperature", type=float, help="softening temperature (default 2)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--val-split", default="publictest")
     args = ap.parse_args(argv)
@@ -278,7 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.arch, args.size, args.config, {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch,
-        "warmup_epochs": args.warmup_epochs})
+        "warmup_epochs": args.warmup_epochs, "teacher": args.teacher, "kd_weight": args.kd_weight,
+        "kd_temperature": args.kd_temperature})
     out = Path(args.out or f"runs/{args.arch}_{args.size}")
     state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init)
     print(json.dumps({"best_val_acc": state["best_acc"], "epochs": state["epoch"], "run": str(out)}))
