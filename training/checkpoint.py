@@ -20,6 +20,25 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     return model, ckpt
 
 
+def checkpoint_chain(ckpt: dict, max_stages: int = 10) -> list[dict | str]:
+    """This checkpoint and the ones it was fine-tuned from (``--init``), oldest first. An ancestor whose file is
+    gone appears as its path (a string) so callers can say so instead of guessing."""
+    chain: list[dict | str] = [ckpt]
+    seen: set[str] = set()
+    current: dict | None = ckpt
+    while current is not None and len(chain) < max_stages:
+        parent = current["config"].get("init")
+        current = None
+        if parent and parent not in seen:
+            seen.add(parent)
+            if Path(parent).exists():
+                current = torch.load(parent, map_location="cpu", weights_only=False)
+                chain.append(current)
+            else:
+                chain.append(str(parent))
+    return chain[::-1]
+
+
 class ProbabilityHead(nn.Module):
     """What ships: the model plus its output rule (class head, blended with the text head where one exists)."""
 

@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 from app.face.align import TEMPLATE_VERSION
-from training.checkpoint import count_gmacs, load_checkpoint, shipped_module
+from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, shipped_module
 from training.train import normalise
 
 OPSET = 17
@@ -71,28 +71,23 @@ def stage_command(ckpt: dict) -> str:
     return cmd
 
 
-def training_stages(ckpt: dict, max_stages: int = 10) -> list[dict]:
+def training_stages(ckpt: dict) -> list[dict]:
     """Every stage from scratch to this checkpoint, following ``--init`` back, so the card tells the whole recipe
     and the total training time. A missing ancestor is recorded as such rather than guessed."""
-    stages, current, seen = [], ckpt, set()
-    while current is not None and len(stages) < max_stages:
-        cfg, history = current["config"], current["state"]["history"]
+    stages = []
+    for stage in checkpoint_chain(ckpt):
+        if isinstance(stage, str):
+            stages.append({"checkpoint": _portable(stage), "missing": True})
+            continue
+        history = stage["state"]["history"]
         stages.append({
-            "command": stage_command(current),
-            "epochs": cfg["epochs"],
+            "command": stage_command(stage),
+            "epochs": stage["config"]["epochs"],
             "best_val_acc": round(max((h["val_acc"] for h in history), default=float("nan")), 4),
-            "minutes": round(current.get("minutes", 0.0), 1),
-            "hardware": current.get("hardware", ""),
+            "minutes": round(stage.get("minutes", 0.0), 1),
+            "hardware": stage.get("hardware", ""),
         })
-        parent = cfg.get("init")
-        current = None
-        if parent and parent not in seen:
-            seen.add(parent)
-            if Path(parent).exists():
-                current = torch.load(parent, map_location="cpu", weights_only=False)
-            else:
-                stages.append({"checkpoint": _portable(parent), "missing": True})
-    return stages[::-1]
+    return stages
 
 
 def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta: str = "none") -> dict:

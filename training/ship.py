@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from app.inference.engine import InferenceEngine
 from training.data.archive import default_data_dir
 from training.evaluate import evaluate, update_card
 from training.export import export
+from training.train import plot_curves
 
 
 def cpu_ms_per_face(model: Path, runs: int = 200) -> float:
@@ -40,8 +40,7 @@ def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = Non
     update_card(onnx_path, "publictest", fer)
     ck = evaluate(onnx_path, data_dir / "ckplus48.npz", None, reports, provider="cpu")
     update_card(onnx_path, "ckplus", ck)
-    if (run / "curves.png").exists():
-        shutil.copy(run / "curves.png", reports / f"{name}_curves.png")
+    plot_lineage_curves(run / "best.pt", reports / f"{name}_curves.png", name)
     card_path = onnx_path.with_suffix(".json")
     card = json.loads(card_path.read_text())
     card["metrics"]["publictest_per_class_recall"] = fer["per_class_recall"]
@@ -53,6 +52,25 @@ def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = Non
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     _sync_metadata(onnx_path, card)
     return card
+
+
+def plot_lineage_curves(checkpoint: Path, path: Path, title: str) -> None:
+    """One curve over every training stage (scratch run, then each fine-tune), stage starts marked."""
+    import torch
+
+    from training.checkpoint import checkpoint_chain
+
+    history, starts = [], []
+    chain = checkpoint_chain(torch.load(checkpoint, map_location="cpu", weights_only=False))
+    for stage in chain:
+        if isinstance(stage, str):
+            continue
+        if history:
+            starts.append(len(history) + 1)
+        history += [{**h, "epoch": len(history) + i + 1} for i, h in enumerate(stage["state"]["history"])]
+    missing = sum(isinstance(stage, str) for stage in chain)
+    note = f" ({len(chain) - missing} stages" + (f"; {missing} earlier stage(s) missing" if missing else "") + ")"
+    plot_curves(history, path, title + note, starts)
 
 
 def _sync_metadata(onnx_path: Path, card: dict) -> None:

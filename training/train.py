@@ -235,7 +235,8 @@ def hardware_name(device: torch.device) -> str:
     return f"CPU {name}, {os.cpu_count()} logical cores, {threads} torch thread{'s' if threads != 1 else ''}"
 
 
-def plot_curves(history: list[dict], path: Path, title: str) -> None:
+def plot_curves(history: list[dict], path: Path, title: str, stage_starts: list[int] | None = None) -> None:
+    """Loss and accuracy per epoch; ``stage_starts`` (epoch numbers) draws a dashed line where a fine-tune began."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,6 +256,9 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy")
     a2.legend()
+    for start in stage_starts or []:
+        for ax in (a1, a2):
+            ax.axvline(start - 0.5, color="grey", linestyle="--", linewidth=0.8)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
