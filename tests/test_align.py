@@ -59,3 +59,26 @@ def test_real_video_face_aligns_upright_and_centred():
     assert abs(eyes[0, 1] - eyes[1, 1]) < 0.03  # eyes level after alignment
     np.testing.assert_allclose(eyes, TEMPLATE[:2], atol=0.05)
     assert 0.9 < lm[152, 1] < 1.15  # chin near the bottom edge, as in FER2013 crops
+
+
+def _rotation_about_centre(scale: float, degrees: float, frame: int, size: int) -> np.ndarray:
+    th = np.deg2rad(degrees)
+    rot = scale * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    return np.hstack([rot, (np.array([size / 2, size / 2]) - rot @ np.array([frame / 2, frame / 2]))[:, None]])
+
+
+@pytest.mark.parametrize("scale", [0.1, 0.3, 0.6, 1.5])
+def test_shrinking_averages_instead_of_aliasing(scale):
+    """A big face (full-resolution photo, 1080p camera) must come out smooth like a FER2013 crop, in the same place."""
+    from app.face.align import warp_antialiased
+
+    frame = 960
+    matrix = _rotation_about_centre(scale, 17.0, frame, 48)
+    y, x = np.mgrid[0:frame, 0:frame].astype(np.float32)
+    ramp = x * 0.3 + y * 0.2  # any resampling of a linear ramp is the ramp: only geometry can differ
+    plain = cv2.warpAffine(ramp, matrix, (48, 48), flags=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(warp_antialiased(ramp, matrix, 48), plain, atol=0.1)
+    noise = np.random.default_rng(0).integers(0, 256, (frame, frame)).astype(np.uint8)
+    std = warp_antialiased(noise, matrix, 48).std()
+    if scale < 0.5:  # averaged over (1/scale)^2 pixels: far below the ~74 of point sampling
+        assert std < 74 * scale * 2.5, std

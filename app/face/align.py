@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-TEMPLATE_VERSION = "fer2013-5pt-v1"
+TEMPLATE_VERSION = "fer2013-5pt-v2"  # v2: anti-aliased shrinking (same template)
 
 # MediaPipe indices of the five anchor points: the two iris centres, the nose tip, the two mouth corners.
 ANCHOR_INDICES = (468, 473, 1, 61, 291)
@@ -74,11 +74,43 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, gray: bool =
     """
     src = landmarks[list(ANCHOR_INDICES), :2]
     matrix = similarity_transform(src, TEMPLATE * size, ANCHOR_WEIGHTS)
-    flags = cv2.INTER_AREA if _scale(matrix) < 1 else cv2.INTER_LINEAR
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    crop = warp_antialiased(image, matrix, size)
     if gray and crop.ndim == 3:  # convert the small crop, not the whole frame (both steps are linear)
         crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     return AlignedFace(crop, transform_landmarks(landmarks, matrix, size), matrix)
+
+
+def warp_antialiased(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """``cv2.warpAffine`` that averages instead of point-sampling when it shrinks.
+
+    warpAffine ignores INTER_AREA and samples one bilinear point per output pixel, so a 400-pixel face from a
+    full-resolution photo or a 1080p camera would come out as aliased noise, unlike the smoothly downsampled
+    FER2013 crops the models learn from. Only the region the crop covers is shrunk (INTER_AREA) to about the
+    crop's own scale first; the remaining warp is then close to 1:1.
+    """
+    scale = _scale(matrix)
+    if scale >= 0.75:
+        return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    h, w = image.shape[:2]
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
+    margin = 2.0 / scale
+    x0, y0 = np.floor(corners.min(0) - margin).astype(int)
+    x1, y1 = np.ceil(corners.max(0) + margin).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:  # the crop lies outside the frame: nothing to average
+        return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    region = image[y0:y1, x0:x1]
+    new_w, new_h = max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale))
+    small = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    # frame pixel p -> small pixel q = (p - origin + 0.5) * k - 0.5, per axis (pixel-centre convention of resize)
+    kx, ky = new_w / (x1 - x0), new_h / (y1 - y0)
+    to_small = np.array([[kx, 0, (0.5 - x0) * kx - 0.5], [0, ky, (0.5 - y0) * ky - 0.5]], np.float64)
+    from_small = cv2.invertAffineTransform(to_small)
+    combined = matrix[:, :2] @ from_small[:, :2]
+    offset = matrix[:, :2] @ from_small[:, 2] + matrix[:, 2]
+    return cv2.warpAffine(small, np.hstack([combined, offset[:, None]]), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def transform_landmarks(landmarks: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
