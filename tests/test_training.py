@@ -56,6 +56,7 @@ def test_train_export_evaluate_round_trip(arch, small_archive, tmp_path):
     assert saved["input"]["landmarks"] == ("mediapipe478" if arch == "poster" else "none")
     assert saved["gmacs"] > 0 and saved["params"] > 0
     assert saved["tta"] == "hflip"
+    assert 1000 < sum(saved["prior_correction"]["train_counts"]) <= 1200  # the usable part of 1,200 train images
     assert [st["epochs"] for st in saved["train"]["stages"]] == [6] and saved["train"]["total_epochs"] == 6
 
     result = evaluate(onnx_path, small_archive, "publictest", tmp_path / "reports",
@@ -137,3 +138,23 @@ def test_distillation_from_a_trained_teacher(small_archive, tmp_path):
     small = load_config("apvit", "small")
     with pytest.raises(ValueError, match="input size"):
         Teacher(teacher, small, model_config("apvit", "small"), torch.device("cpu"))
+
+
+def test_prior_correction_restores_the_training_prior():
+    """Balanced sampling flattens the learned prior; the shipped head multiplies it back in and renormalises."""
+    from training.checkpoint import PriorCorrection, prior_weights
+
+    counts = [4000, 400, 4000, 7000, 4800, 3100, 4900]
+    w = prior_weights(counts, "sqrt")
+    np.testing.assert_allclose(w, np.sqrt(counts) / np.sqrt(7000), rtol=1e-5)
+    assert prior_weights(counts, "none") is None
+    assert prior_weights(counts, "full")[1] == pytest.approx(400 / 7000, rel=1e-4)
+
+    class Flat(torch.nn.Module):  # a model with no idea: uniform probabilities
+        def forward(self, image, landmarks=None):
+            return torch.full((image.shape[0], 7), 1 / 7)
+
+    p = PriorCorrection(Flat(), w)(torch.zeros(3, 1, 8, 8))
+    torch.testing.assert_close(p.sum(-1), torch.ones(3))
+    assert (p.argmax(-1) == 3).all()  # with no evidence, the most frequent training class wins
+    assert p[0, 1] < p[0, 0] < p[0, 3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -78,15 +79,47 @@ class FlipAverage(nn.Module):
         return probs.reshape(2, -1, probs.shape[-1]).mean(0)
 
 
+class PriorCorrection(nn.Module):
+    """Undo the class-balanced sampling's shift of the class prior (logit adjustment, Menon et al. 2021).
+
+    Training draws class c with probability proportional to n_c * w_c (w_c = 1/sqrt(n_c) for "sqrt" balance), so
+    the model learns p(c | x) under that prior; multiplying by n_c / (n_c * w_c) and renormalising gives p(c | x)
+    under the real training prior. The weights come from the train split's class counts, never from a test set.
+    """
+
+    def __init__(self, inner: nn.Module, class_weights: list[float]):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("weights", torch.tensor(class_weights, dtype=torch.float32), persistent=False)
+
+    def forward(self, image: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        p = self.inner(image, landmarks) * self.weights
+        return p / p.sum(-1, keepdim=True)
+
+
+def prior_weights(train_counts: list[int], balance: str) -> list[float] | None:
+    """Per-class factors that turn the balanced-sampling prior back into the training prior (None: no change)."""
+    counts = np.maximum(np.asarray(train_counts, np.float64), 1.0)
+    if balance == "none":
+        return None
+    w = np.sqrt(counts) if balance == "sqrt" else counts
+    return [round(float(v), 6) for v in w / w.max()]
+
+
 TTA_MODES = ("none", "hflip")
 
 
-def shipped_module(model: nn.Module, tta: str = "none") -> nn.Module:
-    """The module that ships, in eval mode: probabilities, averaged over the mirror when ``tta`` is "hflip"."""
+def shipped_module(model: nn.Module, tta: str = "none", class_weights: list[float] | None = None) -> nn.Module:
+    """The module that ships, in eval mode: probabilities, averaged over the mirror when ``tta`` is "hflip",
+    re-weighted to the training prior when ``class_weights`` are given."""
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
-    head = ProbabilityHead(model)
-    return (FlipAverage(head) if tta == "hflip" else head).eval()
+    module: nn.Module = ProbabilityHead(model)
+    if tta == "hflip":
+        module = FlipAverage(module)
+    if class_weights is not None:
+        module = PriorCorrection(module, class_weights)
+    return module.eval()
 
 
 def count_gmacs(model: nn.Module, size: int, channels: int) -> float:

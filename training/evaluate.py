@@ -96,15 +96,17 @@ def run_engine(engine: InferenceEngine, aligned: list, batch: int = 128) -> np.n
     return preds
 
 
-def run_checkpoint(checkpoint: str | Path, aligned: list, tta: str = "none") -> np.ndarray:
-    """The checkpoint's predictions on the same aligned faces, with the ONNX file's test-time augmentation."""
+def run_checkpoint(checkpoint: str | Path, aligned: list, tta: str = "none",
+                   class_weights: list[float] | None = None) -> np.ndarray:
+    """The checkpoint's predictions on the same aligned faces, with the ONNX file's test-time augmentation and
+    prior correction."""
     import torch
 
     from training.checkpoint import load_checkpoint, shipped_module
     from training.train import normalise
 
     model, ckpt = load_checkpoint(checkpoint)
-    head = shipped_module(model, tta)
+    head = shipped_module(model, tta, class_weights)
     cfg, channels = ckpt["config"], ckpt["model_config"]["in_ch"]
     preds = np.full(len(aligned), -1, np.int64)
     idx = [i for i, a in enumerate(aligned) if a is not None]
@@ -145,7 +147,8 @@ def evaluate(model_path: str | Path, data_path: str | Path, split: str | None = 
         "provider": engine.provider,
     }
     if checkpoint:
-        ck_preds = run_checkpoint(checkpoint, aligned, engine.card.extra.get("tta", "none"))
+        prior = engine.card.extra.get("prior_correction") or {}
+        ck_preds = run_checkpoint(checkpoint, aligned, engine.card.extra.get("tta", "none"), prior.get("class_weights"))
         result["checkpoint_accuracy"] = metrics(data.labels, ck_preds, list(card.classes))["accuracy"]
         result["prediction_agreement"] = float((ck_preds == preds).mean())
     if out_dir is not None:

@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 from app.face.align import TEMPLATE_VERSION
-from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, shipped_module
+from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, prior_weights, shipped_module
 from training.train import normalise
 
 OPSET = 17
@@ -141,10 +141,30 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
     }
 
 
-def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta: str = "hflip") -> dict:
-    """Export ``checkpoint`` as shipped (with mirror test-time augmentation unless ``tta`` is "none")."""
+def train_class_counts(ckpt: dict) -> list[int] | None:
+    """Images per class in the split the checkpoint was trained on (stored by training; else counted again)."""
+    if ckpt.get("train_class_counts"):
+        return list(ckpt["train_class_counts"])
+    try:
+        from training.data.prepare import load_or_prepare
+
+        cfg, mcfg = ckpt["config"], ckpt["model_config"]
+        prep = load_or_prepare(ckpt["data"], mcfg["input_size"], gray=cfg["color"] == "gray")
+        tr = prep.subset(ckpt["splits"]["train"])
+        return np.bincount(tr.labels[tr.usable], minlength=len(ckpt["classes"])).tolist()
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"no prior correction: the training data's class counts are unavailable ({exc})", file=sys.stderr)
+        return None
+
+
+def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta: str = "hflip",
+           prior_correction: bool = True) -> dict:
+    """Export ``checkpoint`` as shipped: mirror test-time augmentation unless ``tta`` is "none", and the class
+    prior restored from balanced sampling unless ``prior_correction`` is False."""
     model, ckpt = load_checkpoint(checkpoint)
-    head = shipped_module(model, tta)
+    counts = train_class_counts(ckpt) if prior_correction else None
+    weights = prior_weights(counts, ckpt["config"]["balance"]) if counts else None
+    head = shipped_module(model, tta, weights)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     name = name or out.stem
@@ -171,6 +191,9 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta
         out.unlink(missing_ok=True)
         raise ParityError(f"ONNX and PyTorch disagree by {parity:.2e} (> {PARITY_TOLERANCE}) for {checkpoint}")
     card = build_card(name, ckpt, model, parity, tta)
+    card["prior_correction"] = (
+        {"balance": ckpt["config"]["balance"], "train_counts": counts, "class_weights": weights} if weights else None
+    )
     old_card = out.with_suffix(".json")
     if old_card.exists():  # keep metrics measured by training.evaluate on an earlier export of the same name
         prev = json.loads(old_card.read_text())
@@ -191,8 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--name", default=None)
     ap.add_argument("--tta", choices=["hflip", "none"], default="hflip",
                     help="bake the mirror view into the graph and average (default) or ship the plain model")
+    ap.add_argument("--prior-correction", action=argparse.BooleanOptionalAction, default=True,
+                    help="restore the training class prior shifted by class-balanced sampling (default on)")
     args = ap.parse_args(argv)
-    card = export(args.checkpoint, args.out, args.name, args.tta)
+    card = export(args.checkpoint, args.out, args.name, args.tta, args.prior_correction)
     print(json.dumps({"out": args.out, "params": card["params"], "gmacs": card["gmacs"],
                       "parity_max_abs": card["onnx"]["parity_max_abs"]}))
 

@@ -209,7 +209,8 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
                 "model_args": {"arch": cfg["arch"], "size": cfg["size"], "num_classes": len(classes)},
                 "model_config": mcfg, "classes": classes, "data": str(data_path),
                 "splits": {"train": train_split, "val": val_split},
-                "hardware": hardware_name(device), "minutes": (time.time() - t_start) / 60}
+                "hardware": hardware_name(device), "minutes": (time.time() - t_start) / 60,
+                "train_class_counts": np.bincount(tr_y.numpy(), minlength=len(classes)).tolist()}
         torch.save(ckpt, last)
         if improved:
             torch.save(ckpt, out_dir / "best.pt")
