@@ -73,6 +73,16 @@ def plot_lineage_curves(checkpoint: Path, path: Path, title: str) -> None:
     plot_curves(history, path, title + note, starts)
 
 
+def retime(models_dir: Path) -> None:
+    """CPU ms per face for every shipped model, measured again (e.g. after shipping beside a training run)."""
+    for card_path in sorted(models_dir.glob("*.json")):
+        card = json.loads(card_path.read_text())
+        card.setdefault("metrics", {})["cpu_ms_per_face"] = round(cpu_ms_per_face(card_path.with_suffix(".onnx")), 3)
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        _sync_metadata(card_path.with_suffix(".onnx"), card)
+        print(f"{card['name']}: {card['metrics']['cpu_ms_per_face']} ms per face")
+
+
 def _sync_metadata(onnx_path: Path, card: dict) -> None:
     import onnx
 
@@ -119,8 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("runs", nargs="*", help="run folders, each optionally RUN:NAME (default name: folder name)")
     ap.add_argument("--models-dir", type=Path, default=Path("models"))
     ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--retime", action="store_true",
+                    help="re-measure CPU ms per face of every model in --models-dir (run on an idle machine)")
     args = ap.parse_args(argv)
     data_dir = args.data_dir or default_data_dir()
+    if args.retime:
+        retime(args.models_dir)
     for spec in args.runs:
         run, _, name = spec.partition(":")
         card = ship_run(Path(run), args.models_dir, data_dir, name or None)
