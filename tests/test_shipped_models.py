@@ -1,0 +1,47 @@
+"""The models in ``models/`` are real trained networks: valid cards with measured accuracy, exactly one default,
+and on a real clip they see the smile as happy and the resting face as neutral, through the app's own pipeline."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from app.capture import VideoFileSource
+from app.inference.engine import InferenceEngine
+from app.inference.registry import default_models_dir
+from app.pipeline import FacePipeline
+from tests.datapaths import require_data, video
+
+SHIPPED = sorted(p.stem for p in default_models_dir().glob("*.onnx"))
+
+
+def test_models_are_shipped_with_measured_cards_and_one_default():
+    assert len(SHIPPED) >= 3
+    cards = [json.loads((default_models_dir() / f"{name}.json").read_text()) for name in SHIPPED]
+    assert sum(bool(c.get("default")) for c in cards) == 1
+    for card in cards:
+        m = card["metrics"]
+        assert 0.5 < m["publictest_acc"] < 1 and 0 < m["publictest_macro_f1"] < 1 and 0 < m["ckplus_acc"] < 1
+        assert card["train"]["stages"] and card["train"]["total_minutes"] > 0
+        assert (default_models_dir() / card["reports"]["curves"]).exists()
+        assert (default_models_dir() / f"{card['name']}.onnx").stat().st_size < 50 * 2**20
+
+
+@pytest.fixture(scope="module")
+def smile_frames():
+    """Frames 0-160 of the real clip: a resting face first, a broad smile around frames 130-160."""
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        return [src.read() for _ in range(161)]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_sees_the_smile_and_the_resting_face(name, smile_frames):
+    pipe = FacePipeline(InferenceEngine(default_models_dir() / f"{name}.onnx", provider="cpu"), smoothing=0.0)
+    try:
+        labels = [r.faces[0].label if r.faces else None for r in map(pipe.process, smile_frames)]
+    finally:
+        pipe.close()
+    smile = Counter(labels[130:161])
+    rest = Counter(labels[0:8])
+    assert smile["happy"] >= 0.8 * 31, smile
+    assert rest["neutral"] >= 5, rest
