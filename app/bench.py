@@ -134,12 +134,14 @@ def time_predict(engine: InferenceEngine, crops: np.ndarray, landmarks: np.ndarr
     return round((time.perf_counter() - t0) / runs * 1000, 3)
 
 
-def torch_ms_per_face(architecture: str, size: str, runs: int = 100) -> float | None:
-    """PyTorch eager ms per face for the same architecture, measured in a child process: ``app`` never imports
-    torch or training, so the comparison runs ``training.bench_torch`` beside it when that is installed."""
+def torch_ms_per_face(architecture: str, size: str, runs: int = 100, tta: str = "none") -> float | None:
+    """PyTorch eager ms per face for the same architecture and test-time augmentation, measured in a child
+    process: ``app`` never imports torch or training, so the comparison runs ``training.bench_torch`` beside it
+    when that is installed."""
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("training") is None:
         return None
-    cmd = [sys.executable, "-m", "training.bench_torch", "--arch", architecture, "--size", size, "--runs", str(runs)]
+    cmd = [sys.executable, "-m", "training.bench_torch", "--arch", architecture, "--size", size, "--runs", str(runs),
+           "--tta", tta]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         return None
@@ -164,7 +166,11 @@ def benchmark(video: Path, models: list[str] | None, providers: list[str], max_f
     report = {"machine": machine(), "video": str(video), "mediapipe_only": run_mediapipe_only(video, max_frames),
               "runs": [], "skipped": []}
     for entry in entries:
-        torch_ms = torch_ms_per_face(entry.card.architecture, entry.card.size) if with_torch else None
+        torch_ms = (
+            torch_ms_per_face(entry.card.architecture, entry.card.size, tta=entry.card.extra.get("tta", "none"))
+            if with_torch
+            else None
+        )
         for provider in providers:
             try:
                 engine = InferenceEngine(entry.onnx_path, card=entry.card, provider=provider)

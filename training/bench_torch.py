@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from training.checkpoint import ProbabilityHead
+from training.checkpoint import shipped_module
 from training.models import create_model, model_config
 
 
@@ -18,9 +18,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--arch", required=True)
     ap.add_argument("--size", default="small")
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--tta", default="none", help="as the ONNX card says: none or hflip (both views per face)")
     args = ap.parse_args(argv)
     cfg = model_config(args.arch, args.size)
-    head = ProbabilityHead(create_model(args.arch, args.size)).eval()
+    head = shipped_module(create_model(args.arch, args.size), args.tta)
     x = torch.zeros(1, cfg["in_ch"], cfg["input_size"], cfg["input_size"])
     lm = torch.full((1, 478, 3), 0.5)
     with torch.inference_mode():
