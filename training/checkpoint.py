@@ -72,9 +72,9 @@ class FlipAverage(nn.Module):
         images = torch.cat([image, image.flip(-1)])
         both = None
         if landmarks is not None:
-            mirrored = landmarks[:, self.perm]
-            mirrored = torch.cat([1.0 - mirrored[..., :1], mirrored[..., 1:]], dim=-1)
-            both = torch.cat([landmarks, mirrored])
+            from training.data.augment import mirror_landmarks
+
+            both = torch.cat([landmarks, mirror_landmarks(landmarks, self.perm)])
         probs = self.head(images, both)
         return probs.reshape(2, -1, probs.shape[-1]).mean(0)
 

@@ -16,12 +16,11 @@ from training.checkpoint import load_checkpoint
 
 
 class Teacher:
-    """A frozen checkpoint that turns a batch into temperature-softened class probabilities."""
+    """A frozen checkpoint that gives class logits for the student's batch (softened in ``distillation_loss``)."""
 
     def __init__(self, path: str | Path, student_cfg: dict, student_model_cfg: dict, device: torch.device):
         self.model, ckpt = load_checkpoint(path, device=str(device))
         self.model.to(device).eval().requires_grad_(False)
-        self.path = str(path)
         t_cfg, t_mcfg = ckpt["config"], ckpt["model_config"]
         mismatch = [
             key

@@ -27,6 +27,12 @@ def mirror_permutation() -> np.ndarray:
     return np.argmin(d, axis=1)
 
 
+def mirror_landmarks(landmarks: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """(B,478,3) unit-square landmarks of the mirrored face: x -> 1 - x, each point swapped with its partner."""
+    mirrored = landmarks[:, perm]
+    return torch.cat([1.0 - mirrored[..., :1], mirrored[..., 1:]], dim=-1)
+
+
 def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float = 0.5, max_rotate: float = 10.0,
                   scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
                   jitter: float = 0.2, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,9 +44,7 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     if flip.any():
         perm = torch.as_tensor(mirror_permutation(), device=dev)
         images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-        mirrored = landmarks[:, perm].clone()
-        mirrored[..., 0] = 1.0 - mirrored[..., 0]
-        landmarks = torch.where(flip[:, None, None], mirrored, landmarks)
+        landmarks = torch.where(flip[:, None, None], mirror_landmarks(landmarks, perm), landmarks)
     # random similarity about the centre, in normalised coordinates (-1..1); the same map moves the landmarks
     ang = (torch.rand(b, generator=g, device=dev) * 2 - 1) * math.radians(max_rotate)
     sc = torch.empty(b, device=dev).uniform_(*scale, generator=g)
