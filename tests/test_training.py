@@ -158,3 +158,17 @@ def test_prior_correction_restores_the_training_prior():
     torch.testing.assert_close(p.sum(-1), torch.ones(3))
     assert (p.argmax(-1) == 3).all()  # with no evidence, the most frequent training class wins
     assert p[0, 1] < p[0, 0] < p[0, 3]
+
+
+def test_config_file_is_recorded_in_the_stage_command(small_archive, tmp_path):
+    """A stage trained from a non-default config file names that file in the card's reproduction command."""
+    from training.export import stage_command
+    from training.train import main
+
+    config = tmp_path / "light.json"
+    config.write_text(json.dumps({"batch_size": 32, "augment": {"erase_p": 0.0}}))
+    main(["--arch", "apvit", "--size", "tiny", "--data", str(small_archive), "--config", str(config), "--epochs", "1",
+          "--max-steps-per-epoch", "3", "--out", str(tmp_path / "run")])
+    ckpt = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=False)
+    assert ckpt["config"]["augment"] == {"erase_p": 0.0}
+    assert f"--config {config}" in stage_command(ckpt)

@@ -63,6 +63,8 @@ def stage_command(ckpt: dict) -> str:
     cmd = (f"python -m training.train --arch {args['arch']} --size {args['size']} --epochs {cfg['epochs']} "
            f"--seed {cfg['seed']} --lr {cfg['lr']} --warmup-epochs {cfg['warmup_epochs']} "
            f"--data {_portable(ckpt['data'])}")
+    if cfg.get("config_file"):
+        cmd += f" --config {cfg['config_file']}"
     if cfg.get("init"):
         cmd += f" --init {_portable(cfg['init'])}"
     if cfg.get("teacher"):
