@@ -38,6 +38,8 @@ def load_config(arch: str, size: str, path: str | Path | None = None, overrides:
     file = Path(path) if path else CONFIG_DIR / f"{arch}_{size}.json"
     if file.exists():
         cfg.update(json.loads(file.read_text()))
+    if path:  # a non-default file: the card's reproduction command must name it
+        cfg["config_file"] = str(path)
     cfg.update({"arch": arch, "size": size})
     cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return cfg

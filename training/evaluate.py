@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.face.mesh import FaceMesh
+from app.inference.card import METADATA_KEY
 from app.inference.engine import InferenceEngine
 from training.data.archive import LabelledImages, load_archive
 from training.data.prepare import align_dataset_image
@@ -159,22 +160,27 @@ def evaluate(model_path: str | Path, data_path: str | Path, split: str | None = 
     return result
 
 
-def update_card(model_path: str | Path, prefix: str, result: dict) -> None:
-    """Write measured accuracy into the JSON card (and keep the ONNX metadata copy in step)."""
+def save_card(model_path: str | Path, card: dict) -> None:
+    """Write the JSON card beside the ONNX file and the same card into its metadata, so the two never disagree."""
     import onnx
 
-    card_path = Path(model_path).with_suffix(".json")
-    card = json.loads(card_path.read_text())
+    model_path = Path(model_path)
+    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    proto = onnx.load(str(model_path))
+    for prop in proto.metadata_props:
+        if prop.key == METADATA_KEY:
+            prop.value = json.dumps(card)
+    onnx.save(proto, str(model_path))
+
+
+def update_card(model_path: str | Path, prefix: str, result: dict) -> None:
+    """Write measured accuracy into the card (JSON and ONNX metadata)."""
+    card = json.loads(Path(model_path).with_suffix(".json").read_text())
     card.setdefault("metrics", {})
     card["metrics"][f"{prefix}_acc"] = round(result["accuracy"], 4)
     card["metrics"][f"{prefix}_macro_f1"] = round(result["macro_f1"], 4)
     card["metrics"][f"{prefix}_detection_coverage"] = result["detection_coverage"]
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    proto = onnx.load(str(model_path))
-    for prop in proto.metadata_props:
-        if prop.key == "ferlive_card":
-            prop.value = json.dumps(card)
-    onnx.save(proto, str(model_path))
+    save_card(model_path, card)
 
 
 def main(argv: list[str] | None = None) -> None:

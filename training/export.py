@@ -20,6 +20,7 @@ import onnxruntime as ort
 import torch
 
 from app.face.align import TEMPLATE_VERSION
+from app.inference.card import METADATA_KEY
 from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, prior_weights, shipped_module
 from training.train import normalise
 
@@ -202,7 +203,7 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta
         card["default"] = prev.get("default", False)
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "ferlive_card", json.dumps(card)
+    entry.key, entry.value = METADATA_KEY, json.dumps(card)
     proto.producer_name = "ferlive"
     onnx.save(proto, str(out))
     old_card.write_text(json.dumps(card, indent=2) + "\n")

@@ -15,7 +15,7 @@ import numpy as np
 from app.bench import time_predict
 from app.inference.engine import InferenceEngine
 from training.data.archive import default_data_dir
-from training.evaluate import evaluate, update_card
+from training.evaluate import evaluate, save_card, update_card
 from training.export import export
 from training.train import plot_curves
 
@@ -49,8 +49,7 @@ def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = Non
     card["reports"] = {"curves": f"reports/{name}_curves.png",
                        "publictest_confusion": str(Path(fer["confusion_png"]).relative_to(models_dir)),
                        "ckplus_confusion": str(Path(ck["confusion_png"]).relative_to(models_dir))}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    _sync_metadata(onnx_path, card)
+    save_card(onnx_path, card)
     return card
 
 
@@ -78,19 +77,8 @@ def retime(models_dir: Path) -> None:
     for card_path in sorted(models_dir.glob("*.json")):
         card = json.loads(card_path.read_text())
         card.setdefault("metrics", {})["cpu_ms_per_face"] = round(cpu_ms_per_face(card_path.with_suffix(".onnx")), 3)
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        _sync_metadata(card_path.with_suffix(".onnx"), card)
+        save_card(card_path.with_suffix(".onnx"), card)
         print(f"{card['name']}: {card['metrics']['cpu_ms_per_face']} ms per face")
-
-
-def _sync_metadata(onnx_path: Path, card: dict) -> None:
-    import onnx
-
-    proto = onnx.load(str(onnx_path))
-    for prop in proto.metadata_props:
-        if prop.key == "ferlive_card":
-            prop.value = json.dumps(card)
-    onnx.save(proto, str(onnx_path))
 
 
 def choose_default(models_dir: Path) -> str | None:
@@ -102,8 +90,7 @@ def choose_default(models_dir: Path) -> str | None:
     best = max(small, key=lambda p: small[p]["metrics"]["publictest_acc"])
     for p, c in cards.items():
         c["default"] = p == best
-        p.write_text(json.dumps(c, indent=2) + "\n")
-        _sync_metadata(p.with_suffix(".onnx"), c)
+        save_card(p.with_suffix(".onnx"), c)
     return cards[best]["name"]
 
 

@@ -297,8 +297,6 @@ def main(argv: list[str] | None = None) -> None:
         "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch,
         "warmup_epochs": args.warmup_epochs, "teacher": args.teacher, "kd_weight": args.kd_weight,
         "kd_temperature": args.kd_temperature})
-    if args.config:
-        cfg["config_file"] = args.config
     out = Path(args.out or f"runs/{args.arch}_{args.size}")
     state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init)
     print(json.dumps({"best_val_acc": state["best_acc"], "epochs": state["epoch"], "run": str(out)}))
