@@ -82,6 +82,9 @@ def training_stages(ckpt: dict) -> list[dict]:
         if isinstance(stage, str):
             stages.append({"checkpoint": _portable(stage), "missing": True})
             continue
+        if stage.get("recovered"):  # rebuilt from a shipped ONNX: its card told the stages that made it
+            stages += stage["recovered"]["stages"]
+            continue
         history = stage["state"]["history"]
         stages.append({
             "command": stage_command(stage),
@@ -90,6 +93,8 @@ def training_stages(ckpt: dict) -> list[dict]:
             "minutes": round(stage.get("minutes", 0.0), 1),
             "hardware": stage.get("hardware", ""),
         })
+        if stage.get("transplant"):
+            stages.append({"transplant": stage["transplant"]})
     return stages
 
 
