@@ -307,6 +307,9 @@ def main(argv: list[str] | None = None) -> None:
         candidate = default_data_dir() / card.get("dataset", "fer2013.npz")
         data = str(candidate) if candidate.exists() else None
     ckpt = recover(args.onnx, data)
+    step = {"recovered": {"command": f"python -m training.recover {args.onnx} --out {args.out}",
+                          "parity_max_abs": ckpt["recovered"]["parity_max_abs"]}}
+    ckpt["recovered"]["stages"] = [*ckpt["recovered"]["stages"], step]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, args.out)
     print(json.dumps({"out": args.out, "parity_max_abs": ckpt["recovered"]["parity_max_abs"],

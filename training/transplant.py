@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     out, copied = transplant(receiver, donor, args.parts, renames)
     command = (f"python -m training.transplant {args.receiver} --donor {args.donor} --parts {' '.join(args.parts)}"
                + (f" --rename {' '.join(args.rename)}" if args.rename else "") + f" --out {args.out}")
-    record = {"command": command, "copied_tensors": len(copied), "donor": args.donor}
+    record = {"command": command, "copied_tensors": len(copied), "donor": args.donor,
+              "donor_recovered_from": donor.get("recovered", {}).get("onnx")}
     if out.get("recovered"):  # the card lists this step among the receiver's training stages
         out["recovered"] = {**out["recovered"], "stages": [*out["recovered"]["stages"], {"transplant": record}]}
     out["transplant"] = record
