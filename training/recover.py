@@ -85,6 +85,15 @@ def _text_joint(model: nn.Module) -> torch.Tensor | None:
     return nn.functional.normalize(model.text_to_joint(model.text_embed), dim=-1).t()
 
 
+def identity_batchnorm(model: nn.Module) -> None:
+    """Every BatchNorm scales by exactly 1 in eval mode (its bias is left as it is)."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.zero_()
+            m.running_var.fill_(1.0 - m.eps)
+            m.weight.fill_(1.0)
+
+
 def probe_map(arch: str, size: str, num_classes: int, card: dict) -> tuple[list[tuple[int, int, str, str]], list[str]]:
     """Where each weight enters the exported graph: (node index, input slot, parameter name, how it is stored:
     "same" | "transposed" | "bn_bias" | "text"), and the graph's operator sequence. Positions, not initializer
@@ -97,11 +106,7 @@ def probe_map(arch: str, size: str, num_classes: int, card: dict) -> tuple[list[
             p.copy_(torch.randn_like(p))
         if hasattr(model, "text_embed"):
             model.text_embed.copy_(torch.randn_like(model.text_embed))
-        for m in model.modules():  # identity BatchNorm: the folded convolution weight is the raw one
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.zero_()
-                m.running_var.fill_(1.0 - m.eps)
-                m.weight.fill_(1.0)  # the bias stays random, so the folded bias is recognisable too
+        identity_batchnorm(model)  # the folded convolution weight is the raw one; the random bias stays recognisable
         text = _text_joint(model)
     inits, proto = _export_initializers(_shipped(model, card), card)
     mapping: dict[str, tuple[str, str]] = {}
@@ -203,11 +208,7 @@ def recover(onnx_path: str | Path, data: str | Path | None = None, calibration_f
     params, modules = dict(model.named_parameters()), dict(model.named_modules())
     loaded: set[str] = set()
     with torch.no_grad():
-        for m in modules.values():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.zero_()
-                m.running_var.fill_(1.0 - m.eps)
-                m.weight.fill_(1.0)
+        identity_batchnorm(model)
         for node, slot, target, how in uses:
             name = nodes[node][1][slot]
             if name not in shipped:
