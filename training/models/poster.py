@@ -40,7 +40,8 @@ class TwoWayFusion(nn.Module):
     {
         "small": dict(in_ch=1, input_size=48, widths=(32, 64, 128), dim=128, heads=4, regions=24, depth=2,
                       drop_path=0.1),
-        "large": dict(in_ch=3, input_size=112, widths=(64, 128, 256, 256), dim=256, heads=8, regions=48, depth=4,
+        # GPU size: FER2013's own 48 px, a ResNet-18-like stem (two blocks per stage), a wider fusion
+        "large": dict(in_ch=1, input_size=48, widths=(64, 128, 256), dim=192, heads=6, regions=48, depth=3,
                       drop_path=0.1, blocks=2),
         "tiny": dict(in_ch=1, input_size=32, widths=(8, 16), dim=32, heads=2, regions=8, depth=1),
     },
