@@ -22,6 +22,7 @@ import torch
 from app.face.align import TEMPLATE_VERSION
 from app.inference.card import METADATA_KEY
 from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, prior_weights, shipped_module
+from training.config import load_config
 from training.train import normalise
 
 OPSET = 17
@@ -66,6 +67,10 @@ def stage_command(ckpt: dict) -> str:
            f"--data {_portable(ckpt['data'])}")
     if cfg.get("config_file"):
         cmd += f" --config {cfg['config_file']}"
+    file_cfg = load_config(args["arch"], args["size"], cfg.get("config_file"))
+    for key in ("batch_size", "sam_rho"):  # command-line overrides of the config file
+        if key in cfg and cfg[key] != file_cfg.get(key):
+            cmd += f" --{key.replace('_', '-')} {cfg[key]}"
     if cfg.get("init"):
         cmd += f" --init {_portable(cfg['init'])}"
     if cfg.get("teacher"):

@@ -1,0 +1,61 @@
+"""Moving training to a rented GPU: the prepared-data bundle, the split checkpoint, the time budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_training import cache_in_tmp, small_archive  # noqa: F401  (fixtures)
+
+
+def test_bundle_keeps_images_exact_and_landmarks_close(small_archive, tmp_path):  # noqa: F811
+    from training.data.bundle import pack, unpack
+    from training.data.prepare import load_or_prepare
+
+    prep = load_or_prepare(small_archive, 32, gray=True)
+    path = tmp_path / "slice.bundle.npz"
+    report = pack(prep, path, components=48)
+    back = unpack(path)
+    assert np.array_equal(back.images, prep.images)
+    assert np.array_equal(back.labels, prep.labels) and np.array_equal(back.split, prep.split)
+    err = np.abs(back.landmarks.astype(np.float32) - prep.landmarks.astype(np.float32))[prep.usable]
+    assert err.max() <= report["landmark_max_error"] + 2e-3 and err.mean() < 2e-3, (err.max(), report)
+    assert report["bytes"] < prep.images.nbytes + prep.landmarks.nbytes / 4
+    assert len(load_or_prepare(path, 32, gray=True).labels) == len(prep.labels)
+    with pytest.raises(ValueError, match="48 px"):
+        load_or_prepare(path, 48, gray=True)
+
+
+def test_training_reads_a_bundle_and_a_split_checkpoint_joins_back(small_archive, tmp_path):  # noqa: F811
+    from training.carry import join, split
+    from training.checkpoint import load_checkpoint
+    from training.config import load_config
+    from training.data.bundle import pack
+    from training.data.prepare import load_or_prepare
+    from training.train import train
+
+    bundle = tmp_path / "slice.bundle.npz"
+    pack(load_or_prepare(small_archive, 32, gray=True), bundle)
+    cfg = load_config("poster", "tiny", overrides={"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 3})
+    train(cfg, str(bundle), tmp_path / "run")
+    parts = split(tmp_path / "run" / "best.pt", tmp_path / "out" / "poster_tiny", limit=20_000)
+    assert len(parts) > 1 and all(p.stat().st_size < 40_000 for p in parts)
+    with pytest.raises(ValueError, match="part files"):
+        join(parts[:-1], tmp_path / "broken.pt")
+    join(parts, tmp_path / "joined.pt")
+    original, _ = load_checkpoint(tmp_path / "run" / "best.pt")
+    joined, ckpt = load_checkpoint(tmp_path / "joined.pt")
+    assert "optimizer" not in ckpt and ckpt["state"]["epoch"] == 1
+    x, lm = torch.rand(4, 1, 32, 32), torch.rand(4, 478, 3)
+    with torch.no_grad():
+        a, b = original(x, lm)["logits"].softmax(-1), joined(x, lm)["logits"].softmax(-1)
+    assert torch.allclose(a, b, atol=5e-3)
+
+
+def test_time_budget_fits_whole_epochs():
+    from training.train import epochs_within
+
+    assert epochs_within(10, elapsed_s=60, epoch_s=6, done=2, planned=200) == 83
+    assert epochs_within(10, elapsed_s=60, epoch_s=6, done=2, planned=50) == 50
+    assert epochs_within(1, elapsed_s=300, epoch_s=6, done=2, planned=200) == 2  # over budget: stop now
