@@ -111,8 +111,8 @@ def epochs_within(minutes: float, elapsed_s: float, epoch_s: float, done: int, p
 def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", resume: bool = False,
           train_split: str = "train", val_split: str = "publictest", init: str | None = None,
           minutes: float | None = None) -> dict:
-    """Train ``cfg`` on ``data_path``; ``minutes`` shortens the cosine schedule, after the first epoch, to the
-    epochs that fit (the shortened count is written into the checkpoint's config)."""
+    """Train ``cfg`` on ``data_path``; ``minutes`` shortens the cosine schedule, after the first and again after the
+    second epoch, to the epochs that fit (the shortened count is written into the checkpoint's config)."""
     t_process = time.time()
     device = pick_device(device_name)
     if device.type == "cuda":
@@ -216,11 +216,11 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
             if device.type == "cpu" or i % 50 == 0:  # .item() waits for the GPU: not every step there
                 bar.set_postfix(loss=f"{torch.stack(losses[-50:]).mean().item():.3f}",
                                 acc=f"{correct.item() / seen:.3f}", refresh=False)
-        losses = [v.item() for v in losses]
+        losses = torch.stack(losses).tolist()  # one transfer, not one wait per step
         correct = correct.item()
         probs = predict(model, va_x, va_lm, cfg, channels, device)
         val_acc = float((probs.argmax(1) == va_y.numpy()).mean())
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y.cpu()).item())
+        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y).item())
         rec = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(seen, 1),
                "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.time() - t0}
