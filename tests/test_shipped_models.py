@@ -2,6 +2,7 @@
 and on a real clip they see the broad smile as happy and the talking face as not happy, through the app's own
 pipeline."""
 
+import hashlib
 import json
 from collections import Counter
 
@@ -23,8 +24,14 @@ def test_models_are_shipped_with_measured_cards_and_one_default():
     for card in cards:
         m = card["metrics"]
         assert 0.5 < m["publictest_acc"] < 1 and 0 < m["publictest_macro_f1"] < 1 and 0 < m["ckplus_acc"] < 1
-        assert card["train"]["stages"] and card["train"]["total_minutes"] > 0
-        assert (default_models_dir() / card["reports"]["curves"]).exists()
+        if card["architecture"] == "ensemble":  # no training of its own: its members must ship, unchanged
+            for member in card["members"]:
+                path = default_models_dir() / member["file"]
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == member["sha256"], member["file"]
+        else:
+            assert card["train"]["stages"] and card["train"]["total_minutes"] > 0
+            assert (default_models_dir() / card["reports"]["curves"]).exists()
+        assert (default_models_dir() / card["reports"]["publictest_confusion"]).exists()
         assert (default_models_dir() / f"{card['name']}.onnx").stat().st_size < 50 * 2**20
 
 

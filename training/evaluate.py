@@ -88,7 +88,7 @@ def run_engine(engine: InferenceEngine, aligned: list, batch: int = 128) -> np.n
     """Predicted class per image (-1 where no usable face), in batches as the app runs them."""
     preds = np.full(len(aligned), -1, np.int64)
     idx = [i for i, a in enumerate(aligned) if a is not None]
-    for s in range(0, len(idx), batch):
+    for s in tqdm(range(0, len(idx), batch), desc=f"{engine.card.name} on {len(idx)} faces", unit="batch"):
         chunk = idx[s : s + batch]
         crops = np.stack([aligned[i].image for i in chunk])
         lms = np.stack([aligned[i].landmarks for i in chunk]).astype(np.float32)

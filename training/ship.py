@@ -33,20 +33,27 @@ def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = Non
     name = name or run.name.replace("_", "-")
     onnx_path = models_dir / f"{name}.onnx"
     export(run / "best.pt", onnx_path, name)
+    plot_lineage_curves(run / "best.pt", models_dir / "reports" / f"{name}_curves.png", name)
+    return measure(onnx_path, data_dir, checkpoint=run / "best.pt", curves=f"reports/{name}_curves.png")
+
+
+def measure(onnx_path: Path, data_dir: Path, checkpoint: Path | None = None, curves: str | None = None) -> dict:
+    """Publictest and CK+ through the app's pipeline, per-class recall, confusion PNGs and CPU ms per face,
+    all written into the card (``checkpoint``: also check the PyTorch checkpoint agrees on the same faces)."""
+    models_dir = onnx_path.parent
     reports = models_dir / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    fer = evaluate(onnx_path, data_dir / "fer2013.npz", "publictest", reports, checkpoint=run / "best.pt",
-                   provider="cpu")
+    fer = evaluate(onnx_path, data_dir / "fer2013.npz", "publictest", reports, checkpoint=checkpoint, provider="cpu")
     update_card(onnx_path, "publictest", fer)
     ck = evaluate(onnx_path, data_dir / "ckplus48.npz", None, reports, provider="cpu")
     update_card(onnx_path, "ckplus", ck)
-    plot_lineage_curves(run / "best.pt", reports / f"{name}_curves.png", name)
     card_path = onnx_path.with_suffix(".json")
     card = json.loads(card_path.read_text())
     card["metrics"]["publictest_per_class_recall"] = fer["per_class_recall"]
-    card["metrics"]["checkpoint_publictest_acc"] = round(fer["checkpoint_accuracy"], 4)
+    if checkpoint is not None:
+        card["metrics"]["checkpoint_publictest_acc"] = round(fer["checkpoint_accuracy"], 4)
     card["metrics"]["cpu_ms_per_face"] = round(cpu_ms_per_face(onnx_path), 3)
-    card["reports"] = {"curves": f"reports/{name}_curves.png",
+    card["reports"] = {**({"curves": curves} if curves else {}),
                        "publictest_confusion": str(Path(fer["confusion_png"]).relative_to(models_dir)),
                        "ckplus_confusion": str(Path(ck["confusion_png"]).relative_to(models_dir))}
     save_card(onnx_path, card)

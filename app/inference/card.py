@@ -18,7 +18,7 @@ from typing import Any
 from app.errors import ModelLoadError
 
 METADATA_KEY = "ferlive_card"
-ARCHITECTURES = ("poster", "apvit", "ferformer", "other")
+ARCHITECTURES = ("poster", "apvit", "ferformer", "ensemble", "other")
 COLORS = ("gray", "rgb", "bgr")
 LANDMARK_KINDS = ("none", "mediapipe478")
 

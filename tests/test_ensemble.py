@@ -1,0 +1,161 @@
+"""An ensemble ships as one ONNX graph: the views move face and landmarks together, the graph equals the mean of
+its members run separately, float16 storage changes nothing that matters, and the app loads it like any model."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from tests.test_training import cache_in_tmp, small_archive  # noqa: F401  (fixtures)
+
+
+def test_a_pixel_shift_moves_the_face_and_its_landmarks_together():
+    from training.ensemble import View, ViewBatch
+
+    size = 48
+    views = (View("identity"), View("shift-right", shift_x=2.0), View("shift-down", shift_y=3.0))
+    image = torch.rand(2, 1, size, size)
+    landmarks = torch.rand(2, 478, 3)
+    images, moved = ViewBatch(views, size)(image, landmarks)
+    images, moved = images.reshape(3, 2, 1, size, size), moved.reshape(3, 2, 478, 3)
+    torch.testing.assert_close(images[0], image, atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved[0], landmarks, atol=1e-6, rtol=0)
+    # shift_x=+2 samples two pixels to the right: the face moves left, the edge column repeats
+    want = torch.cat([image[..., 2:], image[..., -1:].expand(-1, -1, -1, 2)], dim=-1)
+    torch.testing.assert_close(images[1], want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved[1, ..., 0], landmarks[..., 0] - 2 / size, atol=1e-6, rtol=0)
+    torch.testing.assert_close(moved[1, ..., 1:], landmarks[..., 1:], atol=1e-6, rtol=0)
+    want = torch.cat([image[..., 3:, :], image[..., -1:, :].expand(-1, -1, 3, -1)], dim=-2)
+    torch.testing.assert_close(images[2], want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved[2, ..., 1], landmarks[..., 1] - 3 / size, atol=1e-6, rtol=0)
+
+
+def test_a_zoom_keeps_the_centre_and_scales_landmarks_about_it():
+    from training.ensemble import View, ViewBatch
+
+    landmarks = torch.tensor([[[0.5, 0.5, 0.1], [0.75, 0.25, 0.2]]]).expand(1, 2, 3)
+    _, moved = ViewBatch((View("zoom-in", zoom=1.25),), 48)(torch.rand(1, 1, 48, 48), landmarks)
+    torch.testing.assert_close(moved[0, 0], torch.tensor([0.5, 0.5, 0.125]))
+    torch.testing.assert_close(moved[0, 1], torch.tensor([0.8125, 0.1875, 0.25]))
+
+
+def _tiny_members(archive, tmp_path):
+    from training.config import load_config
+    from training.export import export
+    from training.train import train
+
+    torch.manual_seed(0)
+    paths = []
+    for arch in ("apvit", "poster"):
+        train(load_config(arch, "tiny", overrides={"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 8}),
+              str(archive), tmp_path / arch)
+        paths.append(tmp_path / "models" / f"{arch}-tiny.onnx")
+        export(tmp_path / arch / "best.pt", paths[-1])
+    return paths
+
+
+def _faces(archive, size, count=64):
+    from training.data.prepare import load_or_prepare
+    from training.train import normalise
+
+    prep = load_or_prepare(str(archive), size, gray=True).subset("publictest")
+    image = normalise(torch.from_numpy(prep.images[:count])[:, None], [0.5], [0.25], 1).numpy()
+    return image, prep.landmarks[:count].astype(np.float32)
+
+
+def _run(path, image, landmarks):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    feed = {"image": image, **({"landmarks": landmarks} if "landmarks" in names else {})}
+    return sess.run(["probabilities"], feed)[0]
+
+
+@pytest.mark.slow
+def test_the_ensemble_graph_is_the_mean_of_its_members_and_loads_in_the_app(small_archive, tmp_path):  # noqa: F811
+    from app.inference.engine import InferenceEngine
+    from training.ensemble import export_ensemble
+
+    members = _tiny_members(small_archive, tmp_path)
+    size = json.loads(members[0].with_suffix(".json").read_text())["input"]["size"]
+    image, landmarks = _faces(small_archive, size)
+    plain = export_ensemble(members, tmp_path / "models" / "plain.onnx", "none")
+    want = np.mean([_run(p, image, landmarks) for p in members], axis=0)
+    got = _run(tmp_path / "models" / "plain.onnx", image, landmarks)
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.95
+    assert plain["onnx"]["parity_max_abs"] <= 2e-3
+    assert plain["input"]["landmarks"] == "mediapipe478"  # one member reads landmarks, so the ensemble takes them
+    assert [m["file"] for m in plain["members"]] == ["apvit-tiny.onnx", "poster-tiny.onnx"]
+
+    # the mirror-free re-framing is checked against a shift done here with plain numpy (edge pixels repeat)
+    from training.ensemble import View
+
+    views = (View("identity"), View("shift-right", shift_x=2.0))
+    card = export_ensemble(members, tmp_path / "models" / "views.onnx", views)
+    assert card["gmacs"] == pytest.approx(2 * plain["gmacs"], rel=1e-3) and len(card["views"]) == 2
+    shifted = np.concatenate([image[..., 2:], np.repeat(image[..., -1:], 2, axis=-1)], axis=-1)
+    moved = landmarks.copy()
+    moved[..., 0] -= 2 / size
+    want = (got + _run(tmp_path / "models" / "plain.onnx", shifted, moved)) / 2
+    np.testing.assert_allclose(_run(tmp_path / "models" / "views.onnx", image, landmarks), want, atol=2e-3)
+
+    # float16 storage: no large float32 weight is left in the file
+    proto = onnx.load(str(tmp_path / "models" / "views.onnx"))
+    large = [i for i in proto.graph.initializer if np.prod(i.dims) >= 1024]
+    assert large and all(i.data_type == onnx.TensorProto.FLOAT16 for i in large)
+
+    # the search scores the same framings the ensemble graph makes
+    from training.ensemble_search import view_probabilities
+
+    per_view = view_probabilities(members[1], views, image, landmarks)
+    np.testing.assert_allclose(per_view["identity"], _run(members[1], image, landmarks), atol=1e-5)
+
+    engine = InferenceEngine(tmp_path / "models" / "views.onnx", provider="cpu")
+    assert engine.card.architecture == "ensemble"
+    crops = np.full((2, size, size), 128, np.uint8)
+    probs = engine.predict(crops, np.full((2, 478, 3), 0.5, np.float32))
+    assert probs.shape == (2, 7)
+    saved = json.loads((tmp_path / "models" / "views.json").read_text())
+    assert saved["train"]["command"].startswith("python -m training.ensemble")
+
+
+def test_an_ensemble_refuses_members_that_disagree_on_input(tmp_path):
+    from training.ensemble import Member, check_compatible
+
+    base = {"name": "a", "classes": ["x"], "alignment": {}, "input": {"size": 48, "color": "gray", "mean": [0.5],
+                                                                     "std": [0.25], "landmarks": "none"}}
+    other = {**base, "name": "b", "input": {**base["input"], "size": 64}}
+    with pytest.raises(ValueError, match="different input"):
+        check_compatible([Member(tmp_path / "a.onnx", base), Member(tmp_path / "b.onnx", other)])
+
+
+def test_half_storage_halves_a_shipped_model_and_keeps_its_answers(tmp_path):
+    from app.inference.registry import default_models_dir
+    from training.onnx_storage import half_storage
+
+    src = default_models_dir() / "poster-small.onnx"
+    out = tmp_path / "half.onnx"
+    onnx.save(half_storage(onnx.load(str(src))), str(out))
+    assert out.stat().st_size < 0.55 * src.stat().st_size
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(16, 1, 48, 48)).astype(np.float32)
+    landmarks = (0.5 + 0.05 * rng.normal(size=(16, 478, 3))).astype(np.float32)
+    np.testing.assert_allclose(_run(out, image, landmarks), _run(src, image, landmarks), atol=2e-3)
+
+
+def test_the_search_scores_every_subset_and_view_set_best_first():
+    from training.ensemble_search import score
+
+    labels = np.array([0, 1, 0, 1])
+    sure = np.eye(2)[[0, 1, 0, 1]]  # always right
+    wrong = np.eye(2)[[1, 1, 1, 1]] * 0.6 + 0.2  # right only on the 1s, less confident
+    probs = {"a": {"identity": sure, "zoom-in": wrong}, "b": {"identity": wrong, "zoom-in": wrong}}
+    rows = score(probs, labels, {"none": ["identity"], "zoom-pair": ["identity", "zoom-in"]})
+    assert len(rows) == 3 * 2
+    assert rows[0] == {"models": ["a"], "views": "none", "accuracy": 1.0}
+    acc = {(tuple(r["models"]), r["views"]): r["accuracy"] for r in rows}
+    assert acc[(("b",), "none")] == 0.5 and acc[(("a", "b"), "none")] == 1.0  # sure 1.0 beats 0.8
+    assert [r["accuracy"] for r in rows] == sorted((r["accuracy"] for r in rows), reverse=True)

@@ -1,0 +1,90 @@
+"""Which shipped models and which framings make the best ensemble: ``python -m training.ensemble_search
+models/poster-small.onnx models/poster-large.onnx models/apvit-large.onnx --views standard``.
+
+Runs each model once per framing on the cached aligned publictest faces (the app's alignment, as training uses
+it), keeps the probabilities, then scores every subset of models under every view set made of those framings
+and prints the table, best first. Selection is on publictest, the only held-out split: the best row is a few
+tenths optimistic, which is why the README quotes the whole range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from tqdm import tqdm
+
+from training.ensemble import VIEW_SETS, View, ViewBatch
+from training.recover import read_card
+
+
+def view_probabilities(model: Path, views: tuple[View, ...], images: np.ndarray, landmarks: np.ndarray,
+                       batch: int = 256) -> dict[str, np.ndarray]:
+    """Probabilities (N, classes) of one shipped model for each framing, by view name."""
+    card = read_card(model)
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    uses = card["input"]["landmarks"] != "none"
+    out: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
+    framer = ViewBatch(views, card["input"]["size"])
+    for s in tqdm(range(0, len(images), batch), desc=f"{model.stem} x {len(views)} framings", unit="batch"):
+        image = torch.from_numpy(images[s : s + batch])
+        with torch.no_grad():
+            view_image, view_lms = framer(image, torch.from_numpy(landmarks[s : s + batch]))
+        feed = {"image": view_image.numpy(), **({"landmarks": view_lms.numpy()} if uses else {})}
+        probs = sess.run(["probabilities"], feed)[0].reshape(len(views), len(image), -1)
+        for v, p in zip(views, probs):
+            out[v.name].append(p)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def score(probs: dict[str, dict[str, np.ndarray]], labels: np.ndarray, view_sets: dict[str, list[str]]) -> list[dict]:
+    """Accuracy of every subset of models under every view set (mean of probabilities over both)."""
+    rows = []
+    names = list(probs)
+    for r in range(1, len(names) + 1):
+        for subset in itertools.combinations(names, r):
+            for set_name, views in view_sets.items():
+                mean = np.mean([probs[m][v] for m in subset for v in views], axis=0)
+                rows.append({"models": list(subset), "views": set_name,
+                             "accuracy": round(float((mean.argmax(1) == labels).mean()), 4)})
+    return sorted(rows, key=lambda row: -row["accuracy"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument("--views", default="standard", choices=list(VIEW_SETS), help="the framings to try")
+    ap.add_argument("--data", default=None, help="default: ../shared/data/fer2013.npz")
+    ap.add_argument("--split", default="publictest")
+    ap.add_argument("--top", type=int, default=15)
+    args = ap.parse_args(argv)
+    from training.data.archive import default_data_dir
+    from training.data.prepare import load_or_prepare
+    from training.train import normalise
+
+    card = read_card(args.models[0])
+    spec = card["input"]
+    prep = load_or_prepare(args.data or default_data_dir() / "fer2013.npz", spec["size"],
+                           gray=spec["color"] == "gray").subset(args.split)
+    raw = torch.from_numpy(prep.images)
+    raw = raw[:, None] if raw.ndim == 3 else raw.flip(-1).permute(0, 3, 1, 2)  # BGR -> RGB
+    images = normalise(raw, spec["mean"], spec["std"], raw.shape[1]).numpy()
+    landmarks = prep.landmarks.astype(np.float32)
+    views = VIEW_SETS[args.views]
+    probs = {m.stem: view_probabilities(m, views, images, landmarks) for m in args.models}
+    names = [v.name for v in views]
+    # every named view set whose framings were all run, plus each framing alone for the per-model table
+    view_sets = {k: [v.name for v in vs] for k, vs in VIEW_SETS.items() if all(v.name in names for v in vs)}
+    rows = score(probs, prep.labels, view_sets)
+    singles = [r for r in rows if len(r["models"]) == 1]
+    print(json.dumps({"per_model": singles, "best": rows[: args.top],
+                      "range": [rows[-1]["accuracy"], rows[0]["accuracy"]], "combinations": len(rows)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
