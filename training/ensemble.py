@@ -197,8 +197,10 @@ def compose(members: list[Member], views: tuple[View, ...]) -> onnx.ModelProto:
     return model
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def graph_sha256(path: Path) -> str:
+    """Fingerprint of a model's graph and weights, not its metadata: re-timing a member rewrites its card in the
+    ONNX metadata, which must not make the ensemble look stale."""
+    return hashlib.sha256(onnx.load(str(path)).graph.SerializeToString(deterministic=True)).hexdigest()
 
 
 def build_card(name: str, members: list[Member], view_set: str, views: tuple[View, ...], parity: float,
@@ -220,7 +222,7 @@ def build_card(name: str, members: list[Member], view_set: str, views: tuple[Vie
         "gmacs": round(len(views) * sum(m.card.get("gmacs") or 0.0 for m in members), 4),
         "tta": f"{view_set}: {len(views)} views x mirror",
         "views": [v.__dict__ for v in views],
-        "members": [{"name": m.card["name"], "file": m.path.name, "sha256": sha256(m.path),
+        "members": [{"name": m.card["name"], "file": m.path.name, "graph_sha256": graph_sha256(m.path),
                      "publictest_acc": m.card.get("metrics", {}).get("publictest_acc"),
                      "command": m.card.get("train", {}).get("command")} for m in members],
         "train": {
