@@ -321,3 +321,17 @@ def test_signal_refcount_guard_survives_many_signals():
         emitter.ping.emit(None)
         emitter.setObjectName("x")
     assert sys.getrefcount(True) > 1000 and sys.getrefcount(None) > 1000
+
+
+def test_the_model_tooltip_tells_accuracy_and_cpu_cost():
+    """Choosing a model means weighing accuracy against cost: the ensemble's tooltip must show both."""
+    from app.inference.registry import default_models_dir
+    from app.ui.controls import model_tooltip
+
+    entries = {e.name: e for e in ModelRegistry(default_models_dir()).entries()}
+    if "ensemble-large" not in entries:
+        pytest.skip("ensemble-large is not shipped in models/")
+    tip = model_tooltip(entries["ensemble-large"])
+    card = entries["ensemble-large"].card
+    assert f"{100 * card.accuracy:.1f}%" in tip
+    assert f"{card.metrics['cpu_ms_per_face']:.0f} ms per face" in tip

@@ -1,5 +1,5 @@
-"""Ship several trained models as one: ``python -m training.ensemble models/poster-large.onnx
-models/apvit-large.onnx models/poster-small.onnx --views standard --name ensemble-large``.
+"""Ship several trained models as one: ``python -m training.ensemble models/poster-small.onnx
+models/poster-large.onnx models/apvit-large.onnx --views zoom --name ensemble-large --measure``.
 
 Why: models of different families make different mistakes, and every model is a little unsure of small shifts
 and zooms of the aligned face. Averaging the class probabilities of several members, each over a few fixed
@@ -235,7 +235,6 @@ def build_card(name: str, members: list[Member], view_set: str, views: tuple[Vie
         "onnx": {"opset": OPSET, "parity_max_abs": float(parity), "weights": "float16 storage, float32 compute"},
         "description": f"mean of {', '.join(m.card['name'] for m in members)} over {len(views)} views of the face",
     }
-
 
 
 def reference(members: list[Member], views: tuple[View, ...], inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -24,8 +24,9 @@ from training.recover import read_card
 
 
 def view_probabilities(model: Path, views: tuple[View, ...], images: np.ndarray, landmarks: np.ndarray,
-                       batch: int = 256) -> dict[str, np.ndarray]:
-    """Probabilities (N, classes) of one shipped model for each framing, by view name."""
+                       batch: int = 64) -> dict[str, np.ndarray]:
+    """Probabilities (N, classes) of one shipped model for each framing, by view name (``batch`` faces at a
+    time: each becomes views x 2 mirror rows, so memory grows fast)."""
     card = read_card(model)
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     uses = card["input"]["landmarks"] != "none"
