@@ -72,6 +72,24 @@ def test_recovery_refuses_a_card_that_does_not_match_the_graph(small_archive, tm
         recover(onnx_path, small_archive)
 
 
+def test_recovery_refuses_a_rebuild_that_answers_differently(small_archive, tmp_path):  # noqa: F811
+    """The per-face check (99% of faces within 1e-4) still refuses a model that is wrong on most faces: here the
+    card's prior correction no longer matches the one baked into the graph."""
+    from training.recover import RecoveryError, recover
+
+    onnx_path = _train_and_export("apvit", small_archive, tmp_path)
+    proto = onnx.load(str(onnx_path))
+    for entry in proto.metadata_props:
+        if entry.key.startswith("ferlive"):
+            card = json.loads(entry.value)
+            weights = card["prior_correction"]["class_weights"]
+            card["prior_correction"]["class_weights"] = weights[::-1]
+            entry.value = json.dumps(card)
+    onnx.save(proto, str(onnx_path))
+    with pytest.raises(RecoveryError, match="faces within"):
+        recover(onnx_path, small_archive)
+
+
 def test_transplant_moves_the_stem_between_families(small_archive, tmp_path):  # noqa: F811
     from training.config import load_config
     from training.train import train
