@@ -66,16 +66,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from training.data.archive import default_data_dir
     from training.data.prepare import load_or_prepare
-    from training.train import normalise
+    from training.train import normalise, to_tensors
 
     card = read_card(args.models[0])
     spec = card["input"]
     prep = load_or_prepare(args.data or default_data_dir() / "fer2013.npz", spec["size"],
                            gray=spec["color"] == "gray").subset(args.split)
-    raw = torch.from_numpy(prep.images)
-    raw = raw[:, None] if raw.ndim == 3 else raw.flip(-1).permute(0, 3, 1, 2)  # BGR -> RGB
+    raw, lms, _ = to_tensors(prep, torch.device("cpu"))  # the faces as training's validation sees them
     images = normalise(raw, spec["mean"], spec["std"], raw.shape[1]).numpy()
-    landmarks = prep.landmarks.astype(np.float32)
+    landmarks = lms.numpy()
     views = VIEW_SETS[args.views]
     probs = {m.stem: view_probabilities(m, views, images, landmarks) for m in args.models}
     names = [v.name for v in views]

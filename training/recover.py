@@ -318,8 +318,8 @@ def main(argv: list[str] | None = None) -> None:
 
         card = read_card(Path(args.onnx))
         # a GPU-trained card names its bundle (made from fer2013.npz, same aligned faces), which stays on that machine
-        names = [card.get("dataset", "fer2013.npz"), "fer2013.npz"]
-        found = [default_data_dir() / n for n in names if (default_data_dir() / n).exists()]
+        root = default_data_dir()
+        found = [root / n for n in (card.get("dataset", "fer2013.npz"), "fer2013.npz") if (root / n).exists()]
         data = str(found[0]) if found else None
         if data is None:
             print("no dataset found: BatchNorm statistics and the parity check use random faces", file=sys.stderr)
