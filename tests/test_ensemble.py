@@ -108,10 +108,22 @@ def test_the_ensemble_graph_is_the_mean_of_its_members_and_loads_in_the_app(smal
     assert large and all(i.data_type == onnx.TensorProto.FLOAT16 for i in large)
 
     # the search scores the same framings the ensemble graph makes
-    from training.ensemble_search import view_probabilities
+    from training.ensemble_search import cached_view_probabilities, view_probabilities
 
     per_view = view_probabilities(members[1], views, image, landmarks)
     np.testing.assert_allclose(per_view["identity"], _run(members[1], image, landmarks), atol=1e-5)
+    # its cache answers the same, and keeps models apart by their graph, not their file name
+    cache = tmp_path / "search_cache"
+    for _ in range(2):
+        cached = cached_view_probabilities(members[1], views, image, landmarks, cache)
+        assert len(list(cache.iterdir())) == 1
+        for v in views:
+            np.testing.assert_array_equal(cached[v.name], per_view[v.name])
+    renamed = tmp_path / members[1].name
+    renamed.write_bytes(members[0].read_bytes())  # another model under the same stem
+    other = cached_view_probabilities(renamed, views, image, landmarks, cache)
+    assert len(list(cache.iterdir())) == 2
+    assert not np.allclose(other["identity"], per_view["identity"])
 
     engine = InferenceEngine(tmp_path / "models" / "views.onnx", provider="cpu")
     assert engine.card.architecture == "ensemble"

@@ -10,6 +10,7 @@ tenths optimistic, which is why the README quotes the whole range.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 from pathlib import Path
@@ -19,7 +20,7 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from training.ensemble import VIEW_SETS, View, ViewBatch
+from training.ensemble import VIEW_SETS, View, ViewBatch, graph_sha256
 from training.recover import read_card
 
 
@@ -43,6 +44,28 @@ def view_probabilities(model: Path, views: tuple[View, ...], images: np.ndarray,
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def cached_view_probabilities(model: Path, views: tuple[View, ...], images: np.ndarray, landmarks: np.ndarray,
+                              cache_dir: Path | None) -> dict[str, np.ndarray]:
+    """``view_probabilities``, kept in ``cache_dir`` under the model's graph fingerprint, the framings and the faces:
+    adding one new model to a search then costs that model alone (a large model takes minutes on 2 cores), and a
+    retrained model, other framings or other faces never reuse a stale entry."""
+    if cache_dir is None:
+        return view_probabilities(model, views, images, landmarks)
+    key = hashlib.sha256()
+    key.update(graph_sha256(model).encode())
+    key.update(json.dumps([v.__dict__ for v in views], sort_keys=True).encode())
+    key.update(np.ascontiguousarray(images).tobytes())
+    key.update(np.ascontiguousarray(landmarks).tobytes())
+    path = cache_dir / f"{model.stem}_{key.hexdigest()[:16]}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            return {v.name: cached[v.name] for v in views}
+    probs = view_probabilities(model, views, images, landmarks)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **probs)
+    return probs
+
+
 def score(probs: dict[str, dict[str, np.ndarray]], labels: np.ndarray, view_sets: dict[str, list[str]]) -> list[dict]:
     """Accuracy of every subset of models under every view set (mean of probabilities over both)."""
     rows = []
@@ -63,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default=None, help="default: ../shared/data/fer2013.npz")
     ap.add_argument("--split", default="publictest")
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--cache-dir", type=Path, default=Path("cache/ensemble_search"),
+                    help="per-model probabilities kept here (keyed by graph, framings and faces); '' to disable")
     args = ap.parse_args(argv)
     from training.data.archive import default_data_dir
     from training.data.prepare import load_or_prepare
@@ -76,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     images = normalise(raw, spec["mean"], spec["std"], raw.shape[1]).numpy()
     landmarks = lms.numpy()
     views = VIEW_SETS[args.views]
-    probs = {m.stem: view_probabilities(m, views, images, landmarks) for m in args.models}
+    cache_dir = args.cache_dir if str(args.cache_dir) not in ("", ".") else None
+    probs = {m.stem: cached_view_probabilities(m, views, images, landmarks, cache_dir) for m in args.models}
     names = [v.name for v in views]
     # every named view set whose framings were all run, plus each framing alone for the per-model table
     view_sets = {k: [v.name for v in vs] for k, vs in VIEW_SETS.items() if all(v.name in names for v in vs)}
