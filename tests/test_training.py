@@ -172,3 +172,23 @@ def test_config_file_is_recorded_in_the_stage_command(small_archive, tmp_path):
     ckpt = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=False)
     assert ckpt["config"]["augment"] == {"erase_p": 0.0}
     assert f"--config {config}" in stage_command(ckpt)
+
+
+@pytest.mark.parametrize("color", ["gray", "rgb", "bgr"])
+def test_training_sees_the_channel_order_the_app_feeds(color):
+    """Cached crops are the app's BGR (or grey) alignment output; a colour model must be trained on the channels
+    in the order the engine hands it, or it learns blue for red."""
+    import cv2
+
+    from app.inference.engine import _convert_color
+    from training.train import channels_first
+
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 255, (2, 8, 8, 3), dtype=np.uint8)
+    bgr[..., 0] = 255  # a blue face: the first channel of BGR
+    crops = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in bgr]) if color == "gray" else bgr
+    trained = channels_first(crops, color).numpy()
+    fed = _convert_color(bgr, color).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(trained, fed)
+    if color == "rgb":
+        assert (trained[:, 2] == 255).all() and not (trained[:, 0] == 255).all()

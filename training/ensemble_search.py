@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = card["input"]
     prep = load_or_prepare(args.data or default_data_dir() / "fer2013.npz", spec["size"],
                            gray=spec["color"] == "gray").subset(args.split)
-    raw, lms, _ = to_tensors(prep, torch.device("cpu"))  # the faces as training's validation sees them
+    raw, lms, _ = to_tensors(prep, torch.device("cpu"), spec["color"])  # the faces as training's validation sees them
     images = normalise(raw, spec["mean"], spec["std"], raw.shape[1]).numpy()
     landmarks = lms.numpy()
     views = VIEW_SETS[args.views]

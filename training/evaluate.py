@@ -104,7 +104,7 @@ def run_checkpoint(checkpoint: str | Path, aligned: list, tta: str = "none",
     import torch
 
     from training.checkpoint import load_checkpoint, shipped_module
-    from training.train import normalise
+    from training.train import channels_first, normalise
 
     model, ckpt = load_checkpoint(checkpoint)
     head = shipped_module(model, tta, class_weights)
@@ -114,8 +114,7 @@ def run_checkpoint(checkpoint: str | Path, aligned: list, tta: str = "none",
     with torch.no_grad():
         for s in range(0, len(idx), 256):
             chunk = idx[s : s + 256]
-            crops = torch.from_numpy(np.stack([aligned[i].image for i in chunk]))
-            crops = crops[:, None] if crops.ndim == 3 else crops.flip(-1).permute(0, 3, 1, 2)  # BGR -> RGB
+            crops = channels_first(np.stack([aligned[i].image for i in chunk]), cfg["color"])
             lms = torch.from_numpy(np.stack([aligned[i].landmarks for i in chunk]).astype(np.float32))
             preds[chunk] = head(normalise(crops, cfg["mean"], cfg["std"], channels), lms).argmax(1).numpy()
     return preds

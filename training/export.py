@@ -23,7 +23,7 @@ from app.face.align import TEMPLATE_VERSION
 from app.inference.card import METADATA_KEY
 from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, prior_weights, shipped_module
 from training.config import load_config
-from training.train import normalise
+from training.train import channels_first, normalise
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3
@@ -41,8 +41,7 @@ def sample_inputs(ckpt: dict, count: int = 32) -> tuple[torch.Tensor, torch.Tens
         from training.data.prepare import load_or_prepare
 
         prep = load_or_prepare(ckpt["data"], size, gray=cfg["color"] == "gray").subset(ckpt["splits"]["val"])
-        imgs = torch.from_numpy(prep.images[:count])
-        imgs = imgs[:, None] if imgs.ndim == 3 else imgs.permute(0, 3, 1, 2)
+        imgs = channels_first(prep.images[:count], cfg["color"])
         lms = torch.from_numpy(prep.landmarks[:count].astype(np.float32))
         if len(imgs):
             return normalise(imgs, cfg["mean"], cfg["std"], channels), lms

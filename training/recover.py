@@ -34,7 +34,7 @@ from app.inference.card import METADATA_KEY
 from training.checkpoint import shipped_module
 from training.config import load_config
 from training.models import create_model, model_config
-from training.train import normalise
+from training.train import channels_first, normalise
 
 PARITY_TOLERANCE = 1e-4
 # APViT keeps its top-k patches and tokens: where two score within float rounding of each other, ONNX Runtime and
@@ -251,15 +251,15 @@ def recover(onnx_path: str | Path, data: str | Path | None = None, calibration_f
 
 def _parity_inputs(card: dict, data: str | Path | None, count: int = 512) -> tuple[torch.Tensor, ...]:
     """Real aligned training faces when the dataset is at hand (BatchNorm statistics need real ones)."""
-    size, gray = card["input"]["size"], card["input"]["color"] != "rgb"
+    size, color = card["input"]["size"], card["input"]["color"]
+    gray = color == "gray"
     channels = 1 if gray else 3
     if data is not None:
         from training.data.prepare import load_or_prepare
 
         prep = load_or_prepare(str(data), size, gray=gray).subset(card["splits"]["train"])
         pick = np.random.default_rng(0).choice(len(prep.labels), min(count, len(prep.labels)), replace=False)
-        imgs = torch.from_numpy(prep.images[np.sort(pick)])
-        imgs = imgs[:, None] if imgs.ndim == 3 else imgs.permute(0, 3, 1, 2)
+        imgs = channels_first(prep.images[np.sort(pick)], color)
         image = normalise(imgs, card["input"]["mean"], card["input"]["std"], channels)
         landmarks = torch.from_numpy(prep.landmarks[np.sort(pick)].astype(np.float32))
     else:

@@ -32,10 +32,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def to_tensors(data: PreparedData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """uint8 crops -> float 0..1 (B,C,S,S); landmarks float32; labels."""
-    imgs = torch.from_numpy(data.images)
-    imgs = imgs[:, None] if imgs.ndim == 3 else imgs.permute(0, 3, 1, 2)
+def channels_first(crops: np.ndarray | torch.Tensor, color: str) -> torch.Tensor:
+    """Cached crops (N,S,S) grey or (N,S,S,3) BGR, as the app's alignment makes them -> (N,C,S,S) in the card's
+    ``color`` order, so a colour model sees in training the channel order the app's engine feeds it."""
+    imgs = torch.as_tensor(crops)
+    if imgs.ndim == 3:
+        return imgs[:, None]
+    return (imgs.flip(-1) if color == "rgb" else imgs).permute(0, 3, 1, 2)
+
+
+def to_tensors(data: PreparedData, device: torch.device, color: str = "gray"
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 crops -> uint8 (B,C,S,S) in ``color`` order; landmarks float32; labels."""
+    imgs = channels_first(data.images, color)
     return imgs.to(device), torch.from_numpy(data.landmarks.astype(np.float32)).to(device), torch.from_numpy(
         data.labels.astype(np.int64)).to(device)
 
@@ -127,8 +136,9 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
     tr, va = prep.subset(train_split), prep.subset(val_split)
     keep = tr.usable
     tr_x, tr_lm, tr_y = to_tensors(PreparedData(tr.images[keep], tr.landmarks[keep], tr.labels[keep], tr.split[keep],
-                                                tr.detected[keep], tr.usable[keep], tr.classes), torch.device("cpu"))
-    va_x, va_lm, va_y = to_tensors(va, torch.device("cpu"))
+                                                tr.detected[keep], tr.usable[keep], tr.classes), torch.device("cpu"),
+                                    cfg["color"])
+    va_x, va_lm, va_y = to_tensors(va, torch.device("cpu"), cfg["color"])
     if device.type == "cuda":  # a few hundred MB: keep the training set on the GPU and augment there
         tr_x, tr_lm, tr_y = tr_x.to(device), tr_lm.to(device), tr_y.to(device)
     classes = list(prep.classes)
