@@ -30,15 +30,18 @@ def _train_and_export(arch, archive, tmp_path):
 def test_recovered_checkpoint_reproduces_the_shipped_model_and_trains_on(arch, small_archive, tmp_path):  # noqa: F811
     from training.checkpoint import load_checkpoint
     from training.export import export
-    from training.recover import _parity_inputs, read_card, recover
+    from training.recover import _parity_inputs, read_card
+    from training.recover import main as recover_main
     from training.train import main
 
     torch.manual_seed(0)
     onnx_path = _train_and_export(arch, small_archive, tmp_path)
-    ckpt = recover(onnx_path, small_archive)
-    assert ckpt["recovered"]["parity_max_abs"] <= 1e-4
     out = tmp_path / "recovered.pt"
-    torch.save(ckpt, out)
+    recover_main([str(onnx_path), "--out", str(out), "--data", str(small_archive)])
+    ckpt = torch.load(out, weights_only=False)
+    assert ckpt["recovered"]["parity_max_abs"] <= 1e-4
+    # the card of a model built on this file tells how to redo this step, data included
+    assert ckpt["recovered"]["stages"][-1]["recovered"]["command"].endswith(f"--data {small_archive}")
 
     # training-mode BatchNorm starts where the shipped model is (statistics measured on real faces)
     model, _ = load_checkpoint(out)
@@ -53,7 +56,10 @@ def test_recovered_checkpoint_reproduces_the_shipped_model_and_trains_on(arch, s
     main(["--arch", arch, "--size", "tiny", "--data", str(small_archive), "--epochs", "1", "--batch-size", "32",
           "--max-steps-per-epoch", "3", "--init", str(out), "--out", str(tmp_path / "next")])
     card = export(tmp_path / "next" / "best.pt", tmp_path / "models" / f"{arch}-next.onnx")
-    assert len(card["train"]["stages"]) == 2 and card["train"]["total_epochs"] == 2
+    # the stage that made the shipped model, the recovery, the new stage
+    stages = card["train"]["stages"]
+    assert len(stages) == 3 and "recovered" in stages[1] and card["train"]["total_epochs"] == 2
+    assert stages[1]["recovered"]["command"].startswith(f"python -m training.recover {onnx_path}")
     assert card["train"]["fine_tuned_from"].endswith("recovered.pt")
 
 

@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         if data is None:
             print("no dataset found: BatchNorm statistics and the parity check use random faces", file=sys.stderr)
     ckpt = recover(args.onnx, data)
-    step = {"recovered": {"command": f"python -m training.recover {args.onnx} --out {args.out}",
+    typed = f"python -m training.recover {args.onnx} --out {args.out}" + (f" --data {args.data}" if args.data else "")
+    step = {"recovered": {"command": typed,
                           "parity_max_abs": ckpt["recovered"]["parity_max_abs"]}}
     ckpt["recovered"]["stages"] = [*ckpt["recovered"]["stages"], step]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
