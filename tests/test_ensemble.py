@@ -171,3 +171,17 @@ def test_the_search_scores_every_subset_and_view_set_best_first():
     acc = {(tuple(r["models"]), r["views"]): r["accuracy"] for r in rows}
     assert acc[(("b",), "none")] == 0.5 and acc[(("a", "b"), "none")] == 1.0  # sure 1.0 beats 0.8
     assert [r["accuracy"] for r in rows] == sorted((r["accuracy"] for r in rows), reverse=True)
+
+
+def test_split_half_selection_shows_the_optimism_of_choosing_the_best_of_many():
+    """Many combinations of pure chance: the one chosen on half the faces looks good there and is at chance on the
+    other half. A combination that is really better stays better on the half it was not chosen on."""
+    from training.ensemble_search import selection_optimism
+
+    rng = np.random.default_rng(1)
+    luck = rng.random((200, 400)) < 0.5  # 200 coin-flip combinations, 400 faces
+    got = selection_optimism(luck, splits=50)
+    assert got["accuracy_where_chosen"] > 0.55 and abs(got["accuracy_held_out"] - 0.5) < 0.03
+    skill = np.vstack([luck, rng.random((1, 400)) < 0.8])
+    got = selection_optimism(skill, splits=50)
+    assert got["accuracy_held_out"] > 0.75
