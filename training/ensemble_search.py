@@ -83,7 +83,11 @@ def correct_per_face(probs: dict[str, dict[str, np.ndarray]], labels: np.ndarray
 
 def score(probs: dict[str, dict[str, np.ndarray]], labels: np.ndarray, view_sets: dict[str, list[str]]) -> list[dict]:
     """Accuracy of every subset of models under every view set (mean of probabilities over both)."""
-    combos, correct = correct_per_face(probs, labels, view_sets)
+    return ranked(*correct_per_face(probs, labels, view_sets))
+
+
+def ranked(combos: list[tuple[tuple[str, ...], str]], correct: np.ndarray) -> list[dict]:
+    """``correct_per_face``'s answer as rows with their accuracy, best first."""
     rows = [{"models": list(subset), "views": set_name, "accuracy": round(float(hits.mean()), 4)}
             for (subset, set_name), hits in zip(combos, correct)]
     return sorted(rows, key=lambda row: -row["accuracy"])
@@ -135,9 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     names = [v.name for v in views]
     # every named view set whose framings were all run, plus each framing alone for the per-model table
     view_sets = {k: [v.name for v in vs] for k, vs in VIEW_SETS.items() if all(v.name in names for v in vs)}
-    rows = score(probs, prep.labels, view_sets)
+    combos, correct = correct_per_face(probs, prep.labels, view_sets)  # once: the ranking and the estimate share it
+    rows = ranked(combos, correct)
     singles = [r for r in rows if len(r["models"]) == 1]
-    optimism = selection_optimism(correct_per_face(probs, prep.labels, view_sets)[1], args.splits)
+    optimism = selection_optimism(correct, args.splits)
     print(json.dumps({"per_model": singles, "best": rows[: args.top],
                       "range": [rows[-1]["accuracy"], rows[0]["accuracy"]], "combinations": len(rows),
                       "split_half_selection": optimism}, indent=1))

@@ -41,7 +41,7 @@ def channels_first(crops: np.ndarray | torch.Tensor, color: str) -> torch.Tensor
     return (imgs.flip(-1) if color == "rgb" else imgs).permute(0, 3, 1, 2)
 
 
-def to_tensors(data: PreparedData, device: torch.device, color: str = "gray"
+def to_tensors(data: PreparedData, device: torch.device, color: str
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """uint8 crops -> uint8 (B,C,S,S) in ``color`` order; landmarks float32; labels."""
     imgs = channels_first(data.images, color)
