@@ -75,7 +75,8 @@ def analyze(
     results_paths: list[str | Path] | tuple = (),
     provider: str = "auto",
     max_faces: int = 4,
-    smoothing: float = 0.6,
+    stability: str | None = None,
+    smoothing: float | None = None,
     options: RenderOptions | None = None,
     progress: bool = True,
     max_frames: int | None = None,
@@ -87,7 +88,8 @@ def analyze(
     source = open_source(input_path)
     source.open()
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider)
-    pipeline = FacePipeline(engine, max_faces=max_faces, smoothing=smoothing, video_mode=not _is_stills(source))
+    pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
+                            video_mode=not _is_stills(source))
     recorder = None
     writers: list[ResultsWriter] = []
     t0: float | None = None

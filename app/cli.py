@@ -7,8 +7,11 @@ import json
 import sys
 
 from app.errors import FerliveError
+from app.smoothing import DEFAULT_STABILITY, PRESETS
 
 PROVIDERS = ["auto", "tensorrt", "cuda", "cpu"]
+STABILITY_HELP = ("how firmly the shown label holds still: responsive, balanced or steady (see app/smoothing.py; "
+                  "default %(default)s)")
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -18,7 +21,7 @@ def _analyze(args: argparse.Namespace) -> int:
     results = [p for p in (args.csv, args.jsonl) if p]
     summary = analyze(
         args.input, model=args.model, out_video=args.out, results_paths=results, provider=args.provider,
-        max_faces=args.max_faces, smoothing=args.smoothing,
+        max_faces=args.max_faces, stability=args.stability, smoothing=args.smoothing,
         options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
         progress=not args.quiet, max_frames=args.max_frames,
     )
@@ -54,7 +57,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _gui(args: argparse.Namespace) -> int:
     from app.ui.main import run_app
 
-    return run_app(source=args.source, model=args.model, provider=args.provider)
+    return run_app(source=args.source, model=args.model, provider=args.provider, stability=args.stability)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--source", default=None, help="camera index or video/image/folder path to start with")
     ap.add_argument("--model", default=None, help="model name in models/ (default: the best CPU model)")
     ap.add_argument("--provider", choices=PROVIDERS, default=None, help="default: the last one used, else auto")
+    ap.add_argument("--stability", choices=list(PRESETS), default=None,
+                    help="how firmly the shown label holds still (default: the last one chosen, else "
+                         f"{DEFAULT_STABILITY})")
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input")
@@ -71,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--jsonl", default=None, help="per-face per-frame results as JSON Lines")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=4)
-    an.add_argument("--smoothing", type=float, default=0.6, help="0 = none, 0.9 = heavy")
+    an.add_argument("--stability", choices=list(PRESETS), default=DEFAULT_STABILITY, help=STABILITY_HELP)
+    an.add_argument("--smoothing", type=float, default=None,
+                    help="old per-frame smoothing (0 = none, 0.9 = heavy): replaces the preset's time constant with "
+                         "its equivalent at 30 fps and keeps the preset's label hysteresis")
     an.add_argument("--landmarks", action="store_true", help="draw the face-mesh points")
     an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
     an.add_argument("--max-frames", type=int, default=None)

@@ -13,7 +13,7 @@ from app.face.align import align_face
 from app.face.mesh import FaceMesh
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
-from app.smoothing import ProbabilitySmoother
+from app.smoothing import LabelSmoother, Stability, stability_preset
 from app.types import FaceResult, Frame, FrameResult
 
 
@@ -34,12 +34,20 @@ class StageTimer:
 
 class FacePipeline:
     """One instance per stream. ``set_engine`` swaps the model between frames (safe from another thread:
-    a frame in flight finishes with the engine it started with)."""
+    a frame in flight finishes with the engine it started with).
 
-    def __init__(self, engine: InferenceEngine, max_faces: int = 4, smoothing: float = 0.6, video_mode: bool = True):
+    ``stability`` is a preset name or ``Stability`` (default: ``app.smoothing.DEFAULT_STABILITY``); ``smoothing``,
+    the old per-frame strength, replaces the preset's time constant with its equivalent at 30 fps. Stills
+    (``video_mode=False``) are unrelated photos: each is labelled on its own, without temporal smoothing.
+    """
+
+    def __init__(self, engine: InferenceEngine, max_faces: int = 4, stability: Stability | str | None = None,
+                 video_mode: bool = True, smoothing: float | None = None):
         self.mesh = FaceMesh(max_faces=max_faces, video_mode=video_mode)
         self.tracker = FaceTracker()
-        self.smoother = ProbabilitySmoother(smoothing)
+        preset = stability_preset(stability)
+        self.smoother = LabelSmoother(preset if smoothing is None else preset.with_frame_smoothing(smoothing))
+        self.video_mode = video_mode
         self._engine = engine
 
     @property
@@ -54,8 +62,9 @@ class FacePipeline:
     def set_max_faces(self, n: int) -> None:
         self.mesh.set_max_faces(n)
 
-    def set_smoothing(self, strength: float) -> None:
-        self.smoother.strength = strength
+    def set_stability(self, stability: Stability | str) -> None:
+        """Takes effect from the next frame; tracks keep their smoothed state."""
+        self.smoother.stability = stability_preset(stability)
 
     def reset(self) -> None:
         """New source: forget tracks, smoothing and MediaPipe's tracking state."""
@@ -83,12 +92,11 @@ class FacePipeline:
             else:
                 probs = np.zeros((0, len(card.classes)), np.float32)
         with timer.stage("smoothing"):
-            results = [
-                FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks,
-                           probabilities=self.smoother.update(f.track_id, p), classes=tuple(card.classes),
-                           raw_probabilities=p)
-                for f, p in zip(faces, probs)
-            ]
+            results = []
+            for f, p in zip(faces, probs):
+                smoothed, shown = self.smoother.update(f.track_id, p, frame.timestamp) if self.video_mode else (p, None)
+                results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
+                                          classes=tuple(card.classes), raw_probabilities=p, shown_index=shown))
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
 
     def close(self) -> None:

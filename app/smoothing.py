@@ -1,37 +1,115 @@
-"""Per-track temporal smoothing of class probabilities (exponential moving average).
+"""Per-track label stability: probabilities smoothed over *time*, and hysteresis on the label that is shown.
 
-Single-frame predictions flicker; a demo audience wants a label that changes when the face does. ``strength``
-0 means no smoothing, 0.9 means heavy (each frame adds 10%).
+Single-frame predictions flicker (a smiling face read as happy, neutral, happy... at 4 changes a second), and a
+per-frame moving average behaves differently at 15 and 60 fps. Here the probabilities follow an exponential
+moving average with a time constant in seconds, computed from the frames' timestamps, and the shown label only
+changes when a challenger leads the shown label by ``margin`` or has led it for ``hold_s`` seconds. The choice is
+one of three named presets (``Stability``) so the app, the CLI and the benchmark speak of the same thing.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 
-class ProbabilitySmoother:
-    def __init__(self, strength: float = 0.6):
-        self.strength = strength
-        self._state: dict[int, np.ndarray] = {}
+@dataclass(frozen=True)
+class Stability:
+    """How firmly a shown label holds still.
+
+    ``time_constant_s``: the probabilities' moving average forgets 63% of the past in this many seconds (0 = none).
+    ``margin``: a challenger whose smoothed probability leads the shown label's by this much is shown at once.
+    ``hold_s``: a challenger that has led by any amount for this long is shown too.
+    """
+
+    name: str
+    time_constant_s: float
+    margin: float
+    hold_s: float
+
+    def __post_init__(self) -> None:
+        if self.time_constant_s < 0 or self.hold_s < 0 or not 0 <= self.margin <= 1:
+            raise ValueError(f"invalid stability parameters: {self}")
 
     @property
-    def strength(self) -> float:
-        return self._strength
+    def switch_bound_s(self) -> float:
+        """Longest wait for a clean, sustained change (one class at full confidence to another): the challenger
+        leads after ``tau * ln 2`` and is shown at the latest ``hold_s`` later."""
+        return self.time_constant_s * math.log(2) + self.hold_s
 
-    @strength.setter
-    def strength(self, value: float) -> None:
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"smoothing strength must be in [0, 1), got {value}")
-        self._strength = float(value)
+    def with_frame_smoothing(self, strength: float, fps: float = 30.0) -> Stability:
+        """This preset with the old per-frame smoothing ``strength`` (0 to <1, each frame adds 1 - strength)
+        turned into the time constant it had at ``fps``; used by the ``--smoothing`` option."""
+        if not 0.0 <= strength < 1.0:
+            raise ValueError(f"smoothing strength must be in [0, 1), got {strength}")
+        tau = 0.0 if strength == 0 else -1.0 / (fps * math.log(strength))
+        return replace(self, name=f"{self.name}+smoothing {strength:g}", time_constant_s=tau)
 
-    def update(self, track_id: int, probs: np.ndarray) -> np.ndarray:
-        prev = self._state.get(track_id)
-        if prev is None or prev.shape != probs.shape:
-            smoothed = probs.astype(np.float32)
+
+PRESETS: dict[str, Stability] = {
+    p.name: p
+    for p in (
+        Stability("responsive", time_constant_s=0.10, margin=0.10, hold_s=0.15),
+        Stability("balanced", time_constant_s=0.25, margin=0.20, hold_s=0.35),
+        Stability("steady", time_constant_s=0.50, margin=0.30, hold_s=0.70),
+    )
+}
+DEFAULT_STABILITY = "balanced"
+
+
+def stability_preset(value: Stability | str | None = None) -> Stability:
+    """A preset by name (None = the default); a ``Stability`` passes through."""
+    if isinstance(value, Stability):
+        return value
+    name = value or DEFAULT_STABILITY
+    if name not in PRESETS:
+        raise ValueError(f"unknown stability preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclass
+class _TrackState:
+    probs: np.ndarray
+    time: float
+    shown: int
+    challenger: int = -1
+    challenger_since: float = 0.0
+
+
+class LabelSmoother:
+    """Smoothed probabilities and the shown label, per track id. Time comes from the caller (frame timestamps),
+    so a file analysed slower than real time behaves as it would live."""
+
+    def __init__(self, stability: Stability | str | None = None) -> None:
+        self.stability = stability_preset(stability)
+        self._state: dict[int, _TrackState] = {}
+
+    def update(self, track_id: int, probs: np.ndarray, timestamp: float) -> tuple[np.ndarray, int]:
+        """Smoothed probabilities (float32) and the index of the label to show for this track at ``timestamp``."""
+        probs = np.asarray(probs, np.float32)
+        state = self._state.get(track_id)
+        # time running backwards (a seek, a new source) or another model's classes: start this track afresh
+        if state is None or timestamp < state.time or state.probs.shape != probs.shape:
+            state = _TrackState(probs=probs.copy(), time=timestamp, shown=int(np.argmax(probs)))
+            self._state[track_id] = state
+            return state.probs.copy(), state.shown
+        st = self.stability
+        tau = st.time_constant_s
+        keep = math.exp(-(timestamp - state.time) / tau) if tau > 0 else 0.0
+        state.probs = (keep * state.probs + (1.0 - keep) * probs).astype(np.float32)
+        state.time = timestamp
+        leader = int(np.argmax(state.probs))
+        if leader == state.shown:
+            state.challenger = -1
         else:
-            smoothed = (self._strength * prev + (1.0 - self._strength) * probs).astype(np.float32)
-        self._state[track_id] = smoothed
-        return smoothed
+            if leader != state.challenger:
+                state.challenger, state.challenger_since = leader, timestamp
+            lead = float(state.probs[leader] - state.probs[state.shown])
+            if lead >= st.margin or timestamp - state.challenger_since >= st.hold_s:
+                state.shown, state.challenger = leader, -1
+        return state.probs.copy(), state.shown
 
     def forget(self, track_ids) -> None:
         for t in track_ids:

@@ -34,7 +34,12 @@ class Face:
 
 @dataclass
 class FaceResult:
-    """A tracked face with its (smoothed) class probabilities."""
+    """A tracked face with its (smoothed) class probabilities and the label to show.
+
+    ``shown_index`` is the stable label the smoother decided on (it can differ from the argmax of
+    ``probabilities`` while a challenger has not yet earned the switch); renderer, results files, UI and publishers
+    all read ``label``, so they agree on it. Without a decision the label is the argmax.
+    """
 
     track_id: int
     box: tuple[float, float, float, float]
@@ -42,10 +47,11 @@ class FaceResult:
     probabilities: np.ndarray  # (C,) float32, sums to 1
     classes: tuple[str, ...]
     raw_probabilities: np.ndarray | None = None  # before temporal smoothing
+    shown_index: int | None = None  # the stable label (see app.smoothing); None = argmax of probabilities
 
     @property
     def label_index(self) -> int:
-        return int(np.argmax(self.probabilities))
+        return int(np.argmax(self.probabilities)) if self.shown_index is None else self.shown_index
 
     @property
     def label(self) -> str:

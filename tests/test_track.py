@@ -3,7 +3,6 @@
 import numpy as np
 
 from app.face.track import FaceTracker
-from app.smoothing import ProbabilitySmoother
 from app.types import Face
 
 
@@ -32,14 +31,3 @@ def test_lost_track_ends_and_new_face_gets_new_id():
     assert a.track_id in tr.ended
     (c,) = tr.update([face(0, 0)])
     assert c.track_id != a.track_id
-
-
-def test_smoother_moves_towards_new_probabilities():
-    sm = ProbabilitySmoother(0.5)
-    p1 = np.array([1.0, 0.0], np.float32)
-    p2 = np.array([0.0, 1.0], np.float32)
-    np.testing.assert_allclose(sm.update(1, p1), p1)
-    np.testing.assert_allclose(sm.update(1, p2), [0.5, 0.5])
-    np.testing.assert_allclose(sm.update(2, p2), p2)  # tracks are independent
-    sm.strength = 0.0
-    np.testing.assert_allclose(sm.update(1, p1), p1)

@@ -280,12 +280,12 @@ def test_settings_are_remembered(qtbot, make_window):
     window = make_window(str(require_data(video(SHORT))))
     wait_for_faces(qtbot, window, frames=1)
     window.display_controls.landmarks.setChecked(True)
-    window.display_controls.smoothing.setValue(80)
+    window.display_controls.select_stability("steady")
     window.display_controls.max_faces.setValue(2)
     window.close()
     again = make_window(source=None, model=None)
     assert again.display_controls.landmarks.isChecked()
-    assert again.display_controls.smoothing.value() == 80
+    assert again.display_controls.current_stability() == "steady"
     assert again.display_controls.max_faces.value() == 2
     assert again.settings.source == str(video(SHORT))
     qtbot.waitUntil(lambda: again.models.active_model == "alpha", timeout=WAIT_MS)

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSlider,
     QSpinBox,
     QToolButton,
     QWidget,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.capture import CameraInfo
 from app.render import RenderOptions
+from app.smoothing import DEFAULT_STABILITY, PRESETS
 
 PROVIDERS = [("Auto", "auto"), ("TensorRT", "tensorrt"), ("CUDA", "cuda"), ("CPU", "cpu")]
 RESOLUTIONS = ["Default size", "640x480", "1280x720", "1920x1080"]
@@ -198,10 +198,10 @@ def model_tooltip(entry) -> str:
 
 
 class DisplayControls(QGroupBox):
-    """What to draw, how much to smooth, how many faces to look for."""
+    """What to draw, how firmly labels hold still, how many faces to look for."""
 
     optionsChanged = Signal()  # noqa: N815
-    smoothingChanged = Signal(float)  # noqa: N815
+    stabilityChanged = Signal(str)  # noqa: N815 - a preset name from app.smoothing.PRESETS
     maxFacesChanged = Signal(int)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -209,10 +209,12 @@ class DisplayControls(QGroupBox):
         self.boxes = QCheckBox("Boxes")
         self.landmarks = QCheckBox("Landmarks")
         self.labels = QCheckBox("Labels")
-        self.smoothing = QSlider(Qt.Orientation.Horizontal)
-        self.smoothing.setRange(0, 95)
-        self.smoothing.setToolTip("Temporal smoothing of the probabilities: 0 = none, 0.95 = heavy")
-        self.smoothing_value = QLabel("0.60")
+        self.stability = QComboBox()
+        for name, preset in PRESETS.items():
+            self.stability.addItem(name.capitalize(), name)
+            self.stability.setItemData(self.stability.count() - 1, stability_tooltip(preset),
+                                       Qt.ItemDataRole.ToolTipRole)
+        self.select_stability(DEFAULT_STABILITY)
         self.max_faces = QSpinBox()
         self.max_faces.setRange(1, 10)
         self.max_faces.setMaximumWidth(70)
@@ -220,23 +222,22 @@ class DisplayControls(QGroupBox):
         grid.addWidget(self.boxes, 0, 0)
         grid.addWidget(self.landmarks, 0, 1)
         grid.addWidget(self.labels, 0, 2)
-        grid.addWidget(QLabel("Smoothing"), 1, 0)
-        grid.addWidget(self.smoothing, 1, 1)
-        grid.addWidget(self.smoothing_value, 1, 2)
+        grid.addWidget(QLabel("Stability"), 1, 0)
+        grid.addWidget(self.stability, 1, 1, 1, 2)
         grid.addWidget(QLabel("Max faces"), 2, 0)
         grid.addWidget(self.max_faces, 2, 1)
         for box in (self.boxes, self.landmarks, self.labels):
             box.toggled.connect(self.optionsChanged)
-        self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.stability.currentIndexChanged.connect(lambda pos: self.stabilityChanged.emit(self.stability.itemData(pos)))
         self.max_faces.valueChanged.connect(self.maxFacesChanged)
 
-    def _on_smoothing(self, value: int) -> None:
-        self.smoothing_value.setText(f"{value / 100:.2f}")
-        self.smoothingChanged.emit(value / 100)
+    def select_stability(self, name: str) -> None:
+        """Show preset ``name`` (unknown names: the default); emits ``stabilityChanged`` when it changes."""
+        pos = self.stability.findData(name)
+        self.stability.setCurrentIndex(pos if pos >= 0 else self.stability.findData(DEFAULT_STABILITY))
 
-    def set_smoothing(self, strength: float) -> None:
-        self.smoothing.setValue(int(round(strength * 100)))
-        self.smoothing_value.setText(f"{self.smoothing.value() / 100:.2f}")
+    def current_stability(self) -> str:
+        return str(self.stability.currentData())
 
     def render_options(self) -> RenderOptions:
         """The labels toggle also governs the per-face bars drawn beside each box."""
@@ -244,6 +245,13 @@ class DisplayControls(QGroupBox):
         return RenderOptions(
             boxes=self.boxes.isChecked(), landmarks=self.landmarks.isChecked(), labels=labels, bars=labels
         )
+
+
+def stability_tooltip(preset) -> str:
+    """What a preset does, in the terms a person notices: how long a new expression takes to show."""
+    return (f"Probabilities averaged over {preset.time_constant_s:.2f} s; a new label shows once it leads by "
+            f"{100 * preset.margin:.0f} points or for {preset.hold_s:.2f} s "
+            f"(a clear change shows within {preset.switch_bound_s:.2f} s)")
 
 
 class RecordControls(QGroupBox):

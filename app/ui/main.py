@@ -31,15 +31,19 @@ def run_app(
     model: str | None = None,
     provider: str | None = None,
     models_dir: str | None = None,
+    stability: str | None = None,
 ) -> int:
     """Show the window and run until it is closed; returns the process exit code.
 
     ``source`` is a camera index or a path (None: the last source, else the first camera); ``model`` a name in
-    the models folder (None: the last one, else the registry's default); ``provider`` auto/tensorrt/cuda/cpu.
+    the models folder (None: the last one, else the registry's default); ``provider`` auto/tensorrt/cuda/cpu;
+    ``stability`` a preset name (None: the last one chosen, else the default), remembered like a choice in the panel.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app()
     window = MainWindow(registry=ModelRegistry(models_dir), settings=AppSettings())
+    if stability:
+        window.display_controls.select_stability(stability)
     window.show()
     window.start(source=source, model=model, provider=provider)
     # Ctrl-C (or a polite kill) closes the window properly, finalising a recording, instead of killing it mid-file.

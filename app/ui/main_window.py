@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
             self.settings, self.source_controls, self.display_controls, self.model_controls, self.record_controls
         )
         dc = self.display_controls
-        self.worker = StreamWorker(dc.render_options(), dc.max_faces.value(), dc.smoothing.value() / 100)
+        self.worker = StreamWorker(dc.render_options(), dc.max_faces.value(), dc.current_stability())
         self.models = ModelSwitcher(
             self.registry, self.model_controls, self.banner, self.settings, self.worker.set_engine, self
         )
@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
         for combo in (sc.resolution_combo, sc.fps_combo):  # a new mode applies to the running camera at once
             combo.activated.connect(lambda _: self._reopen_camera())
         dc.optionsChanged.connect(lambda: w.set_options(dc.render_options()))
-        dc.smoothingChanged.connect(w.set_smoothing)
+        dc.stabilityChanged.connect(w.set_stability)
         dc.maxFacesChanged.connect(w.set_max_faces)
         rc.recordToggled.connect(self.set_recording)
         rc.snapshotRequested.connect(self.snapshot)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
+from app.smoothing import DEFAULT_STABILITY, PRESETS
+
 ORGANISATION = "ferlive"
 APPLICATION = "ferlive"
 
@@ -97,12 +99,14 @@ class AppSettings:
         self._set(f"display/{name}", bool(value))
 
     @property
-    def smoothing(self) -> float:
-        return min(0.95, max(0.0, self._get("display/smoothing", 0.6, float)))
+    def stability(self) -> str:
+        """A preset name from ``app.smoothing.PRESETS``; an unknown stored name reads as the default."""
+        name = self._get("display/stability", DEFAULT_STABILITY, str)
+        return name if name in PRESETS else DEFAULT_STABILITY
 
-    @smoothing.setter
-    def smoothing(self, value: float) -> None:
-        self._set("display/smoothing", float(value))
+    @stability.setter
+    def stability(self, value: str) -> None:
+        self._set("display/stability", str(value))
 
     @property
     def max_faces(self) -> int:
@@ -144,7 +148,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
         model.select_provider(settings.provider)
     for name, default in (("boxes", True), ("landmarks", False), ("labels", True)):
         getattr(display, name).setChecked(settings.toggle(name, default))
-    display.set_smoothing(settings.smoothing)
+    display.select_stability(settings.stability)
     display.max_faces.setValue(settings.max_faces)
     if record is not None:
         record.folder_label.setText(str(settings.output_dir("video")))
@@ -152,5 +156,5 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
     for name in ("boxes", "landmarks", "labels"):
         getattr(display, name).toggled.connect(lambda on, name=name: settings.set_toggle(name, on))
-    display.smoothingChanged.connect(lambda value: setattr(settings, "smoothing", value))
+    display.stabilityChanged.connect(lambda value: setattr(settings, "stability", value))
     display.maxFacesChanged.connect(lambda value: setattr(settings, "max_faces", value))

@@ -23,6 +23,7 @@ from app.errors import FerliveError, OutputError
 from app.inference.engine import InferenceEngine
 from app.pipeline import FacePipeline
 from app.render import RenderOptions, render
+from app.smoothing import DEFAULT_STABILITY
 from app.types import FrameResult
 from app.ui.playback import PausablePlayback
 from app.ui.recording import Recording
@@ -87,7 +88,8 @@ class StreamWorker(QThread):
     failed = Signal(str)
     recordingFailed = Signal(str)  # noqa: N815
 
-    def __init__(self, options: RenderOptions | None = None, max_faces: int = 4, smoothing: float = 0.6) -> None:
+    def __init__(self, options: RenderOptions | None = None, max_faces: int = 4,
+                 stability: str = DEFAULT_STABILITY) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -97,7 +99,7 @@ class StreamWorker(QThread):
         self._engine: InferenceEngine | None = None
         self._options = options or RenderOptions()
         self._max_faces = max_faces
-        self._smoothing = smoothing
+        self._stability = stability
         self._paused = False
         self._recording: Recording | None = None
         self._out: LatestFrameMailbox[ProcessedFrame] = LatestFrameMailbox()
@@ -134,9 +136,10 @@ class StreamWorker(QThread):
         with self._lock:
             self._max_faces = int(n)
 
-    def set_smoothing(self, strength: float) -> None:
+    def set_stability(self, preset: str) -> None:
+        """A preset name from ``app.smoothing.PRESETS``; takes effect before the next frame."""
         with self._lock:
-            self._smoothing = float(strength)
+            self._stability = str(preset)
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:
@@ -255,25 +258,25 @@ class StreamWorker(QThread):
             self.failed.emit(describe_error(error, f"reading {name}"))
         self.sourceEnded.emit(name)
 
-    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, smoothing: float) -> None:
+    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, stability: str) -> None:
         if engine is None:
             return
         if self._pipeline is None:
-            self._pipeline = FacePipeline(engine, max_faces=max_faces, smoothing=smoothing, video_mode=not self._stills)
+            self._pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, video_mode=not self._stills)
             return
         if self._pipeline.engine is not engine:
             self._pipeline.set_engine(engine)
         if self._pipeline.mesh.max_faces != max_faces:
             self._pipeline.set_max_faces(max_faces)
-        if self._pipeline.smoother.strength != smoothing:
-            self._pipeline.set_smoothing(smoothing)
+        if self._pipeline.smoother.stability.name != stability:
+            self._pipeline.set_stability(stability)
 
     def _process(self, frame) -> None:
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
-            max_faces, smoothing = self._max_faces, self._smoothing
+            max_faces, stability = self._max_faces, self._stability
         try:
-            self._sync_pipeline(engine, max_faces, smoothing)
+            self._sync_pipeline(engine, max_faces, stability)
             if self._pipeline is not None and engine is not None:
                 result = self._pipeline.process(frame)
             else:

@@ -1,0 +1,131 @@
+"""Label stability on synthetic probability sequences: the same behaviour in time at 15 and 60 fps, hysteresis that
+needs a margin or a lead held for a while, and a real sustained change shown within the preset's bound."""
+
+import math
+
+import numpy as np
+import pytest
+
+from app.smoothing import DEFAULT_STABILITY, PRESETS, LabelSmoother, Stability, stability_preset
+from app.types import FaceResult
+
+HAPPY = np.array([0.05, 0.85, 0.10], np.float32)  # classes: 0 neutral, 1 happy, 2 sad
+NEUTRAL = np.array([0.85, 0.05, 0.10], np.float32)
+
+
+def run(smoother: LabelSmoother, fps: float, seconds: float, probs_at) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feed ``probs_at(t)`` at ``fps`` for ``seconds``; returns timestamps, smoothed probabilities, shown labels."""
+    times = np.arange(int(round(seconds * fps))) / fps
+    smoothed, shown = [], []
+    for t in times:
+        s, label = smoother.update(1, probs_at(t), float(t))
+        smoothed.append(s)
+        shown.append(label)
+    return times, np.array(smoothed), np.array(shown)
+
+
+def step(before: np.ndarray, after: np.ndarray, at: float):
+    return lambda t: before if t < at else after
+
+
+def first_switch(times: np.ndarray, shown: np.ndarray, to: int, after: float = 0.0) -> float:
+    hits = np.where((shown == to) & (times >= after))[0]
+    assert len(hits), "the label never switched"
+    return float(times[hits[0]])
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_same_behaviour_in_time_at_15_and_60_fps(preset):
+    change = 1.0
+    results = {fps: run(LabelSmoother(preset), fps, 3.0, step(NEUTRAL, HAPPY, change)) for fps in (15, 60)}
+    t15, s15, l15 = results[15]
+    t60, s60, l60 = results[60]
+    # at the shared instants (every 4th frame at 60 fps) the averaged probabilities agree to within one frame at
+    # 15 fps: each sample stands for the interval before it, so a step is seen up to one frame period earlier
+    at60 = s60[::4][1:]
+    low, high = np.minimum(s15[:-1], s15[1:]), np.maximum(s15[:-1], s15[1:])
+    assert ((at60 >= low - 1e-5) & (at60 <= high + 1e-5)).all()
+    # and the label switches at the same time, give or take one frame at the lower rate
+    assert abs(first_switch(t15, l15, 1, change) - first_switch(t60, l60, 1, change)) <= 1 / 15 + 1e-9
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("fps", [15, 60])
+def test_a_real_sustained_change_shows_within_the_presets_bound(preset, fps):
+    stability = PRESETS[preset]
+    change = 1.0
+    times, _, shown = run(LabelSmoother(preset), fps, 1.0 + stability.switch_bound_s + 1.0,
+                          step(NEUTRAL, HAPPY, change))
+    assert (shown[times < change] == 0).all()
+    delay = first_switch(times, shown, 1, change) - change
+    assert delay <= stability.switch_bound_s + 1 / fps + 1e-9
+    assert (shown[times >= change + delay] == 1).all()  # and it stays
+
+
+@pytest.mark.parametrize("fps", [15, 60])
+def test_a_small_lead_must_be_held_before_it_is_shown(fps):
+    """A challenger leading by less than the margin is shown only after leading for ``hold_s``."""
+    stability = Stability("test", time_constant_s=0.2, margin=0.3, hold_s=0.5)
+    slightly_neutral = np.array([0.45, 0.40, 0.15], np.float32)
+    slightly_happy = np.array([0.40, 0.45, 0.15], np.float32)
+    times, smoothed, shown = run(LabelSmoother(stability), fps, 3.0, step(slightly_neutral, slightly_happy, 1.0))
+    leads_from = times[np.argmax((times >= 1.0) & (smoothed[:, 1] > smoothed[:, 0]))]
+    switched = first_switch(times, shown, 1, 1.0)
+    assert stability.hold_s - 1e-9 <= switched - leads_from <= stability.hold_s + 1 / fps + 1e-9
+
+
+@pytest.mark.parametrize("fps", [15, 60])
+def test_brief_flicker_never_reaches_the_shown_label(fps):
+    """The model's argmax flips between neutral and happy every 0.1 s; no preset shows a single change, where the
+    raw argmax changes about 10 times a second."""
+    flicker = lambda t: NEUTRAL if int(t / 0.1) % 2 == 0 else np.array([0.35, 0.55, 0.10], np.float32)  # noqa: E731
+    for preset in PRESETS:
+        times, _, shown = run(LabelSmoother(preset), fps, 5.0, flicker)
+        assert (shown == 0).all(), preset
+    raw = np.array([np.argmax(flicker(t)) for t in times])
+    assert np.count_nonzero(np.diff(raw)) > 40
+
+
+def test_time_running_backwards_restarts_the_track():
+    smoother = LabelSmoother("steady")
+    run(smoother, 30, 2.0, lambda t: NEUTRAL)
+    probs, shown = smoother.update(1, HAPPY, 0.0)  # a seek back to the start, or a new source
+    np.testing.assert_allclose(probs, HAPPY)
+    assert shown == 1
+
+
+def test_tracks_are_independent_and_forgotten():
+    smoother = LabelSmoother("steady")
+    smoother.update(1, NEUTRAL, 0.0)
+    _, shown = smoother.update(2, HAPPY, 0.0)
+    assert shown == 1
+    smoother.forget([1])
+    _, shown = smoother.update(1, HAPPY, 0.1)
+    assert shown == 1
+
+
+def test_old_frame_smoothing_maps_to_its_time_constant_at_30_fps():
+    stability = stability_preset("balanced").with_frame_smoothing(0.5)
+    assert stability.time_constant_s == pytest.approx(1 / (30 * math.log(2)))
+    smoother = LabelSmoother(stability)
+    smoother.update(1, np.array([1.0, 0.0], np.float32), 0.0)
+    probs, _ = smoother.update(1, np.array([0.0, 1.0], np.float32), 1 / 30)
+    np.testing.assert_allclose(probs, [0.5, 0.5], atol=1e-6)
+    assert stability_preset("balanced").with_frame_smoothing(0.0).time_constant_s == 0.0
+
+
+def test_presets_and_their_order():
+    assert DEFAULT_STABILITY in PRESETS
+    bounds = [PRESETS[n].switch_bound_s for n in ("responsive", "balanced", "steady")]
+    assert bounds == sorted(bounds)
+    with pytest.raises(ValueError, match="unknown stability preset"):
+        stability_preset("wobbly")
+
+
+def test_the_result_shows_the_stable_label_not_the_argmax():
+    face = FaceResult(track_id=1, box=(0, 0, 1, 1), landmarks=np.zeros((478, 3), np.float32),
+                      probabilities=np.array([0.4, 0.6], np.float32), classes=("neutral", "happy"), shown_index=0)
+    assert face.label == "neutral"
+    assert face.confidence == pytest.approx(0.4)
+    face.shown_index = None
+    assert face.label == "happy"
