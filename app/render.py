@@ -106,20 +106,25 @@ def _draw_label(out: np.ndarray, text: str, box: tuple[int, int, int, int], colo
 
 
 def _draw_bars(out: np.ndarray, face: FaceResult, box: tuple[int, int, int, int], opt: RenderOptions) -> None:
-    """A small panel with one bar per class, right of the box (left when there is no room), inside the frame."""
+    """A small panel with one bar per class beside the face, never over it: right of the box, else left, below or
+    above; with no room on any side (a portrait close-up) a smaller panel is tried. A face that fills the frame
+    leaves no clear place: the full-size panel then sits inside the frame, over the face."""
     height, width = out.shape[:2]
-    scale = opt.font_scale * 0.75
-    name_w = max(_text_size(name, scale, 1)[0] for name in face.classes)
-    _, text_h, _ = _text_size("Ag", scale, 1)
-    row_h = text_h + 6
-    bar_w = max(40, int(60 * opt.font_scale / 0.5))
     pad = 4
-    panel_w = name_w + bar_w + 3 * pad
-    panel_h = row_h * len(face.classes) + pad
-    x0, y0, x1, _ = box
-    left = x1 + pad if x1 + pad + panel_w < width else x0 - pad - panel_w - 1
-    left = _clamp(left, 0, max(0, width - panel_w - 1))
-    top = _clamp(y0, 0, max(0, height - panel_h - 1))
+    label_h = _text_size("Ag", opt.font_scale, max(1, opt.thickness - 1))[1] + 12 if opt.labels else 0
+    place = None
+    for shrink in (1.0, 0.8, 0.65):
+        layout = _bar_layout(face.classes, opt.font_scale, shrink, pad)
+        place = bar_panel_origin((width, height), box, layout[:2], pad, label_h)
+        if place is not None:
+            break
+    if place is None:
+        layout = _bar_layout(face.classes, opt.font_scale, 1.0, pad)
+        x0, y0, x1, _ = box
+        left = x1 + pad if width - x1 >= x0 else x0 - pad - layout[0] - 1
+        place = (_clamp(left, 0, max(0, width - layout[0] - 1)), _clamp(y0, 0, max(0, height - layout[1] - 1)))
+    panel_w, panel_h, scale, name_w, text_h, row_h, bar_w = layout
+    left, top = place
     cv2.rectangle(out, (left, top), (left + panel_w, top + panel_h), _PANEL_BG, cv2.FILLED)
     best = face.label_index
     for i, (name, p) in enumerate(zip(face.classes, face.probabilities)):
@@ -131,6 +136,44 @@ def _draw_bars(out: np.ndarray, face: FaceResult, box: tuple[int, int, int, int]
         cv2.rectangle(out, (bx, row_top + 1), (bx + bar_w, row_top + row_h - 3), (70, 70, 70), cv2.FILLED)
         if fill > 0:
             cv2.rectangle(out, (bx, row_top + 1), (bx + fill, row_top + row_h - 3), color_for(name), cv2.FILLED)
+
+
+def _bar_layout(classes: tuple[str, ...], font_scale: float, shrink: float, pad: int) -> tuple:
+    """(panel_w, panel_h, text scale, name column width, text height, row height, bar width) at ``shrink``."""
+    scale = font_scale * 0.75 * shrink
+    name_w = max(_text_size(name, scale, 1)[0] for name in classes)
+    text_h = _text_size("Ag", scale, 1)[1]
+    row_h = text_h + 6
+    bar_w = max(30, int(60 * shrink * font_scale / 0.5))
+    return name_w + bar_w + 3 * pad, row_h * len(classes) + pad, scale, name_w, text_h, row_h, bar_w
+
+
+def bar_panel_origin(
+    frame_size: tuple[int, int],
+    box: tuple[int, int, int, int],
+    panel_size: tuple[int, int],
+    pad: int = 4,
+    label_h: int = 0,
+) -> tuple[int, int] | None:
+    """Top-left corner for a ``panel_size`` panel wholly inside the frame and clear of ``box`` (and of the label tag,
+    ``label_h`` high, above it): right, left, below, then above the box; None when no side has room."""
+    width, height = frame_size
+    panel_w, panel_h = panel_size
+    x0, y0, x1, y1 = box
+    beside_top = _clamp(y0, 0, max(0, height - panel_h - 1))
+    across_left = _clamp(x0, 0, max(0, width - panel_w - 1))
+    candidates = (
+        (x1 + pad, beside_top),  # right
+        (x0 - pad - panel_w - 1, beside_top),  # left
+        (across_left, y1 + pad),  # below
+        (across_left, y0 - label_h - pad - panel_h - 1),  # above, clear of the label tag
+    )
+    for left, top in candidates:
+        inside = left >= 0 and top >= 0 and left + panel_w < width and top + panel_h < height
+        clear = left > x1 or left + panel_w < x0 or top > y1 or top + panel_h < y0 - label_h
+        if inside and clear:
+            return left, top
+    return None
 
 
 def _draw_landmarks(out: np.ndarray, landmarks: np.ndarray, color: BGR, step: int) -> None:

@@ -90,3 +90,14 @@ def test_render_is_fast_at_640x480():
         times.append(time.perf_counter() - start)
     per_face_ms = 1000 * float(np.median(times)) / len(faces)
     assert per_face_ms < 2.0, f"{per_face_ms:.2f} ms per face"
+
+
+@pytest.mark.parametrize("box", [(40, 180, 320, 470), (20, 60, 340, 420), (30, 300, 330, 630)])
+def test_bar_panel_stays_off_the_face_on_portrait_video(box):
+    """A portrait frame has no room beside a close face: the panel goes below or above it, never over the face."""
+    frame = blank(360, 640)
+    out = render(frame, [face(box)], RenderOptions(boxes=False, labels=False, bars=True))
+    diff = changed(out, frame)
+    x0, y0, x1, y1 = box
+    assert diff.any()
+    assert not diff[y0 : y1 + 1, x0 : x1 + 1].any()
