@@ -23,10 +23,18 @@ class Source(ABC):
 
     Life cycle: ``open()`` (idempotent; ``with source:`` does it too), ``read()`` until it returns None (end of
     stream), ``close()`` (idempotent). ``read()`` on a source never opened opens it first; after ``close()`` it
-    returns None, and ``open()`` again starts over. Properties describe the opened stream and may be None before
-    ``open()``. A source is not thread-safe: read it from one thread
-    (``ThreadedCapture`` does that for live sources).
+    returns None, and ``open()`` again starts over. This base owns that life cycle once for every source;
+    subclasses implement ``_open``/``_read``/``_close``, which it calls only in the right state. Properties
+    describe the opened stream and may be None before ``open()``. A source is not thread-safe: read it from one
+    thread (``ThreadedCapture`` does that for live sources).
     """
+
+    _opened = False
+    _closed = False
+    # what the opened stream reports; subclasses set these in ``_open`` (or override the properties)
+    _fps: float | None = None
+    _frame_count: int | None = None
+    _size: tuple[int, int] | None = None
 
     @property
     @abstractmethod
@@ -34,36 +42,62 @@ class Source(ABC):
         """Short human-readable name, also stamped on every ``Frame.source``."""
 
     @property
-    @abstractmethod
     def fps(self) -> float | None:
         """Nominal frame rate; None when unknown (a still image)."""
+        return self._fps
 
     @property
-    @abstractmethod
     def frame_count(self) -> int | None:
         """Number of frames expected (the container's estimate for videos); None for live sources."""
+        return self._frame_count
 
     @property
-    @abstractmethod
     def size(self) -> tuple[int, int] | None:
         """(width, height) of the frames actually delivered; None before open."""
+        return self._size
 
     @property
-    @abstractmethod
     def is_live(self) -> bool:
         """True for cameras: frames arrive in real time and old ones are worth dropping."""
+        return False
 
-    @abstractmethod
+    @property
+    def is_open(self) -> bool:
+        return self._opened
+
     def open(self) -> None:
         """Open the device/file; raises ``SourceError`` (or a subclass) with a sentence a person can act on."""
+        if self._opened:
+            return
+        self._open()
+        self._opened, self._closed = True, False
 
-    @abstractmethod
     def read(self) -> Frame | None:
-        """Next frame, or None at the end of the stream."""
+        """Next frame, or None at the end of the stream and after ``close()``."""
+        if not self._opened:
+            if self._closed:
+                return None
+            self.open()
+        return self._read()
 
-    @abstractmethod
     def close(self) -> None:
         """Release the device/file; safe to call more than once."""
+        if self._opened:
+            self._opened = False
+            self._close()
+        self._closed = True
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Acquire the device/file and prove it delivers (called only when not open); raise ``SourceError``."""
+
+    @abstractmethod
+    def _read(self) -> Frame | None:
+        """Next frame of an open source, or None at its end (it may call ``close()`` itself)."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release what ``_open`` acquired (called once per successful ``_open``)."""
 
     def __enter__(self: S) -> S:
         self.open()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,7 +74,9 @@ class CameraSource(Source):
 
     MJPEG is asked for by default because most USB webcams deliver only 5-10 fps at 720p and above in raw YUYV.
     Timestamps are monotonic seconds since ``open()``. A camera that stops delivering frames (unplugged, taken by
-    another application) raises ``CameraUnavailableError`` from ``read()``; it returns None only after ``close()``.
+    another application) raises ``CameraUnavailableError`` from ``read()`` and releases the device, so a later
+    ``open()`` reconnects; ``read()`` returns None only after ``close()``. ``capture_factory(index, backend)`` builds
+    the ``cv2.VideoCapture`` (tests pass a stand-in, as no camera exists on a CI machine).
     """
 
     def __init__(
@@ -83,10 +87,12 @@ class CameraSource(Source):
         fps: float | None = None,
         mjpeg: bool = True,
         backend: int = cv2.CAP_ANY,
+        capture_factory: Callable[[int, int], Any] = cv2.VideoCapture,
     ) -> None:
         self.index = int(index)
         self.requested = {"width": width, "height": height, "fps": fps, "mjpeg": mjpeg}
         self.backend = backend
+        self.capture_factory = capture_factory
         self._cap: cv2.VideoCapture | None = None
         self._pending: np.ndarray | None = None
         self._size: tuple[int, int] | None = None
@@ -94,23 +100,10 @@ class CameraSource(Source):
         self._fourcc = ""
         self._t0 = 0.0
         self._index = 0
-        self._closed = False
 
     @property
     def name(self) -> str:
         return f"camera {self.index}"
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    @property
-    def frame_count(self) -> int | None:
-        return None
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        return self._size
 
     @property
     def is_live(self) -> bool:
@@ -121,10 +114,8 @@ class CameraSource(Source):
         """Pixel format the driver actually delivers, e.g. "MJPG" or "YUYV" ("" when the backend won't say)."""
         return self._fourcc
 
-    def open(self) -> None:
-        if self._cap is not None:
-            return
-        cap = cv2.VideoCapture(self.index, self.backend)
+    def _open(self) -> None:
+        cap = self.capture_factory(self.index, self.backend)
         if not cap.isOpened():
             cap.release()
             raise CameraUnavailableError(
@@ -145,7 +136,6 @@ class CameraSource(Source):
         self._fourcc = _fourcc_text(cap.get(cv2.CAP_PROP_FOURCC))
         self._t0 = time.monotonic()
         self._index = 0
-        self._closed = False
         req = self.requested
         if (req["width"] and req["width"] != self._size[0]) or (req["height"] and req["height"] != self._size[1]):
             log.info("Camera %d: asked for %sx%s, got %dx%d", self.index, req["width"], req["height"], *self._size)
@@ -171,11 +161,7 @@ class CameraSource(Source):
             time.sleep(0.05)
         return None
 
-    def read(self) -> Frame | None:
-        if self._cap is None:
-            if self._closed:
-                return None
-            self.open()
+    def _read(self) -> Frame | None:
         assert self._cap is not None
         if self._pending is not None:
             image, self._pending = self._pending, None
@@ -188,6 +174,7 @@ class CameraSource(Source):
                 image = None
                 time.sleep(0.01)
             if image is None:
+                self.close()  # release the device now, so a reconnect (or another application) can have it
                 raise CameraUnavailableError(
                     f"Camera {self.index} stopped delivering frames: it was unplugged or taken by another application."
                 )
@@ -195,9 +182,8 @@ class CameraSource(Source):
         self._index += 1
         return frame
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-            self._closed = True
         self._pending = None

@@ -18,55 +18,33 @@ log = logging.getLogger(__name__)
 class ImageSource(Source):
     """One still image, delivered once as frame 0 at time 0."""
 
+    _frame_count = 1
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._image: np.ndarray | None = None
         self._delivered = False
-        self._closed = False
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    @property
-    def fps(self) -> float | None:
-        return None
-
-    @property
-    def frame_count(self) -> int | None:
-        return 1
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        return None if self._image is None else (self._image.shape[1], self._image.shape[0])
-
-    @property
-    def is_live(self) -> bool:
-        return False
-
-    def open(self) -> None:
-        if self._image is not None:
-            return
+    def _open(self) -> None:
         require_file(self.path, "Image file")
         image = read_image(self.path)
         if image is None:
             raise SourceError(f"Cannot read {self.path}: it is not an image OpenCV can decode, or it is damaged.")
-        self._image = image
-        self._delivered = self._closed = False
+        self._image, self._size = image, (image.shape[1], image.shape[0])
+        self._delivered = False
 
-    def read(self) -> Frame | None:
-        if self._image is None:
-            if self._closed:
-                return None
-            self.open()
+    def _read(self) -> Frame | None:
         if self._delivered:
             return None
         self._delivered = True
         return Frame(image=self._image, index=0, timestamp=0.0, source=self.name)
 
-    def close(self) -> None:
-        self._image = None
-        self._closed = True
+    def _close(self) -> None:
+        self._image = self._size = None
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -91,16 +69,12 @@ class FolderSource(Source):
         self._next = 0  # position in _files of the next file to decode
         self._index = 0  # frames delivered
         self._pending: tuple[Path, np.ndarray] | None = None
-        self._opened = self._closed = False
+        self._size: tuple[int, int] | None = None
         self.last_path: Path | None = None  # the file behind the frame last returned by read()
 
     @property
     def name(self) -> str:
         return self.path.name
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
 
     @property
     def frame_count(self) -> int | None:
@@ -111,17 +85,11 @@ class FolderSource(Source):
         return self._size if self._opened else None
 
     @property
-    def is_live(self) -> bool:
-        return False
-
-    @property
     def files(self) -> list[Path]:
         """Image files found at open(), in delivery order (unreadable ones included)."""
         return list(self._files)
 
-    def open(self) -> None:
-        if self._opened:
-            return
+    def _open(self) -> None:
         if not self.path.is_dir():
             raise SourceError(f"Image folder not found: {self.path}")
         files = sorted(
@@ -138,7 +106,6 @@ class FolderSource(Source):
             )
         self._pending = first
         self._size = (first[1].shape[1], first[1].shape[0])
-        self._opened, self._closed = True, False
 
     def _decode_next(self) -> tuple[Path, np.ndarray] | None:
         while self._next < len(self._files):
@@ -150,11 +117,7 @@ class FolderSource(Source):
             log.warning("Skipping %s: not a readable image", path)
         return None
 
-    def read(self) -> Frame | None:
-        if not self._opened:
-            if self._closed:
-                return None
-            self.open()
+    def _read(self) -> Frame | None:
         if self._pending is not None:
             item, self._pending = self._pending, None
         else:
@@ -166,7 +129,5 @@ class FolderSource(Source):
         self._index += 1
         return frame
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._pending = None
-        if self._opened:
-            self._opened, self._closed = False, True

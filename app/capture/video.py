@@ -49,31 +49,12 @@ class VideoFileSource(Source):
         self._loop_index = 0  # frames delivered in the current pass
         self._loop_offset = 0.0  # media time at which the current pass started
         self._last_timestamp = 0.0
-        self._ended = False
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    @property
-    def frame_count(self) -> int | None:
-        return self._frame_count
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        return self._size
-
-    @property
-    def is_live(self) -> bool:
-        return False
-
-    def open(self) -> None:
-        if self._cap is not None:
-            return
+    def _open(self) -> None:
         require_file(self.path, "Video file")
         cap, first = self._open_capture()
         self._cap, self._pending = cap, first
@@ -84,7 +65,6 @@ class VideoFileSource(Source):
         self._size = (first.shape[1], first.shape[0])
         self._index = self._loop_index = 0
         self._loop_offset = self._last_timestamp = 0.0
-        self._ended = False
 
     def _open_capture(self) -> tuple[cv2.VideoCapture, np.ndarray]:
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
@@ -97,11 +77,7 @@ class VideoFileSource(Source):
             raise SourceError(f"Cannot read {self.path}: {_diagnose(self.path)}.")
         return cap, first
 
-    def read(self) -> Frame | None:
-        if self._cap is None:
-            if self._ended:
-                return None
-            self.open()
+    def _read(self) -> Frame | None:
         assert self._cap is not None
         if self._pending is not None:
             image, self._pending = self._pending, None
@@ -143,9 +119,8 @@ class VideoFileSource(Source):
         self._loop_index = 0
         self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-            self._ended = True
         self._pending = None

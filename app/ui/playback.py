@@ -37,10 +37,10 @@ class PausablePlayback(Source):
     size = property(lambda self: self.inner.size)
     is_live = property(lambda self: False)
 
-    def open(self) -> None:
+    def _open(self) -> None:
         self.inner.open()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.interrupt()
         self.inner.close()
 
@@ -62,7 +62,7 @@ class PausablePlayback(Source):
             self._paused_at = None
             self._resume.set()
 
-    def read(self) -> Frame | None:
+    def _read(self) -> Frame | None:
         self._resume.wait()
         if self._interrupted.is_set():
             return None

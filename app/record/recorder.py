@@ -1,9 +1,7 @@
-"""Outputs: annotated video (H.264 through PyAV, encoded off the caller's thread) and per-frame results (CSV/JSONL)."""
+"""The annotated video: H.264 through PyAV, encoded on its own thread so the frame loop never waits for x264."""
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import queue
 import threading
@@ -11,36 +9,20 @@ import time
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import av
 import cv2
 import numpy as np
 
 from app.errors import OutputError
-from app.types import FaceResult, Frame, FrameResult
+from app.record.paths import prepare_output_path
+from app.types import Frame
 
 log = logging.getLogger(__name__)
 
 _ENCODER_FALLBACKS = ("libx264", "h264", "mpeg4")
 _STOP = object()
-
-
-def prepare_output_path(path: Path, what: str) -> None:
-    """Create the parent folder and prove ``path`` can be written, so a bad path fails before any work is done."""
-    if path.is_dir():
-        raise OutputError(f"Cannot write {what} to {path}: it is a folder.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"Cannot write {what} to {path}: cannot create folder {path.parent} ({exc.strerror})."
-        ) from exc
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise OutputError(f"Cannot write {what} to {path}: {exc.strerror or exc}.") from exc
 
 
 def video_rate(fps: float) -> Fraction:
@@ -278,120 +260,3 @@ class VideoRecorder:
             self._container.close()
         except Exception as exc:
             self._error = self._error or exc
-
-
-class ResultsWriter:
-    """Per-frame results to CSV (one row per face) or JSON Lines (one line per frame, faces nested), by extension.
-
-    CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
-    model. The classes come from ``classes`` or the first face written; a later result with other classes fills
-    the columns by name (blank where it has no such class). Frames without faces add no CSV row but are counted
-    in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay visible.
-    """
-
-    FLUSH_EVERY_S = 1.0
-
-    def __init__(self, path: str | Path, classes: tuple[str, ...] | list[str] | None = None) -> None:
-        self.path = Path(path)
-        suffix = self.path.suffix.lower()
-        if suffix not in (".csv", ".jsonl"):
-            raise OutputError(f"Cannot write results to {self.path}: use a .csv or .jsonl file name.")
-        self.format = suffix.lstrip(".")
-        self.classes: tuple[str, ...] | None = tuple(classes) if classes else None
-        prepare_output_path(self.path, "results")
-        try:
-            self._file: IO[str] | None = open(self.path, "w", newline="", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"Cannot write results to {self.path}: {exc.strerror or exc}.") from exc
-        self._csv: Any = None
-        self._last_flush = time.monotonic()
-        self.frames_seen = 0
-        self.rows_written = 0
-
-    @property
-    def columns(self) -> list[str]:
-        base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
-        return [*base, *(f"p_{name}" for name in self.classes or ()), "model"]
-
-    def write(self, result: FrameResult) -> None:
-        """Append one frame's faces."""
-        if self._file is None:
-            raise ValueError(f"write() on a closed ResultsWriter ({self.path})")
-        self.frames_seen += 1
-        if self.classes is None and result.faces:
-            self.classes = tuple(result.faces[0].classes)
-        try:
-            if self.format == "csv":
-                self._write_csv(result)
-            else:
-                self._write_jsonl(result)
-            if time.monotonic() - self._last_flush > self.FLUSH_EVERY_S:
-                self._file.flush()
-                self._last_flush = time.monotonic()
-        except OSError as exc:
-            raise OutputError(f"Writing results to {self.path} failed: {exc.strerror or exc}.") from exc
-
-    def _probabilities(self, face: FaceResult) -> dict[str, float | None]:
-        by_name = {name: float(p) for name, p in zip(face.classes, face.probabilities)}
-        return {name: by_name.get(name) for name in self.classes or ()}
-
-    def _write_csv(self, result: FrameResult) -> None:
-        if not result.faces:
-            return
-        if self._csv is None:
-            self._csv = csv.writer(self._file)
-            self._csv.writerow(self.columns)
-        for face in result.faces:
-            probs = self._probabilities(face)
-            self._csv.writerow(
-                [
-                    f"{result.frame.timestamp:.4f}",
-                    result.frame.index,
-                    face.track_id,
-                    *(f"{v:.1f}" for v in face.box),
-                    face.label,
-                    f"{face.confidence:.5f}",
-                    *("" if p is None else f"{p:.5f}" for p in probs.values()),
-                    result.model_name,
-                ]
-            )
-            self.rows_written += 1
-
-    def _write_jsonl(self, result: FrameResult) -> None:
-        faces = [
-            {
-                "track_id": face.track_id,
-                "box": [round(float(v), 1) for v in face.box],
-                "label": face.label,
-                "confidence": round(face.confidence, 5),
-                "probabilities": {k: None if v is None else round(v, 5) for k, v in self._probabilities(face).items()},
-            }
-            for face in result.faces
-        ]
-        line = {
-            "timestamp": round(result.frame.timestamp, 4),
-            "frame_index": result.frame.index,
-            "model": result.model_name,
-            "faces": faces,
-        }
-        self._file.write(json.dumps(line) + "\n")
-        self.rows_written += 1
-
-    def close(self) -> None:
-        """Write the CSV header if no face ever arrived (so the file is still a valid table), flush, close."""
-        if self._file is None:
-            return
-        try:
-            if self.format == "csv" and self._csv is None:
-                csv.writer(self._file).writerow(self.columns)
-            self._file.close()
-        except OSError as exc:
-            raise OutputError(f"Writing results to {self.path} failed: {exc.strerror or exc}.") from exc
-        finally:
-            self._file = None
-
-    def __enter__(self) -> ResultsWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -1,0 +1,18 @@
+"""Outputs: the annotated video (``recorder``: H.264 through PyAV on its own thread) and per-frame results
+(``results``: CSV/JSONL). Import from here; the submodules are an implementation detail."""
+
+from __future__ import annotations
+
+from app.record.paths import prepare_output_path
+from app.record.recorder import KEYFRAME_SECONDS, VideoRecorder, container_options, pick_encoder, video_rate
+from app.record.results import ResultsWriter
+
+__all__ = [
+    "KEYFRAME_SECONDS",
+    "ResultsWriter",
+    "VideoRecorder",
+    "container_options",
+    "pick_encoder",
+    "prepare_output_path",
+    "video_rate",
+]

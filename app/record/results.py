@@ -1,0 +1,161 @@
+"""Per-frame results as CSV or JSON Lines, written a whole frame at a time so a cut-off file never ends mid-row."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from app.errors import OutputError
+from app.record.paths import prepare_output_path
+from app.types import FaceResult, FrameResult
+
+
+class ResultsWriter:
+    """Per-frame results to CSV (one row per face) or JSON Lines (one line per frame, faces nested), by extension.
+
+    CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
+    model. The classes come from ``classes`` or the first face written; a later result with other classes fills
+    the columns by name (blank where it has no such class). Frames without faces add no CSV row but are counted
+    in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay visible.
+
+    Each frame's text is built first and handed to the OS in one unbuffered write, so the file on disk always ends
+    at a frame boundary that a crash cannot split. When the disk fills (ENOSPC, or the size limit) the file is cut
+    back to the last whole frame, ``OutputError`` is raised once, and the writer accepts nothing more.
+    """
+
+    def __init__(self, path: str | Path, classes: tuple[str, ...] | list[str] | None = None) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".csv", ".jsonl"):
+            raise OutputError(f"Cannot write results to {self.path}: use a .csv or .jsonl file name.")
+        self.format = suffix.lstrip(".")
+        self.classes: tuple[str, ...] | None = tuple(classes) if classes else None
+        prepare_output_path(self.path, "results")
+        try:
+            self._file: io.RawIOBase | None = open(self.path, "wb", buffering=0)
+        except OSError as exc:
+            raise OutputError(f"Cannot write results to {self.path}: {exc.strerror or exc}.") from exc
+        self._header_written = False
+        self._whole_bytes = 0  # length of the file up to the end of the last frame written in full
+        self.error: OutputError | None = None
+        self.frames_seen = 0
+        self.rows_written = 0
+
+    @property
+    def columns(self) -> list[str]:
+        base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
+        return [*base, *(f"p_{name}" for name in self.classes or ()), "model"]
+
+    def write(self, result: FrameResult) -> None:
+        """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
+        if self._file is None:
+            raise ValueError(f"write() on a closed ResultsWriter ({self.path})")
+        if self.error is not None:
+            raise self.error
+        self.frames_seen += 1
+        if self.classes is None and result.faces:
+            self.classes = tuple(result.faces[0].classes)
+        if self.format == "csv":
+            text, rows = self._csv_text(result)
+        else:
+            text, rows = self._jsonl_line(result), 1
+        if text:
+            self._append(text.encode("utf-8"))
+            self.rows_written += rows
+
+    def _append(self, data: bytes) -> None:
+        """Write ``data`` completely or not at all (as far as the file's length shows)."""
+        assert self._file is not None
+        view = memoryview(data)
+        try:
+            while view:
+                n = self._file.write(view)
+                if not n:  # a raw write that took nothing is a full disk that did not say so
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[n:]
+        except OSError as exc:
+            self._truncate_to_whole()
+            self.error = OutputError(f"Writing results to {self.path} failed: {exc.strerror or exc}.")
+            raise self.error from exc
+        self._whole_bytes += len(data)
+
+    def _truncate_to_whole(self) -> None:
+        try:
+            os.ftruncate(self._file.fileno(), self._whole_bytes)
+        except OSError:
+            pass  # a device such as /dev/full has no length to cut back; nothing partial was kept there either
+
+    def _probabilities(self, face: FaceResult) -> dict[str, float | None]:
+        by_name = {name: float(p) for name, p in zip(face.classes, face.probabilities)}
+        return {name: by_name.get(name) for name in self.classes or ()}
+
+    def _csv_text(self, result: FrameResult) -> tuple[str, int]:
+        if not result.faces:  # the header waits for the first face, which may name the classes
+            return "", 0
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        if not self._header_written:
+            writer.writerow(self.columns)
+            self._header_written = True  # a failed write disables the writer, so the header is never repeated
+        for face in result.faces:
+            probs = self._probabilities(face)
+            writer.writerow(
+                [
+                    f"{result.frame.timestamp:.4f}",
+                    result.frame.index,
+                    face.track_id,
+                    *(f"{v:.1f}" for v in face.box),
+                    face.label,
+                    f"{face.confidence:.5f}",
+                    *("" if p is None else f"{p:.5f}" for p in probs.values()),
+                    result.model_name,
+                ]
+            )
+        return buffer.getvalue(), len(result.faces)
+
+    def _jsonl_line(self, result: FrameResult) -> str:
+        faces: list[dict[str, Any]] = [
+            {
+                "track_id": face.track_id,
+                "box": [round(float(v), 1) for v in face.box],
+                "label": face.label,
+                "confidence": round(face.confidence, 5),
+                "probabilities": {k: None if v is None else round(v, 5) for k, v in self._probabilities(face).items()},
+            }
+            for face in result.faces
+        ]
+        line = {
+            "timestamp": round(result.frame.timestamp, 4),
+            "frame_index": result.frame.index,
+            "model": result.model_name,
+            "faces": faces,
+        }
+        return json.dumps(line) + "\n"
+
+    def close(self) -> None:
+        """Write the CSV header if no face ever arrived (so the file is still a valid table), then close.
+
+        An error already raised by ``write()`` is not raised again here.
+        """
+        if self._file is None:
+            return
+        try:
+            if self.format == "csv" and not self._header_written and self.error is None:
+                buffer = io.StringIO()
+                csv.writer(buffer).writerow(self.columns)
+                self._header_written = True
+                self._append(buffer.getvalue().encode("utf-8"))
+        finally:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
