@@ -27,3 +27,11 @@ class ProviderError(FerliveError):
 
 class OutputError(FerliveError):
     """An output file (video, CSV, snapshot) cannot be written."""
+
+
+class PublishError(FerliveError):
+    """A live output (OSC, WebSocket, LSL) cannot start: a port in use, a bad host, or its library missing."""
+
+
+class InferenceCancelled(FerliveError):
+    """A model run was stopped because its result is no longer wanted (the model was switched mid-frame)."""

@@ -23,6 +23,7 @@ construction loads the model, may build a TensorRT engine (minutes on first use)
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from app.errors import ModelLoadError
+from app.errors import InferenceCancelled, ModelLoadError
 from app.inference.card import METADATA_KEY, ModelCard
 from app.inference.providers import LOG_SEVERITY, open_session, short_name, tensorrt_options
 
@@ -70,6 +71,8 @@ class InferenceEngine:
         self.max_batch: int | None = TRT_MAX_BATCH if self.provider == "tensorrt" else None
         self.last_ms: float = 0.0
         self.warmup_ms: float = 0.0
+        self._runs: set[ort.RunOptions] = set()  # runs in flight, so cancel() can stop them
+        self._runs_lock = threading.Lock()
         self.warmup(warmup_runs)
 
     @property
@@ -134,11 +137,32 @@ class InferenceEngine:
                 self.warmup_ms = (time.perf_counter() - start) * 1000.0
             self._check_output(probs, n)
 
+    def cancel(self) -> None:
+        """Stop the runs in flight (any thread): each raises ``InferenceCancelled`` within a node or two.
+
+        Switching away from a slow model must not wait for its frame in flight (the ensemble takes over a second
+        per frame on a busy CPU); later runs are unaffected.
+        """
+        with self._runs_lock:
+            for options in self._runs:
+                options.terminate = True
+
     def _run(self, images: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
         feed = {IMAGE_INPUT: images}
         if landmarks is not None:
             feed[LANDMARKS_INPUT] = landmarks
-        return self.session.run([OUTPUT], feed)[0]
+        options = ort.RunOptions()
+        with self._runs_lock:
+            self._runs.add(options)
+        try:
+            return self.session.run([OUTPUT], feed, options)[0]
+        except Exception:
+            if options.terminate:
+                raise InferenceCancelled(f"{self.card.name}: run cancelled") from None
+            raise
+        finally:
+            with self._runs_lock:
+                self._runs.discard(options)
 
     def _landmarks(self, landmarks: np.ndarray | None, n: int) -> np.ndarray | None:
         if not self.card.uses_landmarks:
