@@ -226,6 +226,7 @@ def test_csv_has_one_row_per_face_and_probabilities(tmp_path):
     assert list(rows[0]) == [
         *("timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"),
         *(f"p_{c}" for c in EXPRESSIONS),
+        *(f"raw_{c}" for c in EXPRESSIONS),
         "model",
     ]
     assert [int(r["frame_index"]) for r in rows] == [0, 0, 2, 3, 3, 3]  # frame 1 had no face: no row
@@ -261,5 +262,5 @@ def test_results_writer_edges(tmp_path):
             writer.write(result)
     writer.close()  # idempotent
     assert out.read_text().splitlines() == [
-        "timestamp,frame_index,track_id,x0,y0,x1,y1,label,confidence,p_happy,p_sad,model"
+        "timestamp,frame_index,track_id,x0,y0,x1,y1,label,confidence,p_happy,p_sad,raw_happy,raw_sad,model"
     ]

@@ -15,12 +15,19 @@ from app.record.paths import prepare_output_path
 from app.types import FaceResult, FrameResult
 
 
+def _rounded(probabilities: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: None if v is None else round(v, 5) for k, v in probabilities.items()}
+
+
 class ResultsWriter:
     """Per-frame results to CSV (one row per face) or JSON Lines (one line per frame, faces nested), by extension.
 
     CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
-    model. The classes come from ``classes`` or the first face written; a later result with other classes fills
-    the columns by name (blank where it has no such class). Frames without faces add no CSV row but are counted
+    ``raw_<class>`` per class, model. ``label`` is the stable label the app showed and ``p_`` the smoothed
+    probabilities; ``raw_`` are the model's own for that frame, before temporal smoothing (JSONL:
+    ``raw_probabilities``), so an analysis can redo the smoothing its own way. The classes come from ``classes``
+    or the first face written; a later result with other classes fills the columns by name (blank where it has no
+    such class). Frames without faces add no CSV row but are counted
     in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay visible.
 
     Each frame's text is built first and handed to the OS in one unbuffered write, so the file on disk always ends
@@ -49,7 +56,8 @@ class ResultsWriter:
     @property
     def columns(self) -> list[str]:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
-        return [*base, *(f"p_{name}" for name in self.classes or ()), "model"]
+        classes = self.classes or ()
+        return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -90,8 +98,10 @@ class ResultsWriter:
         except OSError:
             pass  # a device such as /dev/full has no length to cut back; nothing partial was kept there either
 
-    def _probabilities(self, face: FaceResult) -> dict[str, float | None]:
-        by_name = {name: float(p) for name, p in zip(face.classes, face.probabilities)}
+    def _probabilities(self, face: FaceResult, raw: bool = False) -> dict[str, float | None]:
+        """By our column order; ``raw``: before smoothing (the same as the smoothed ones where none was applied)."""
+        values = face.raw_probabilities if raw and face.raw_probabilities is not None else face.probabilities
+        by_name = {name: float(p) for name, p in zip(face.classes, values)}
         return {name: by_name.get(name) for name in self.classes or ()}
 
     def _csv_text(self, result: FrameResult) -> tuple[str, int]:
@@ -103,7 +113,7 @@ class ResultsWriter:
             writer.writerow(self.columns)
             self._header_written = True  # a failed write disables the writer, so the header is never repeated
         for face in result.faces:
-            probs = self._probabilities(face)
+            probs = [*self._probabilities(face).values(), *self._probabilities(face, raw=True).values()]
             writer.writerow(
                 [
                     f"{result.frame.timestamp:.4f}",
@@ -112,7 +122,7 @@ class ResultsWriter:
                     *(f"{v:.1f}" for v in face.box),
                     face.label,
                     f"{face.confidence:.5f}",
-                    *("" if p is None else f"{p:.5f}" for p in probs.values()),
+                    *("" if p is None else f"{p:.5f}" for p in probs),
                     result.model_name,
                 ]
             )
@@ -125,7 +135,8 @@ class ResultsWriter:
                 "box": [round(float(v), 1) for v in face.box],
                 "label": face.label,
                 "confidence": round(face.confidence, 5),
-                "probabilities": {k: None if v is None else round(v, 5) for k, v in self._probabilities(face).items()},
+                "probabilities": _rounded(self._probabilities(face)),
+                "raw_probabilities": _rounded(self._probabilities(face, raw=True)),
             }
             for face in result.faces
         ]
