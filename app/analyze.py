@@ -19,6 +19,7 @@ from app.errors import ModelLoadError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
 from app.pipeline import FacePipeline, StageTimer
+from app.publish import PublisherSet
 from app.record import ResultsWriter, VideoRecorder
 from app.render import RenderOptions, render
 
@@ -81,8 +82,13 @@ def analyze(
     progress: bool = True,
     max_frames: int | None = None,
     engine: InferenceEngine | None = None,
+    publishers: PublisherSet | None = None,
 ) -> AnalysisSummary:
-    """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``."""
+    """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``.
+
+    ``publishers`` (started by the caller, who also closes them) get every result as it is made; they never slow
+    the loop, so a receiver slower than the analysis sees only the newest frames.
+    """
     options = options or RenderOptions()
     engine = engine or load_engine(model, provider)
     source = open_source(input_path)
@@ -116,6 +122,8 @@ def analyze(
                 result.timings_ms.update({k: timer.ms[k] for k in ("render", "encode_queue")})
             for writer in writers:
                 writer.write(result)
+            if publishers is not None:
+                publishers.publish(result)
             summary.frames += 1
             summary.faces += len(result.faces)
             summary.frames_with_face += bool(result.faces)

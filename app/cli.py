@@ -7,6 +7,7 @@ import json
 import sys
 
 from app.errors import FerliveError
+from app.publish.options import add_output_arguments
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 
 PROVIDERS = ["auto", "tensorrt", "cuda", "cpu"]
@@ -16,16 +17,25 @@ STABILITY_HELP = ("how firmly the shown label holds still: responsive, balanced 
 
 def _analyze(args: argparse.Namespace) -> int:
     from app.analyze import analyze
+    from app.publish import PublisherSet, config_from_args
     from app.render import RenderOptions
 
     results = [p for p in (args.csv, args.jsonl) if p]
-    summary = analyze(
-        args.input, model=args.model, out_video=args.out, results_paths=results, provider=args.provider,
-        max_faces=args.max_faces, stability=args.stability, smoothing=args.smoothing,
-        options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
-        progress=not args.quiet, max_frames=args.max_frames,
-    )
+    outputs = PublisherSet.open(config_from_args(args))  # a port in use or a bad host stops here, before any work
+    try:
+        summary = analyze(
+            args.input, model=args.model, out_video=args.out, results_paths=results, provider=args.provider,
+            max_faces=args.max_faces, stability=args.stability, smoothing=args.smoothing,
+            options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
+            progress=not args.quiet, max_frames=args.max_frames, publishers=outputs,
+        )
+        outputs.flush()
+    finally:
+        statuses = outputs.statuses()
+        outputs.close()
     print(summary.describe())
+    for status in statuses:
+        print(status.describe())
     if args.out:
         print(f"annotated video: {args.out}")
     for path in results:
@@ -85,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
     an.add_argument("--max-frames", type=int, default=None)
     an.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_arguments(an)
     an.set_defaults(func=_analyze)
     mo = sub.add_parser("models", help="list the models in models/ with their accuracy")
     mo.set_defaults(func=_models)

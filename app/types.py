@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,8 @@ class Frame:
     index: int
     timestamp: float  # seconds since the source started (media time for files)
     source: str = ""
+    # time.perf_counter() when the frame was captured (read, or released by pacing): latency is measured from it
+    captured_at: float = field(default_factory=time.perf_counter, compare=False)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from app.capture.base import Source
@@ -114,7 +115,8 @@ class ThreadedCapture:
                     now = time.perf_counter()
                 self._arrivals.append(now)
                 self.frames_read += 1
-                self.mailbox.put(frame)
+                # a paced frame is captured when it is released, not when it was decoded ahead of its time
+                self.mailbox.put(replace(frame, captured_at=now))
         except Exception as exc:  # stored for the consumer thread, which reports it to the person
             log.error("Capture from %s failed: %s", self.source.name, exc)
             self.error = exc

@@ -1,0 +1,89 @@
+"""What every output says about a frame, computed once here so OSC, WebSocket and LSL agree with each other and
+with the CSV/JSONL results files (same names, same rounding: ``app.record.ResultsWriter``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from app.labels import EXPRESSIONS, canonical_name
+from app.types import FaceResult, FrameResult
+
+SCHEMA = "ferlive.frame/1"
+
+
+def image_size(result: FrameResult) -> tuple[int, int]:
+    """(width, height) of the analysed frame in pixels."""
+    h, w = result.frame.image.shape[:2]
+    return int(w), int(h)
+
+
+def normalised_box(face: FaceResult, width: int, height: int) -> tuple[float, float, float, float]:
+    """x0, y0, x1, y1 as fractions of the frame's width and height, clipped to 0..1."""
+    x0, y0, x1, y1 = face.box
+    return tuple(min(1.0, max(0.0, float(v) / s)) for v, s in ((x0, width), (y0, height), (x1, width), (y1, height)))
+
+
+def primary_face(result: FrameResult) -> FaceResult | None:
+    """The face single-subject outputs (LSL, VRChat) follow: the largest, as the app's probability panel does."""
+    def area(f: FaceResult) -> float:
+        x0, y0, x1, y1 = f.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+    return max(result.faces, key=area) if result.faces else None
+
+
+def faces_by_track(result: FrameResult) -> list[FaceResult]:
+    """Faces ordered by track id: the person tracked longest keeps slot 0 while others come and go."""
+    return sorted(result.faces, key=lambda f: f.track_id)
+
+
+def expression_vector(face: FaceResult) -> list[float]:
+    """The probabilities in the fixed order of ``app.labels.EXPRESSIONS``, whatever the model's own class order;
+    NaN for an expression the model does not have. Fixed-layout outputs (LSL channels, VRChat parameters) use it."""
+    by_name: dict[str, float] = {}
+    for name, p in zip(face.classes, face.probabilities):
+        canon = canonical_name(name)
+        if canon is not None:
+            by_name[canon] = float(p)
+    return [by_name.get(name, math.nan) for name in EXPRESSIONS]
+
+
+def _by_name(classes, values) -> dict[str, float]:
+    return {name: round(float(p), 5) for name, p in zip(classes, values)}
+
+
+def frame_message(result: FrameResult) -> dict:
+    """The ``ferlive.frame/1`` JSON object of one frame (see docs/outputs.md).
+
+    Field names and rounding follow the CSV row of the same frame: ``timestamp`` (4 decimals), ``frame_index``,
+    per face ``track_id``, ``x0..y1`` in pixels (1 decimal), ``label``, ``confidence``, the smoothed (``p_``) and
+    raw (``raw_``) probabilities (5 decimals, keyed by class name), ``model``; plus the box normalised to 0..1
+    (``nx0..ny1``), ``label_index``, and the frame's ``width`` and ``height``.
+    """
+    width, height = image_size(result)
+    faces = []
+    for face in result.faces:
+        nx0, ny0, nx1, ny1 = normalised_box(face, width, height)
+        x0, y0, x1, y1 = (round(float(v), 1) for v in face.box)
+        faces.append({
+            "track_id": int(face.track_id),
+            "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+            "nx0": round(nx0, 5), "ny0": round(ny0, 5), "nx1": round(nx1, 5), "ny1": round(ny1, 5),
+            "label": face.label,
+            "label_index": face.label_index,
+            "confidence": round(face.confidence, 5),
+            "probabilities": _by_name(face.classes, face.probabilities),
+            # before temporal smoothing; the smoothed ones where none was applied (stills), as the CSV does
+            "raw_probabilities": _by_name(face.classes, face.probabilities if face.raw_probabilities is None
+                                          else face.raw_probabilities),
+        })
+    return {
+        "schema": SCHEMA,
+        "timestamp": round(result.frame.timestamp, 4),
+        "frame_index": int(result.frame.index),
+        "model": result.model_name,
+        "width": width,
+        "height": height,
+        "faces": faces,
+    }
