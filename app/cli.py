@@ -65,9 +65,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _gui(args: argparse.Namespace) -> int:
+    from app.publish import config_from_args
     from app.ui.main import run_app
 
-    return run_app(source=args.source, model=args.model, provider=args.provider, stability=args.stability)
+    return run_app(source=args.source, model=args.model, provider=args.provider, stability=args.stability,
+                   outputs=config_from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--source", default=None, help="camera index or video/image/folder path to start with")
     ap.add_argument("--model", default=None, help="model name in models/ (default: the best CPU model)")
     ap.add_argument("--provider", choices=PROVIDERS, default=None, help="default: the last one used, else auto")
+    add_output_arguments(ap)
     ap.add_argument("--stability", choices=list(PRESETS), default=None,
                     help="how firmly the shown label holds still (default: the last one chosen, else "
                          f"{DEFAULT_STABILITY})")

@@ -10,6 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.inference.registry import ModelRegistry
+from app.publish import OutputConfig
 from app.ui.main_window import MainWindow
 from app.ui.qt_compat import drop_opencv_qt_paths, guard_signal_refcount
 from app.ui.settings import APPLICATION, ORGANISATION, AppSettings
@@ -32,12 +33,14 @@ def run_app(
     provider: str | None = None,
     models_dir: str | None = None,
     stability: str | None = None,
+    outputs: OutputConfig | None = None,
 ) -> int:
     """Show the window and run until it is closed; returns the process exit code.
 
     ``source`` is a camera index or a path (None: the last source, else the first camera); ``model`` a name in
     the models folder (None: the last one, else the registry's default); ``provider`` auto/tensorrt/cuda/cpu;
-    ``stability`` a preset name (None: the last one chosen, else the default), remembered like a choice in the panel.
+    ``stability`` a preset name (None: the last one chosen, else the default), remembered like a choice in the panel;
+    ``outputs`` the live outputs to switch on (``--osc``, ``--ws``, ``--lsl``), remembered too.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app()
@@ -46,6 +49,8 @@ def run_app(
         window.display_controls.select_stability(stability)
     window.show()
     window.start(source=source, model=model, provider=provider)
+    if outputs is not None:
+        window.outputs.apply_config(outputs)  # a port in use shows in the banner; the app keeps running
     # Ctrl-C (or a polite kill) closes the window properly, finalising a recording, instead of killing it mid-file.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: window.close())

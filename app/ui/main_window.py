@@ -15,9 +15,12 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, 
 from app.capture import CameraInfo, list_cameras
 from app.errors import OutputError
 from app.inference.registry import ModelRegistry
+from app.publish import PublisherSet
 from app.ui.banner import Banner
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
 from app.ui.model_switcher import ModelSwitcher
+from app.ui.output_settings import OutputSettings
+from app.ui.outputs_panel import OutputsPanel
 from app.ui.probability_panel import ProbabilityPanel, face_at, largest_face
 from app.ui.qt_compat import guard_signal_refcount
 from app.ui.recording import RecordingController, RecordingSummary, save_snapshot
@@ -47,6 +50,7 @@ class MainWindow(QMainWindow):
         self.banner, self.view, self.panel = Banner(), VideoView(), ProbabilityPanel()
         self.source_controls, self.model_controls = SourceControls(), ModelControls()
         self.display_controls, self.record_controls = DisplayControls(), RecordControls()
+        self.outputs = OutputsPanel(PublisherSet(), OutputSettings(self.settings.qs))
         self.status = FrameStatusBar()
         self.setStatusBar(self.status)
         self._layout()
@@ -57,6 +61,8 @@ class MainWindow(QMainWindow):
         )
         dc = self.display_controls
         self.worker = StreamWorker(dc.render_options(), dc.max_faces.value(), dc.current_stability())
+        self.worker.publishers = self.outputs.hub
+        self.outputs.errorOccurred.connect(self.banner.show_error)
         self.models = ModelSwitcher(
             self.registry, self.model_controls, self.banner, self.settings, self.worker.set_engine, self
         )
@@ -72,13 +78,15 @@ class MainWindow(QMainWindow):
         self.refresh_cameras(cameras)
         self.models.refresh()
         self.worker.start()
+        self.outputs.restore()
 
     # ---- layout ---------------------------------------------------------------------------------------------
     def _layout(self) -> None:
         """Video with the timeline under it on the left; controls and bars in a scrollable column on the right."""
         side = QWidget()
         side_layout = QVBoxLayout(side)
-        for group in (self.source_controls, self.model_controls, self.display_controls, self.record_controls):
+        for group in (self.source_controls, self.model_controls, self.display_controls, self.record_controls,
+                      self.outputs):
             side_layout.addWidget(group)
         side_layout.addWidget(self.panel, 1)
         scroll = QScrollArea()
@@ -302,6 +310,7 @@ class MainWindow(QMainWindow):
         self.recorder.join()
         self.worker.stop()
         self.worker.wait(10_000)
+        self.outputs.close_all()
         self.models.loader.wait()
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()

@@ -22,6 +22,7 @@ from app.capture import FolderSource, ImageSource, LatestFrameMailbox, Source, T
 from app.errors import FerliveError, OutputError
 from app.inference.engine import InferenceEngine
 from app.pipeline import FacePipeline
+from app.publish import PublisherSet
 from app.render import RenderOptions, render
 from app.smoothing import DEFAULT_STABILITY
 from app.types import FrameResult
@@ -111,6 +112,7 @@ class StreamWorker(QThread):
         self._rate = RateMeter()
         self._last_error = ""
         self.frames_processed = 0
+        self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
 
     # ---- commands (GUI thread) ----------------------------------------------------------------------------
     def open_source(self, spec: str | int, **camera_options: float | int) -> None:
@@ -279,6 +281,7 @@ class StreamWorker(QThread):
             self._sync_pipeline(engine, max_faces, stability)
             if self._pipeline is not None and engine is not None:
                 result = self._pipeline.process(frame)
+                self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
             else:
                 result = FrameResult(frame=frame)
             t0 = time.perf_counter()
