@@ -34,6 +34,7 @@ class AnalysisSummary:
     model: str = ""
     provider: str = ""
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
+    expected_frames: int | None = None  # what the input announced, recorded when it ended before max_frames
 
     @property
     def fps(self) -> float:
@@ -42,6 +43,26 @@ class AnalysisSummary:
     @property
     def face_coverage(self) -> float:
         return self.frames_with_face / self.frames if self.frames else 0.0
+
+    @property
+    def missing_frames(self) -> int:
+        """Frames the input announced but never delivered (a truncated or damaged file); 0 when it delivered all.
+
+        One frame of slack: containers without a frame count have it estimated from duration and rate.
+        """
+        if self.expected_frames is None or self.interrupted:
+            return 0
+        missing = self.expected_frames - self.frames
+        return missing if missing > 1 else 0
+
+    def shortfall(self) -> str | None:
+        """The warning for an input that ended early, or None."""
+        if not self.missing_frames:
+            return None
+        return (
+            f"only {self.frames} of the {self.expected_frames} frames the input announces could be decoded: "
+            "it is truncated or damaged, so the results stop early"
+        )
 
     def stage_medians(self) -> dict[str, float]:
         return {k: float(np.median(v)) for k, v in self.stage_ms.items() if v}
@@ -111,6 +132,7 @@ def analyze(
             with timer.stage("decode"):
                 frame = source.read()
             if frame is None:
+                summary.expected_frames = source.frame_count  # ended by itself: did it deliver what it announced?
                 break
             result = pipeline.process(frame)
             result.timings_ms.update(timer.ms)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+from app import quiet
 from app.errors import FerliveError
 from app.publish.options import add_output_arguments
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 
 PROVIDERS = ["auto", "tensorrt", "cuda", "cpu"]
+VERBOSE_HELP = "show the log lines of FFmpeg, OpenCV and MediaPipe (hidden by default)"
 STABILITY_HELP = ("how firmly the shown label holds still: responsive, balanced or steady (see app/smoothing.py; "
                   "default %(default)s)")
 
@@ -40,6 +43,10 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"annotated video: {args.out}")
     for path in results:
         print(f"results: {path}")
+    if summary.shortfall():
+        print(f"ferlive: warning: {summary.shortfall()}", file=sys.stderr)
+        if args.strict:
+            return 3
     return 130 if summary.interrupted else 0
 
 
@@ -64,7 +71,23 @@ def _bench(args: argparse.Namespace) -> int:
     return bench.main(args.rest)
 
 
+def display_problem(env: dict[str, str] | None = None, platform: str = sys.platform) -> str | None:
+    """Why the desktop app cannot show a window here (Linux without X11 or Wayland), or None.
+
+    Checked before Qt starts, because Qt's own answer is an abort (exit 134) with a page of xcb text.
+    """
+    env = os.environ if env is None else env
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display found; use `ferlive analyze` for files, or set DISPLAY (or WAYLAND_DISPLAY) or "
+            "QT_QPA_PLATFORM (e.g. offscreen) to start the window")
+
+
 def _gui(args: argparse.Namespace) -> int:
+    if problem := display_problem():
+        raise FerliveError(problem)
     from app.publish import config_from_args
     from app.ui.main import run_app
 
@@ -77,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--source", default=None, help="camera index or video/image/folder path to start with")
     ap.add_argument("--model", default=None, help="model name in models/ (default: the best CPU model)")
     ap.add_argument("--provider", choices=PROVIDERS, default=None, help="default: the last one used, else auto")
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     add_output_arguments(ap)
     ap.add_argument("--stability", choices=list(PRESETS), default=None,
                     help="how firmly the shown label holds still (default: the last one chosen, else "
@@ -98,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
     an.add_argument("--max-frames", type=int, default=None)
     an.add_argument("--quiet", action="store_true", help="no progress bar")
+    an.add_argument("--strict", action="store_true",
+                    help="exit with status 3 when the input delivers fewer frames than it announces (truncated)")
+    an.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     add_output_arguments(an)
     an.set_defaults(func=_analyze)
     mo = sub.add_parser("models", help="list the models in models/ with their accuracy")
@@ -111,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func = getattr(args, "func", _gui)
+    if args.verbose:  # before any command imports OpenCV or MediaPipe
+        quiet.set_verbose(True)
     try:
         return func(args)
     except FerliveError as exc:

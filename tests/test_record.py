@@ -264,3 +264,55 @@ def test_results_writer_edges(tmp_path):
     assert out.read_text().splitlines() == [
         "timestamp,frame_index,track_id,x0,y0,x1,y1,label,confidence,p_happy,p_sad,raw_happy,raw_sad,model"
     ]
+
+
+_RESULTS_DISK_FULL = """
+import json, resource, sys
+import numpy as np
+from app.errors import OutputError
+from app.record import ResultsWriter
+from app.types import FaceResult, Frame, FrameResult
+resource.setrlimit(resource.RLIMIT_FSIZE, (5_000, 5_000))  # the "disk" fills in the middle of some row
+rng = np.random.default_rng(0)
+classes = ("angry", "happy", "neutral")
+errors, frames = [], 0
+writer = ResultsWriter(sys.argv[1])
+for i in range(500):
+    faces = [FaceResult(t, (1.0, 2.0, 3.0, 4.0), np.zeros((478, 3), np.float32),
+                        rng.dirichlet(np.ones(3)).astype(np.float32), classes) for t in range(1 + i % 3)]
+    try:
+        writer.write(FrameResult(Frame(np.zeros((4, 4, 3), np.uint8), i, i / 30, "t"), faces, model_name="m"))
+        frames += 1
+    except OutputError as exc:
+        errors.append(str(exc))
+        if len(errors) == 2:
+            break
+writer.close()
+print(json.dumps({"errors": errors, "frames": frames, "rows": writer.rows_written}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE simulation of a full disk is Linux-only")
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_results_cut_by_a_full_disk_end_on_a_whole_frame(tmp_path, suffix):
+    out = tmp_path / f"results{suffix}"
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_RESULTS_DISK_FULL), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(report["errors"]) == 2 and "File too large" in report["errors"][0]  # later writes are refused too
+    assert report["errors"][0] == report["errors"][1] and str(out) in report["errors"][0]
+    text = out.read_text()
+    assert 0 < len(text) <= 5_000 and text.endswith("\n")
+    if suffix == ".csv":
+        rows = list(csv.reader(text.splitlines()))
+        assert all(len(row) == len(rows[0]) for row in rows)
+        assert len(rows) - 1 == report["rows"]  # the rows counted are the rows on disk
+    else:
+        lines = [json.loads(line) for line in text.splitlines()]  # every line parses: no half line
+        assert len(lines) == report["frames"] == report["rows"]

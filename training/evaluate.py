@@ -20,6 +20,7 @@ from tqdm import tqdm
 from app.face.mesh import FaceMesh
 from app.inference.card import METADATA_KEY
 from app.inference.engine import InferenceEngine
+from app.inference.integrity import fingerprint
 from training.data.archive import LabelledImages, load_archive
 from training.data.prepare import align_dataset_image
 
@@ -160,16 +161,22 @@ def evaluate(model_path: str | Path, data_path: str | Path, split: str | None = 
 
 
 def save_card(model_path: str | Path, card: dict) -> None:
-    """Write the JSON card beside the ONNX file and the same card into its metadata, so the two never disagree."""
+    """Write the card into the ONNX metadata and then the JSON card beside it, so the two never disagree.
+
+    Only the JSON card also gets ``onnx.bytes`` and ``onnx.sha256`` of the finished file (a file cannot hold its
+    own hash): the app checks them when it lists models, so a half-copied file shows up as damaged.
+    """
     import onnx
 
     model_path = Path(model_path)
-    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    onnx_fields = {k: v for k, v in card.get("onnx", {}).items() if k not in ("bytes", "sha256")}
     proto = onnx.load(str(model_path))
     for prop in proto.metadata_props:
         if prop.key == METADATA_KEY:
-            prop.value = json.dumps(card)
+            prop.value = json.dumps({**card, "onnx": onnx_fields})
     onnx.save(proto, str(model_path))
+    card["onnx"] = {**onnx_fields, **fingerprint(model_path)}
+    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 
 
 def update_card(model_path: str | Path, prefix: str, result: dict) -> None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
+from contextlib import ExitStack
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # keep MediaPipe's C++ log quiet
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import cv2
+import mediapipe as mp
+import numpy as np
 
-import cv2  # noqa: E402
-import mediapipe as mp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from app.types import Face  # noqa: E402
+from app.quiet import filtered_native_stderr
+from app.types import Face
 
 N_LANDMARKS = 478
+_NOISY_FRAMES = 5  # MediaPipe's graph threads may still log a line or two after the first frame has come back
 
 
 class FaceMesh:
@@ -27,16 +26,36 @@ class FaceMesh:
         self.max_faces = max_faces
         self.video_mode = video_mode
         self.min_confidence = min_confidence
+        self._noise: ExitStack | None = None
         self._mesh = self._create()
 
     def _create(self):
-        return mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not self.video_mode,
-            max_num_faces=self.max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=self.min_confidence,
-            min_tracking_confidence=0.5,
-        )
+        # MediaPipe's threads print absl/TFLite lines from the graph's construction until its first frames are done;
+        # they are caught over that whole span (see app/quiet.py), which ends after _NOISY_FRAMES or in close()
+        self._end_noise()
+        self._noisy_frames = _NOISY_FRAMES
+        self._noise = ExitStack()
+        self._noise.enter_context(filtered_native_stderr())
+        try:
+            return mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=not self.video_mode,
+                max_num_faces=self.max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=self.min_confidence,
+                min_tracking_confidence=0.5,
+            )
+        except BaseException:
+            self._end_noise()
+            raise
+
+    def _end_noise(self) -> None:
+        noise, self._noise = self._noise, None
+        if noise is not None:
+            noise.close()
+
+    def __del__(self) -> None:  # a mesh dropped without close() must not keep stderr captured
+        if getattr(self, "_noise", None) is not None:
+            self._end_noise()
 
     def set_max_faces(self, max_faces: int) -> None:
         """Rebuild the graph when the face limit changes (MediaPipe fixes it at construction)."""
@@ -56,7 +75,12 @@ class FaceMesh:
             image_bgr, cv2.COLOR_GRAY2RGB
         )
         rgb.flags.writeable = False
-        result = self._mesh.process(rgb)
+        try:
+            result = self._mesh.process(rgb)
+        finally:
+            self._noisy_frames -= 1
+            if self._noisy_frames <= 0:
+                self._end_noise()
         faces: list[Face] = []
         for lm in result.multi_face_landmarks or []:
             pts = np.array([(p.x * w, p.y * h, p.z * w) for p in lm.landmark], dtype=np.float32)
@@ -64,6 +88,7 @@ class FaceMesh:
         return faces
 
     def close(self) -> None:
+        self._end_noise()
         if self._mesh is not None:
             self._mesh.close()
             self._mesh = None

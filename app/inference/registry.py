@@ -1,7 +1,8 @@
 """The models folder: every ``<name>.onnx`` with its ``<name>.json`` card, good or bad.
 
-Listing never raises for one bad model: a missing or invalid card becomes the entry's ``error`` so the UI can
-show the model disabled with its reason, and the other models stay usable. The folder is re-scanned on every
+Listing never raises for one bad model: a missing or invalid card, or an ``.onnx`` that is cut short or does not
+match the size and hash in its card (``integrity.py``), becomes the entry's ``error`` so the UI can show the model
+disabled with its reason, and the other models stay usable. The folder is re-scanned on every
 call, so a model dropped in while the app runs appears in the next listing.
 """
 
@@ -15,6 +16,7 @@ import app
 from app.errors import ModelLoadError, UnknownModelError
 from app.inference.card import ModelCard
 from app.inference.engine import InferenceEngine
+from app.inference.integrity import model_file_problem
 
 CPU_SIZES = ("small",)  # sizes meant to run in real time on a CPU; preferred when no card says default
 
@@ -67,9 +69,19 @@ class ModelRegistry:
         raise UnknownModelError(f"no model named '{name}' in {self.models_dir} (available: {available})")
 
     def default(self) -> ModelEntry | None:
-        """The card marked ``default: true``; else the most accurate small (CPU-friendly) model; else the first."""
+        """The card marked ``default: true``; else the most accurate small (CPU-friendly) model; else the first.
+
+        Two usable cards marked default (typically a copied card) raise ``ModelLoadError`` naming both, rather
+        than letting file order decide which model a person gets.
+        """
         usable = [e for e in self.entries() if e.usable]
         marked = [e for e in usable if e.card.default]
+        if len(marked) > 1:
+            names = ", ".join(f"{e.name} ({e.onnx_path.with_suffix('.json').name})" for e in marked)
+            raise ModelLoadError(
+                f"{len(marked)} models in {self.models_dir} are marked \"default\": true: {names}; "
+                "keep it in one card only"
+            )
         if marked:
             return marked[0]
         small = [e for e in usable if e.card.size in CPU_SIZES and e.card.accuracy is not None]
@@ -90,6 +102,10 @@ class ModelRegistry:
         if not card_path.is_file():
             return ModelEntry(path.stem, path, None, f"{path.name} has no model card ({card_path.name} is missing)")
         try:
-            return ModelEntry(path.stem, path, ModelCard.from_json(card_path))
+            card = ModelCard.from_json(card_path)
         except ModelLoadError as exc:
             return ModelEntry(path.stem, path, None, str(exc))
+        problem = model_file_problem(path, card.onnx)
+        if problem:  # no card either: its accuracy describes a file that is not this one
+            return ModelEntry(path.stem, path, None, problem)
+        return ModelEntry(path.stem, path, card)

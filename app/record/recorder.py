@@ -160,7 +160,8 @@ class VideoRecorder:
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             self._error_reported = True
-            raise OutputError(f"Recording to {self.path} failed: {self._error}") from self._error
+            reason = self._error.strerror if isinstance(self._error, OSError) and self._error.strerror else self._error
+            raise OutputError(f"Recording to {self.path} failed: {reason}.") from self._error
 
     def close(self) -> None:
         """Encode what is queued, flush the encoder and write the file's index. Idempotent.
@@ -204,8 +205,8 @@ class VideoRecorder:
                 self._encode(image, pts)
                 self.encode_ms.append((time.perf_counter() - t0) * 1000.0)
                 self._frames_written += 1
-        except Exception as exc:  # stored and re-raised on the caller's thread by write()/close()
-            log.error("Recording to %s failed: %s", self.path, exc)
+        except Exception as exc:  # stored and re-raised on the caller's thread by write()/close(), which report it
+            log.debug("Recording to %s failed: %s", self.path, exc)
             self._error = exc
             muxing_ok = False  # FFmpeg may crash if packets are muxed after a failed write
         finally:
