@@ -92,7 +92,7 @@ def _gui(args: argparse.Namespace) -> int:
     from app.ui.main import run_app
 
     return run_app(source=args.source, model=args.model, provider=args.provider, stability=args.stability,
-                   outputs=config_from_args(args))
+                   loop=args.loop, outputs=config_from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stability", choices=list(PRESETS), default=None,
                     help="how firmly the shown label holds still (default: the last one chosen, else "
                          f"{DEFAULT_STABILITY})")
+    ap.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                    help="start a video file again at its end (default: the last choice, else on)")
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input")

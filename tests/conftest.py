@@ -8,6 +8,8 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import pytest  # noqa: E402
 
+pytest.register_assert_rewrite("tests.ui_helpers")  # UI fixtures, imported by the UI test modules as a plugin
+
 
 @pytest.fixture(autouse=True)
 def isolated_qsettings(tmp_path_factory):

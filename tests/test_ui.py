@@ -19,59 +19,14 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from app.inference.registry import ModelRegistry  # noqa: E402
-from app.ui.main_window import NO_CAMERA, MainWindow  # noqa: E402
+from app.ui.main_window import NO_CAMERA  # noqa: E402
 from app.ui.recording import RecordingSummary  # noqa: E402
-from app.ui.settings import AppSettings  # noqa: E402
 from tests.datapaths import require_data, video  # noqa: E402
-from tests.onnx_factory import make_model  # noqa: E402
+from tests.ui_helpers import WAIT_MS, wait_for_faces  # noqa: E402
 
+pytest_plugins = ["tests.ui_helpers"]  # the models_dir and make_window fixtures
 SMILE = "woman_smile_neutral.mp4"  # 596x336, 29.97 fps, 15.5 s, one frontal face
 SHORT = "woman_phone_night.mp4"  # 596x336, 25 fps, 4.6 s
-WAIT_MS = 20_000  # generous: three training processes share this machine's two cores
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
-    """Two valid models of different shapes, and a corrupt .onnx whose card is fine (so it is listed)."""
-    folder = tmp_path_factory.mktemp("models")
-    make_model(folder / "alpha.onnx", card_overrides={"metrics": {"publictest_acc": 0.61}})
-    make_model(folder / "beta.onnx", size=64, channels=3, landmarks=True, seed=1)
-    make_model(folder / "broken.onnx")
-    (folder / "broken.onnx").write_bytes(b"this is not an ONNX protobuf")
-    make_model(folder / "nocard.onnx", write_card=False)  # listed by the registry as unusable
-    return folder
-
-
-@pytest.fixture
-def make_window(qtbot, models_dir, tmp_path):
-    """Factory for started windows; each is closed (threads stopped, files finalised) after the test."""
-    windows: list[MainWindow] = []
-
-    def factory(source: str | None = None, model: str | None = "alpha") -> MainWindow:
-        settings = AppSettings()
-        settings.set_output_dir("video", tmp_path / "out")
-        settings.set_output_dir("image", tmp_path / "out")
-        window = MainWindow(registry=ModelRegistry(models_dir), settings=settings, cameras=[])
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        window.start(source=source, model=model)
-        return window
-
-    yield factory
-    for window in windows:
-        window.close()
-
-
-def wait_for_faces(qtbot, window: MainWindow, frames: int = 5) -> None:
-    """Until ``frames`` analysed frames with a face have been painted."""
-    start = window.view.frames_shown
-
-    def ready() -> bool:
-        f = window.last_frame
-        return window.view.frames_shown >= start + frames and f is not None and bool(f.result.faces)
-
-    qtbot.waitUntil(ready, timeout=WAIT_MS)
 
 
 def count_video_frames(path: Path) -> int:
@@ -181,6 +136,7 @@ def test_recording_two_seconds_gives_playable_mp4_and_csv(qtbot, make_window, tm
 
 def test_recording_stops_when_the_source_ends(qtbot, make_window):
     window = make_window(str(require_data(video(SHORT))))
+    window.source_controls.loop.setChecked(False)
     wait_for_faces(qtbot, window, frames=2)
     with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
         window.set_recording(True)

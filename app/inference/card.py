@@ -57,6 +57,7 @@ class ModelCard:
     onnx: dict[str, Any] = field(default_factory=dict)
     default: bool = False
     description: str = ""
+    purpose: str = ""  # what the model is for, in a few words for the model menu ("fast default"); optional
     extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept so a round trip loses nothing
 
     @property
@@ -144,6 +145,8 @@ class ModelCard:
             "default": self.default,
             "description": self.description,
         }
+        if self.purpose:
+            data["purpose"] = self.purpose
         data.update(self.extra)
         return data
 
@@ -186,6 +189,7 @@ class _CardParser:
             onnx=self.optional(data, "onnx", dict, {}),
             default=self.optional(data, "default", bool, False),
             description=self.optional(data, "description", str, ""),
+            purpose=self.optional(data, "purpose", str, "").strip(),
             extra={k: v for k, v in data.items() if k not in self._KNOWN},
         )
 

@@ -6,7 +6,6 @@ threads, files or models, so the window wires them and tests can drive them like
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -27,8 +26,9 @@ from PySide6.QtWidgets import (
 from app.capture import CameraInfo
 from app.render import RenderOptions
 from app.smoothing import DEFAULT_STABILITY, PRESETS
+from app.ui.icons import dot_icon, standard_icon
+from app.ui.model_controls import ModelControls, model_title, model_tooltip  # noqa: F401 (moved; old imports work)
 
-PROVIDERS = [("Auto", "auto"), ("TensorRT", "tensorrt"), ("CUDA", "cuda"), ("CPU", "cpu")]
 RESOLUTIONS = ["Default size", "640x480", "1280x720", "1920x1080"]
 FRAME_RATES = ["Default fps", "15 fps", "30 fps", "60 fps"]
 
@@ -52,13 +52,16 @@ class SourceControls(QGroupBox):
         self.camera_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.camera_combo.setMinimumContentsLength(12)
         self.refresh_button = QToolButton()
-        self.refresh_button.setText("⟳")
+        self.refresh_button.setIcon(standard_icon("BrowserReload"))
         self.refresh_button.setToolTip("Look for cameras again")
         self.resolution_combo = QComboBox()
         self.resolution_combo.addItems(RESOLUTIONS)
         self.fps_combo = QComboBox()
         self.fps_combo.addItems(FRAME_RATES)
         self.open_button = QPushButton("Open video file…")
+        self.loop = QCheckBox("Loop video files")
+        self.loop.setChecked(True)
+        self.loop.setToolTip("Start a video file again at its end, so it can stand in for a camera")
         self.current_label = QLabel("No source")
         self.current_label.setWordWrap(True)
         self.current_label.setStyleSheet("color: gray;")
@@ -72,6 +75,7 @@ class SourceControls(QGroupBox):
         form.addRow("Camera", row)
         form.addRow("Mode", options)
         form.addRow(self.open_button)
+        form.addRow(self.loop)
         form.addRow(self.current_label)
         self.camera_combo.activated.connect(self._on_camera_activated)
         self.open_button.clicked.connect(self.openFileRequested)
@@ -111,90 +115,6 @@ class SourceControls(QGroupBox):
     def set_mode(self, resolution: str, fps: str) -> None:
         self.resolution_combo.setCurrentIndex(max(0, self.resolution_combo.findText(resolution)))
         self.fps_combo.setCurrentIndex(max(0, self.fps_combo.findText(fps)))
-
-
-class ModelControls(QGroupBox):
-    """Model dropdown (invalid models disabled, reason as tooltip), provider choice and what actually runs."""
-
-    modelChosen = Signal(str)  # noqa: N815
-    providerChosen = Signal(str)  # noqa: N815
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Model", parent)
-        self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(16)
-        self.provider_combo = QComboBox()
-        for text, key in PROVIDERS:
-            self.provider_combo.addItem(text, key)
-        self.provider_label = QLabel("not loaded")
-        self.provider_label.setWordWrap(True)
-        form = QFormLayout(self)
-        form.addRow("Model", self.model_combo)
-        form.addRow("Provider", self.provider_combo)
-        form.addRow("Running", self.provider_label)
-        self.model_combo.activated.connect(self._on_model_activated)
-        self.provider_combo.activated.connect(lambda pos: self.providerChosen.emit(self.provider_combo.itemData(pos)))
-
-    def set_entries(self, entries: Sequence) -> None:
-        """``ModelEntry``s from the registry; unusable ones stay listed, disabled, with the reason as tooltip."""
-        self.model_combo.clear()
-        if not entries:
-            self.model_combo.addItem("No model in models/", None)
-            self.model_combo.setEnabled(False)
-            return
-        self.model_combo.setEnabled(True)
-        for entry in entries:
-            self.model_combo.addItem(model_title(entry), entry.name)
-            pos = self.model_combo.count() - 1
-            if entry.error:
-                self.model_combo.model().item(pos).setEnabled(False)
-                self.model_combo.setItemData(pos, entry.error, Qt.ItemDataRole.ToolTipRole)
-            elif entry.card is not None:
-                self.model_combo.setItemData(pos, model_tooltip(entry), Qt.ItemDataRole.ToolTipRole)
-
-    def select_model(self, name: str | None) -> None:
-        _set_combo_silently(self.model_combo, max(self.model_combo.findData(name), 0) if name else 0)
-
-    def current_model(self) -> str | None:
-        return self.model_combo.currentData()
-
-    def _on_model_activated(self, pos: int) -> None:
-        name = self.model_combo.itemData(pos)
-        if name:
-            self.modelChosen.emit(str(name))
-
-    def select_provider(self, key: str) -> None:
-        _set_combo_silently(self.provider_combo, max(self.provider_combo.findData(key), 0))
-
-    def current_provider(self) -> str:
-        return str(self.provider_combo.currentData())
-
-    def show_running(self, provider: str, note: str | None = None, loading: bool = False) -> None:
-        """What really runs (``engine.provider``), with the fallback note, if any, in small grey type."""
-        text = html.escape(f"loading… ({provider})" if loading else provider)
-        if note:
-            text += f"<br><span style='color:gray; font-size:small'>{html.escape(note)}</span>"
-        self.provider_label.setText(text)
-        self.provider_label.setToolTip(note or "")
-
-
-def model_title(entry) -> str:
-    """The card's display name ("apvit-small (68.4%)"): what a person needs to choose."""
-    return f"{entry.name} (unusable)" if entry.error else entry.display_name
-
-
-def model_tooltip(entry) -> str:
-    card = entry.card
-    lines = [f"{card.name}: {card.architecture} {card.size}, {len(card.classes)} classes"]
-    if card.accuracy is not None:
-        lines.append(f"FER2013 PublicTest accuracy {100 * card.accuracy:.1f}%")
-    ms = card.cpu_ms_per_face
-    if ms is not None:
-        # the cost decides whether a model runs live here: the ensemble is ~30x a small model
-        lines.append(f"{ms:.0f} ms per face on a 2-core CPU (about {1000 / ms:.0f} faces/s)")
-    lines.append(str(entry.onnx_path))
-    return "\n".join(lines)
 
 
 class DisplayControls(QGroupBox):
@@ -263,7 +183,7 @@ class RecordControls(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Output", parent)
-        self.record_button = QPushButton("● Record (R)")
+        self.record_button = QPushButton(dot_icon(), "Record (R)")
         self.record_button.setCheckable(True)
         self.elapsed = QLabel("")
         self.snapshot_button = QPushButton("Snapshot (S)")
@@ -286,7 +206,8 @@ class RecordControls(QGroupBox):
         self.record_button.blockSignals(True)
         self.record_button.setChecked(on)
         self.record_button.blockSignals(False)
-        self.record_button.setText("■ Stop (R)" if on else "● Record (R)")
+        self.record_button.setText("Stop (R)" if on else "Record (R)")
+        self.record_button.setIcon(standard_icon("MediaStop") if on else dot_icon())
         self.record_button.setStyleSheet("color: #e5484d; font-weight: bold;" if on else "")
         if not on:
             self.elapsed.setText("")

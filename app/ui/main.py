@@ -33,6 +33,7 @@ def run_app(
     provider: str | None = None,
     models_dir: str | None = None,
     stability: str | None = None,
+    loop: bool | None = None,
     outputs: OutputConfig | None = None,
 ) -> int:
     """Show the window and run until it is closed; returns the process exit code.
@@ -40,6 +41,7 @@ def run_app(
     ``source`` is a camera index or a path (None: the last source, else the first camera); ``model`` a name in
     the models folder (None: the last one, else the registry's default); ``provider`` auto/tensorrt/cuda/cpu;
     ``stability`` a preset name (None: the last one chosen, else the default), remembered like a choice in the panel;
+    ``loop`` whether video files restart at their end (None: the last choice, else on), remembered the same way;
     ``outputs`` the live outputs to switch on (``--osc``, ``--ws``, ``--lsl``), remembered too.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -47,6 +49,8 @@ def run_app(
     window = MainWindow(registry=ModelRegistry(models_dir), settings=AppSettings())
     if stability:
         window.display_controls.select_stability(stability)
+    if loop is not None:
+        window.source_controls.loop.setChecked(loop)
     window.show()
     window.start(source=source, model=model, provider=provider)
     if outputs is not None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from app.capture import CameraInfo, list_cameras
-from app.errors import OutputError
 from app.inference.registry import ModelRegistry
 from app.publish import PublisherSet
 from app.ui.banner import Banner
@@ -23,11 +22,14 @@ from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
 from app.ui.probability_panel import ProbabilityPanel, face_at, largest_face
 from app.ui.qt_compat import guard_signal_refcount
-from app.ui.recording import RecordingController, RecordingSummary, save_snapshot
+from app.ui.rates import RateMeter
+from app.ui.reconnect import ReconnectOffer
+from app.ui.record_flow import ENDED, RecordFlow
+from app.ui.recording import RecordingController
 from app.ui.settings import AppSettings, bind_controls
 from app.ui.status import FrameStatusBar
 from app.ui.video_view import VideoView
-from app.ui.workers import ProcessedFrame, RateMeter, SourceInfo, StreamWorker
+from app.ui.workers import ProcessedFrame, SourceInfo, StreamWorker
 
 VIDEO_FILTER = "Videos and images (*.mp4 *.mkv *.mov *.avi *.webm *.m4v *.jpg *.jpeg *.png *.bmp *.webp);;All files (*)"
 NO_CAMERA = "No camera found. Open a video file (Ctrl+O) or drop one onto the window."
@@ -69,11 +71,16 @@ class MainWindow(QMainWindow):
         self.source_info: SourceInfo | None = None
         self.last_frame: ProcessedFrame | None = None
         self.recorder = RecordingController(self.worker.set_recording, self)
+        self.recording = RecordFlow(
+            self.record_controls, self.recorder, self.banner, self.status, self.settings, self._recording_context, self
+        )
         self.paused = False
         self._closing = False
         self._selected_track: int | None = None
-        self._display_rate = RateMeter()
-        self._record_timer = QTimer(self, interval=250, timeout=self._tick_recording)
+        self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
+        self.display_rate = RateMeter()
+        self.worker.set_loop(self.source_controls.loop.isChecked())
+        self.reconnect = ReconnectOffer(self.worker, self.banner.show_error, self.stop_recording, self.view)
         self._wire()
         self.refresh_cameras(cameras)
         self.models.refresh()
@@ -82,18 +89,24 @@ class MainWindow(QMainWindow):
 
     # ---- layout ---------------------------------------------------------------------------------------------
     def _layout(self) -> None:
-        """Video with the timeline under it on the left; controls and bars in a scrollable column on the right."""
+        """Video with the timeline under it on the left; on the right the controls scroll and the probability bars
+        stay in view under them (all seven at 1024x700). Messages float over the video: they never move controls."""
         side = QWidget()
         side_layout = QVBoxLayout(side)
         for group in (self.source_controls, self.model_controls, self.display_controls, self.record_controls,
                       self.outputs):
             side_layout.addWidget(group)
-        side_layout.addWidget(self.panel, 1)
+        side_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(360)
+        column = QWidget()
+        column_layout = QVBoxLayout(column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        column_layout.addWidget(scroll, 1)
+        column_layout.addWidget(self.panel)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.view)
         left.addWidget(self.panel.timeline)
@@ -101,15 +114,15 @@ class MainWindow(QMainWindow):
         left.setStretchFactor(1, 1)
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)
-        body.addWidget(scroll)
+        body.addWidget(column)
         body.setStretchFactor(0, 1)
         body.setStretchFactor(1, 0)
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(4, 4, 4, 4)
-        outer.addWidget(self.banner)
         outer.addWidget(body, 1)
         self.setCentralWidget(central)
+        self.banner.attach(self.view)
         self.setAcceptDrops(True)
         self.resize(1360, 860)
 
@@ -120,9 +133,11 @@ class MainWindow(QMainWindow):
         w.sourceFailed.connect(self._on_source_failed)
         w.sourceEnded.connect(self._on_source_ended)
         w.failed.connect(self.banner.show_error)
-        w.recordingFailed.connect(self._on_recording_failed)
+        w.recordingFailed.connect(self.recording.failed)
         self.models.activated.connect(lambda _: self.panel.set_classes(tuple(self.models.engine.card.classes)))
-        self.recorder.saved.connect(self._on_recording_saved)
+        self.models.settled.connect(self._open_deferred_source)
+        self.recording.snapshotSaved.connect(self.snapshotSaved)
+        sc.loop.toggled.connect(w.set_loop)
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
         sc.refreshRequested.connect(self.refresh_cameras)
@@ -133,7 +148,7 @@ class MainWindow(QMainWindow):
         dc.maxFacesChanged.connect(w.set_max_faces)
         rc.recordToggled.connect(self.set_recording)
         rc.snapshotRequested.connect(self.snapshot)
-        rc.folderRequested.connect(self.choose_output_folder)
+        rc.folderRequested.connect(self.recording.choose_folder)
         self.view.clicked.connect(self._on_view_clicked)
         for key, slot in (
             (Qt.Key.Key_Space, self.toggle_pause),
@@ -148,15 +163,23 @@ class MainWindow(QMainWindow):
         """Open ``source`` (else the last one, else the first camera) and load ``model`` (else last, else default)."""
         if provider:
             self.model_controls.select_provider(provider)
-        self.models.select(model or self.models.remembered(), initial=True)
+        self.models.start(model or self.models.remembered())
         spec = source if source is not None else self.settings.source
         if spec is None and self.source_controls.camera_combo.currentData() is not None:
             spec = self.source_controls.camera_combo.currentData()
         if spec is None:
-            self.banner.show_message(NO_CAMERA, "warning")
+            self.banner.show_message(NO_CAMERA, "warning", scope="source")
             self.view.clear(NO_CAMERA)
+        elif self.models.starting:
+            self._deferred_source = str(spec)
+            self.view.set_placeholder(f"Loading model {self.models.loading_model}…")
         else:
             self.open_source(str(spec))
+
+    def _open_deferred_source(self) -> None:
+        spec, self._deferred_source = self._deferred_source, None
+        if spec is not None and not self._closing:
+            self.open_source(spec)
 
     def refresh_cameras(self, cameras: list[CameraInfo] | None = None) -> None:
         cameras = list_cameras() if cameras is None else cameras
@@ -166,7 +189,8 @@ class MainWindow(QMainWindow):
 
     # ---- source ---------------------------------------------------------------------------------------------
     def open_source(self, spec: str) -> None:
-        self.stop_recording()
+        self._deferred_source = None
+        self.recording.set_source_live(False)
         options = self.source_controls.camera_options() if spec.isdigit() else {}
         self.worker.open_source(spec, **options)
         self.view.set_placeholder(f"Opening {spec}…")
@@ -188,7 +212,9 @@ class MainWindow(QMainWindow):
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.source_info = info
         self.settings.source = info.spec  # remembered only once it really opened
-        self.banner.clear_if("warning")
+        self.banner.clear_scope("source")  # "has ended", "not found", "no camera" were about another source
+        self.recording.set_source_live(True)
+        self.display_rate.reset()
         size = f"{info.size[0]}×{info.size[1]}" if info.size else ""
         fps = f" @ {info.fps:.2f} fps" if info.fps else ""
         self.source_controls.current_label.setText(f"{info.name} {size}{fps}")
@@ -198,13 +224,13 @@ class MainWindow(QMainWindow):
         self._selected_track = None
 
     def _on_source_failed(self, message: str) -> None:
-        self.banner.show_error(message)
+        self.banner.show_error(message, scope="source")
         if self.last_frame is None:
             self.view.clear(message)
 
     def _on_source_ended(self, name: str) -> None:
-        self.stop_recording()
-        self.banner.show_info(f"{name} has ended. Open another video or pick a camera.")
+        self.recording.set_source_live(False, ENDED)
+        self.banner.show_info(f"{name} has ended. Open another video or pick a camera.", scope="source")
 
     # ---- frames ---------------------------------------------------------------------------------------------
     def _on_frame(self) -> None:
@@ -212,11 +238,12 @@ class MainWindow(QMainWindow):
         if frame is None or self._closing:
             return
         self.last_frame = frame
+        self.recording.last_image = frame.annotated
         self.view.set_frame(frame.annotated)
         faces = frame.result.faces
         chosen = next((f for f in faces if f.track_id == self._selected_track), None)
         self.panel.update_face(chosen or largest_face(faces), frame.result.frame.timestamp, selected=chosen is not None)
-        self.status.show_frame(frame, self._display_rate.tick())
+        self.status.show_frame(frame, self.display_rate.tick())
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
@@ -225,72 +252,27 @@ class MainWindow(QMainWindow):
     def toggle_pause(self) -> None:
         self.paused = not self.paused
         self.worker.set_paused(self.paused)
-        self.status.set_state("⏸ paused" if self.paused else "")
+        self.recording.set_paused(self.paused)
 
-    # ---- recording and snapshots ----------------------------------------------------------------------------
+    # ---- recording and snapshots (RecordFlow) ---------------------------------------------------------------
+    def _recording_context(self) -> tuple[float, tuple[str, ...] | None]:
+        fps = (self.source_info.fps if self.source_info else None) or (
+            self.last_frame.capture_fps if self.last_frame else 0.0
+        )
+        classes = tuple(self.models.engine.card.classes) if self.models.engine else None
+        return fps or 30.0, classes
+
     def toggle_recording(self) -> None:
-        self.set_recording(self.recorder.active is None)
+        self.recording.toggle()
 
     def set_recording(self, on: bool) -> None:
-        if not on:
-            self.stop_recording()
-            return
-        if self.source_info is None or self.last_frame is None:
-            self.banner.show_error("Nothing to record yet: open a camera or a video first.")
-            self.record_controls.set_recording(False)
-            return
-        fps = self.source_info.fps or self.last_frame.capture_fps or 30.0
-        classes = tuple(self.models.engine.card.classes) if self.models.engine else None
-        try:
-            self.recorder.start(self.settings.output_dir("video"), fps, classes)
-        except OutputError as exc:
-            self.banner.show_error(str(exc))
-            self.record_controls.set_recording(False)
-            return
-        self.record_controls.set_recording(True)
-        self.status.set_state("● recording")
-        self._record_timer.start()
+        self.recording.set(on)
 
     def stop_recording(self, wait: bool = False) -> None:
-        """Stop writing and finalise the files (in the background unless ``wait``); ``recorder.saved`` follows."""
-        self._record_timer.stop()
-        self.record_controls.set_recording(False)
-        self.status.set_state("⏸ paused" if self.paused else "")
-        self.recorder.stop(wait)
-
-    def _tick_recording(self) -> None:
-        if self.recorder.active is not None:
-            self.record_controls.set_elapsed(self.recorder.active.elapsed, self.recorder.active.frames)
-
-    def _on_recording_failed(self, message: str) -> None:
-        self.banner.show_error(message)
-        self.stop_recording()
-
-    def _on_recording_saved(self, summary: RecordingSummary) -> None:
-        if summary.error:
-            self.banner.show_error(f"Recording {summary.video.name} ended with an error: {summary.error}")
-        else:
-            self.banner.show_info(f"Saved {summary.frames} frames to {summary.video} (+ {summary.results.name}).")
+        self.recording.stop(wait)
 
     def snapshot(self) -> Path | None:
-        if self.last_frame is None:
-            self.banner.show_error("No frame to save yet.")
-            return None
-        try:
-            path = save_snapshot(self.last_frame.annotated, self.settings.output_dir("image"))
-        except OSError as exc:
-            self.banner.show_error(str(exc))
-            return None
-        self.banner.show_info(f"Snapshot saved: {path}")
-        self.snapshotSaved.emit(str(path))
-        return path
-
-    def choose_output_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder", str(self.settings.output_dir("video")))
-        if folder:
-            self.settings.set_output_dir("video", Path(folder))
-            self.settings.set_output_dir("image", Path(folder))
-            self.record_controls.folder_label.setText(folder)
+        return self.recording.snapshot()
 
     # ---- Qt events ------------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

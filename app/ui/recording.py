@@ -33,6 +33,11 @@ class RecordingSummary:
     seconds: float
     error: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        """No frame arrived (paused, or the source had ended): the files were removed, nothing was saved."""
+        return self.frames == 0
+
 
 def timestamped_stem(prefix: str = "ferlive") -> str:
     return f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -93,10 +98,13 @@ class Recording:
                     part.close()
                 except Exception as exc:  # an OutputError from a disk that filled up; report, keep closing
                     errors.append(str(exc))
+            if self.frames == 0:  # a CSV header and an MP4 with no frames would only look like a recording
+                for path in (self.video_path, self.results_path):
+                    path.unlink(missing_ok=True)
             self.summary = RecordingSummary(
                 video=self.video_path,
                 results=self.results_path,
-                frames=self._video.frames_written,
+                frames=self._video.frames_written if self.frames else 0,
                 frames_with_face=self.frames_with_face,
                 rows=self._results.rows_written,
                 seconds=seconds,

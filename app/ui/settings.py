@@ -74,6 +74,15 @@ class AppSettings:
     def camera_fps(self, value: str) -> None:
         self._set("source/fps", value)
 
+    @property
+    def loop_files(self) -> bool:
+        """Video files restart at their end (on by default: a file stands in for a camera in a demo)."""
+        return self._get("source/loop", True, bool)
+
+    @loop_files.setter
+    def loop_files(self, value: bool) -> None:
+        self._set("source/loop", bool(value))
+
     # model ------------------------------------------------------------------------------------------------
     @property
     def model(self) -> str | None:
@@ -144,6 +153,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     Stored on change (not on exit) so a crash or a killed process still keeps what the person chose.
     """
     source.set_mode(settings.camera_resolution, settings.camera_fps)
+    source.loop.setChecked(settings.loop_files)
     if model is not None:
         model.select_provider(settings.provider)
     for name, default in (("boxes", True), ("landmarks", False), ("labels", True)):
@@ -154,6 +164,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
         record.folder_label.setText(str(settings.output_dir("video")))
     source.resolution_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_resolution", text))
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
+    source.loop.toggled.connect(lambda on: setattr(settings, "loop_files", on))
     for name in ("boxes", "landmarks", "labels"):
         getattr(display, name).toggled.connect(lambda on, name=name: settings.set_toggle(name, on))
     display.stabilityChanged.connect(lambda value: setattr(settings, "stability", value))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.inference.providers import LABELS
+from app.ui.icons import dot_icon, standard_icon
 from app.ui.workers import ProcessedFrame
 
 # Short names for the pipeline's stage keys, in pipeline order.
@@ -35,8 +37,9 @@ class FrameStatusBar(QStatusBar):
         self.stages = QLabel("")
         self.faces = QLabel("no face")
         self.provider = QLabel("")
+        self.state_icon = QLabel()
         self.state = QLabel("")
-        for label in (self.state, self.rates, self.stages, self.faces, self.provider):
+        for label in (self.state_icon, self.state, self.rates, self.stages, self.faces, self.provider):
             self.addPermanentWidget(label)
         self._last = 0.0
 
@@ -56,6 +59,9 @@ class FrameStatusBar(QStatusBar):
         self.faces.setText("no face" if n == 0 else f"{n} face{'s' if n > 1 else ''}")
         self.provider.setText(LABELS.get(frame.provider, frame.provider) if frame.provider else "no model")
 
-    def set_state(self, text: str) -> None:
-        """Paused / recording marker at the left of the permanent area."""
-        self.state.setText(text)
+    def set_state(self, state: str) -> None:
+        """"paused", "recording" or "" at the left of the permanent area, with a drawn icon (no glyph)."""
+        icon = {"paused": standard_icon("MediaPause"), "recording": dot_icon()}.get(state)
+        self.state_icon.setPixmap(icon.pixmap(14, 14) if icon is not None else QPixmap())
+        self.state_icon.setVisible(icon is not None)
+        self.state.setText(state)

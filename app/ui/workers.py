@@ -19,7 +19,8 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from app.capture import FolderSource, ImageSource, LatestFrameMailbox, Source, ThreadedCapture, make_source
-from app.errors import FerliveError, OutputError
+from app.capture.video import VideoFileSource
+from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.inference.engine import InferenceEngine
 from app.pipeline import FacePipeline
 from app.publish import PublisherSet
@@ -27,6 +28,7 @@ from app.render import RenderOptions, render
 from app.smoothing import DEFAULT_STABILITY
 from app.types import FrameResult
 from app.ui.playback import PausablePlayback
+from app.ui.rates import RateMeter
 from app.ui.recording import Recording
 
 log = logging.getLogger(__name__)
@@ -60,25 +62,6 @@ class ProcessedFrame:
     provider: str
 
 
-class RateMeter:
-    """Events per second as an exponential moving average of the instantaneous rate."""
-
-    def __init__(self) -> None:
-        self.value = 0.0
-        self._last: float | None = None
-
-    def tick(self) -> float:
-        now = time.perf_counter()
-        if self._last is not None and now > self._last:
-            rate = 1.0 / (now - self._last)
-            self.value = rate if self.value == 0.0 else 0.9 * self.value + 0.1 * rate
-        self._last = now
-        return self.value
-
-    def reset(self) -> None:
-        self.value, self._last = 0.0, None
-
-
 class StreamWorker(QThread):
     """Owns the source and the pipeline; all public methods are safe to call from the GUI thread."""
 
@@ -88,6 +71,7 @@ class StreamWorker(QThread):
     sourceEnded = Signal(str)  # noqa: N815 - source name
     failed = Signal(str)
     recordingFailed = Signal(str)  # noqa: N815
+    sourceLost = Signal(str)  # noqa: N815 - a camera was unplugged or is busy; reconnect() tries it again
 
     def __init__(self, options: RenderOptions | None = None, max_faces: int = 4,
                  stability: str = DEFAULT_STABILITY) -> None:
@@ -96,6 +80,7 @@ class StreamWorker(QThread):
         self._wake = threading.Event()
         self._stopping = False
         self._pending_source: tuple[str, dict] | None = None
+        self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
         self._options = options or RenderOptions()
@@ -110,6 +95,8 @@ class StreamWorker(QThread):
         self._pipeline: FacePipeline | None = None
         self._stills = False
         self._rate = RateMeter()
+        self._rate_engine: InferenceEngine | None = None  # the inference rate restarts with each model
+        self._loop = True
         self._last_error = ""
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
@@ -120,15 +107,34 @@ class StreamWorker(QThread):
             self._pending_source = (str(spec), camera_options)
         self._wake.set()
 
+    def reconnect(self) -> None:
+        """Open the last source again with the same options (a camera plugged back in, or freed by another app)."""
+        with self._lock:
+            self._pending_source = self._last_source
+        self._wake.set()
+
     def close_source(self) -> None:
         with self._lock:
             self._close_requested, self._pending_source = True, None
         self._wake.set()
 
     def set_engine(self, engine: InferenceEngine | None) -> None:
-        """Takes effect before the next frame; a frame in flight finishes with the old engine."""
+        """Takes effect at the next frame: a frame in flight on the old engine is cancelled and its result dropped,
+        so leaving a slow model never freezes the view; a processed frame of the old model not yet shown is
+        dropped too."""
         with self._lock:
-            self._engine = engine
+            old, self._engine = self._engine, engine
+        if old is not None and old is not engine:
+            old.cancel()
+            self._out.get(timeout=0)
+
+    def set_loop(self, loop: bool) -> None:
+        """Video files restart at their end (demos); applies to the file playing now and to later ones."""
+        with self._lock:
+            self._loop = loop
+            playback = self._playback
+        if playback is not None and isinstance(playback.inner, VideoFileSource):
+            playback.inner.loop = loop
 
     def set_options(self, options: RenderOptions) -> None:
         with self._lock:
@@ -218,6 +224,7 @@ class StreamWorker(QThread):
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
+        self._last_source = (spec, camera_options)
         try:
             source: Source = make_source(spec, **(camera_options if spec.isdigit() else {}))
             playback = None
@@ -227,10 +234,13 @@ class StreamWorker(QThread):
             capture = ThreadedCapture(source, pace=False if playback else None).start()
         except Exception as exc:
             log.warning("Opening %s failed: %s", spec, exc)
-            self.sourceFailed.emit(describe_error(exc, f"opening {spec}"))
+            lost = self.sourceLost if spec.isdigit() else self.sourceFailed  # a busy camera may be free later
+            lost.emit(describe_error(exc, f"opening {spec}"))
             return
         with self._lock:
             self._capture, self._playback = capture, playback
+            if playback is not None and isinstance(playback.inner, VideoFileSource):
+                playback.inner.loop = self._loop  # read only at the file's end, so setting it now is in time
         stills = isinstance(source, (ImageSource, FolderSource))
         if self._pipeline is not None and stills != self._stills:
             self._pipeline.close()
@@ -256,6 +266,9 @@ class StreamWorker(QThread):
         name = capture.source.name
         error = capture.error
         self._close_capture()
+        if error is not None and capture.source.is_live:  # a camera does not end by itself: it was lost
+            self.sourceLost.emit(describe_error(error, f"reading {name}"))
+            return
         if error is not None:
             self.failed.emit(describe_error(error, f"reading {name}"))
         self.sourceEnded.emit(name)
@@ -287,6 +300,8 @@ class StreamWorker(QThread):
             t0 = time.perf_counter()
             annotated = render(frame.image, result.faces, options)
             result.timings_ms["render"] = (time.perf_counter() - t0) * 1000.0
+        except InferenceCancelled:  # the model was switched mid-frame: its result is no longer wanted
+            return
         except Exception as exc:  # one bad frame or a model that fails at run time: report once, keep going
             message = describe_error(exc, "analysing a frame")
             if message != self._last_error:
@@ -302,17 +317,21 @@ class StreamWorker(QThread):
                 self.recordingFailed.emit(str(exc))
         capture = self._capture
         self.frames_processed += 1
-        self._out.put(
-            ProcessedFrame(
-                result=result,
-                annotated=annotated,
-                capture_fps=capture.fps if capture is not None else 0.0,
-                inference_fps=self._rate.tick(),
-                dropped=capture.dropped if capture is not None else 0,
-                provider=engine.provider if engine is not None else "",
-            )
+        if engine is not self._rate_engine:
+            self._rate.reset()
+            self._rate_engine = engine
+        processed = ProcessedFrame(
+            result=result,
+            annotated=annotated,
+            capture_fps=capture.fps if capture is not None else 0.0,
+            inference_fps=self._rate.tick(),
+            dropped=capture.dropped if capture is not None else 0,
+            provider=engine.provider if engine is not None else "",
         )
         with self._lock:
+            if self._engine is not engine:  # switched while this frame ran: a stale result is never shown
+                return
+            self._out.put(processed)  # under the lock, so set_engine's drain cannot miss it
             notify, self._notified = not self._notified, True
         if notify:
             self.frameReady.emit()
