@@ -11,6 +11,7 @@ from app.capture import VideoFileSource
 from app.inference.engine import InferenceEngine
 from app.inference.registry import default_models_dir
 from app.pipeline import FacePipeline
+from app.smoothing import RAW
 from tests.datapaths import require_data, video
 
 SHIPPED = sorted(p.stem for p in default_models_dir().glob("*.onnx"))
@@ -42,7 +43,7 @@ def smile_frames():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_tells_the_smile_from_talking(name, smile_frames):
-    pipe = FacePipeline(InferenceEngine(default_models_dir() / f"{name}.onnx", provider="cpu"), smoothing=0.0)
+    pipe = FacePipeline(InferenceEngine(default_models_dir() / f"{name}.onnx", provider="cpu"), stability=RAW)
     try:
         labels = [r.faces[0].label if r.faces else None for r in map(pipe.process, smile_frames)]
     finally:

@@ -20,10 +20,9 @@ from tqdm import tqdm
 from app.analyze import load_engine
 from app.capture import open_source
 from app.pipeline import FacePipeline
-from app.smoothing import PRESETS, LabelSmoother, Stability
+from app.smoothing import PRESETS, RAW, LabelSmoother, Stability
 
 SHARED_CLIPS = ("woman_smile_neutral.mp4", "woman_phone_night.mp4", "interview_50s.mp4")
-RAW = Stability("raw", time_constant_s=0.0, margin=0.0, hold_s=0.0)
 
 
 def old_average(fps: float, strength: float = 0.6) -> Stability:
