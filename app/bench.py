@@ -227,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch eager comparison")
     ap.add_argument("--json", default=None, help="also write the report to this file")
     ap.add_argument("--markdown", default=None, help="also write the README table to this file")
+    ap.add_argument("--outputs", action="store_true",
+                    help="instead: fps with and without the live outputs (OSC, WebSocket, LSL) and their capture -> "
+                         "sent latency, on the first of --models (default: the registry's default) and provider")
     args = ap.parse_args(argv)
     video = Path(args.video) if args.video else default_clip()
+    if args.outputs:
+        return _bench_outputs(video, args)
     report = benchmark(video, args.models.split(",") if args.models else None, args.providers.split(","),
                        args.frames, not args.no_torch)
     print_table(report)
@@ -238,6 +243,20 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(text + "\n")
     if args.markdown:
         Path(args.markdown).write_text(markdown_table(report) + "\n")
+    return 0
+
+
+def _bench_outputs(video: Path, args: argparse.Namespace) -> int:
+    from app.analyze import load_engine
+    from app.bench_outputs import benchmark_outputs, print_outputs_table
+
+    engine = load_engine(args.models.split(",")[0] if args.models else None, provider=args.providers.split(",")[0])
+    report = benchmark_outputs(video, engine, args.frames or 300)
+    print_outputs_table(report)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
     return 0
 
 

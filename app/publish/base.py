@@ -38,8 +38,11 @@ class PublisherStatus:
     rate: float  # messages per second over the last two seconds
     clients: int | None  # connected receivers where the protocol knows them (UDP does not: None)
     last_error: str
-    latency_median_ms: float | None  # frame capture -> message handed to the socket
+    latency_median_ms: float | None  # frame capture -> message handed to the socket (includes the analysis)
     latency_p95_ms: float | None
+    output_median_ms: float | None  # result offered -> message handed to the socket (the output's own delay)
+    output_p95_ms: float | None
+    cpu_ms_per_message: float | None  # CPU time of the publisher thread per result it handled
 
     def describe(self) -> str:
         """One line, e.g. ``websocket ws://127.0.0.1:8765: sending, 2 clients, 29.8 msg/s, 1.2 ms (p95 2.0)``."""
@@ -48,7 +51,8 @@ class PublisherStatus:
             parts.append(f"{self.clients} client{'' if self.clients == 1 else 's'}")
         parts.append(f"{self.rate:.1f} msg/s, {self.sent} sent, {self.dropped} dropped")
         if self.latency_median_ms is not None:
-            parts.append(f"latency {self.latency_median_ms:.2f} ms (p95 {self.latency_p95_ms:.2f})")
+            parts.append(f"capture -> sent {self.latency_median_ms:.1f} ms (p95 {self.latency_p95_ms:.1f}), "
+                         f"offered -> sent {self.output_median_ms:.2f} ms (p95 {self.output_p95_ms:.2f})")
         if self.last_error:
             parts.append(f"last error: {self.last_error}")
         return f"{self.name} {self.endpoint}: " + ", ".join(parts)
@@ -60,13 +64,16 @@ class Publisher:
     name = "output"
 
     def __init__(self) -> None:
-        self._mailbox: LatestFrameMailbox[FrameResult] = LatestFrameMailbox()
+        self._mailbox: LatestFrameMailbox[tuple[FrameResult, float]] = LatestFrameMailbox()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._handled = 0  # results taken from the mailbox and finished (sent or failed)
         self._sent = 0
         self._extra_dropped = 0  # drops after the mailbox (a slow WebSocket client's slot)
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._output_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._cpu_s = 0.0
+        self.offered_at = 0.0  # when the result being sent was offered (publisher thread)
         self._sent_times: deque[float] = deque(maxlen=4096)
         self._last_error = ""
         self._error_active = False
@@ -83,7 +90,7 @@ class Publisher:
 
     def offer(self, result: FrameResult) -> None:
         """Hand over one frame's results; never blocks (an unsent older result is replaced and counted)."""
-        self._mailbox.put(result)
+        self._mailbox.put((result, time.perf_counter()))
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until everything offered so far has been sent or dropped; True if that happened in time.
@@ -113,7 +120,7 @@ class Publisher:
 
     def status(self) -> PublisherStatus:
         with self._lock:
-            latencies = list(self._latency_ms)
+            latencies, output = list(self._latency_ms), list(self._output_ms)
             now = time.perf_counter()
             recent = sum(1 for t in self._sent_times if now - t <= RATE_WINDOW_S)
             sent, last_error, error_active = self._sent, self._last_error, self._error_active
@@ -129,9 +136,9 @@ class Publisher:
             state = "no clients"
         else:
             state = "sending" if recent else "idle"
-        median, p95 = (float(np.median(latencies)), float(np.percentile(latencies, 95))) if latencies else (None, None)
+        cpu_ms = 1000.0 * self._cpu_s / self._handled if self._handled else None
         return PublisherStatus(self.name, self.endpoint(), state, sent, dropped, recent / RATE_WINDOW_S, clients,
-                               last_error, median, p95)
+                               last_error, *_median_p95(latencies), *_median_p95(output), cpu_ms)
 
     def latencies_ms(self) -> list[float]:
         """The recent capture -> sent latencies in milliseconds (oldest first)."""
@@ -167,13 +174,16 @@ class Publisher:
         """True while a subclass still holds something not yet sent (e.g. a WebSocket client's slot)."""
         return False
 
-    def mark_sent(self, captured_at: float) -> None:
-        """Count one message that left through the socket, with its capture -> sent latency (any thread)."""
+    def mark_sent(self, captured_at: float, offered_at: float | None = None) -> None:
+        """Count one message that left through the socket, with its capture -> sent and offered -> sent latencies
+        (any thread; ``offered_at`` defaults to that of the result the publisher thread is sending)."""
         now = time.perf_counter()
+        offered_at = self.offered_at if offered_at is None else offered_at
         with self._lock:
             self._sent += 1
             self._sent_times.append(now)
             self._latency_ms.append((now - captured_at) * 1000.0)
+            self._output_ms.append((now - offered_at) * 1000.0)
             self._error_active = False
 
     def mark_dropped(self, n: int = 1) -> None:
@@ -195,15 +205,24 @@ class Publisher:
 
     def _run(self) -> None:
         while True:
-            result = self._mailbox.get()
-            if result is None:
+            item = self._mailbox.get()
+            if item is None:
                 return
+            result, self.offered_at = item
+            cpu0 = time.thread_time()
             try:
                 self._send(result)
             except Exception as exc:  # a receiver's problem must not end the output; it is shown in the status
                 self.mark_error(describe_send_error(exc))
             finally:
+                self._cpu_s += time.thread_time() - cpu0
                 self._handled += 1
+
+
+def _median_p95(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return float(np.median(values)), float(np.percentile(values, 95))
 
 
 def describe_send_error(exc: BaseException) -> str:

@@ -30,7 +30,7 @@ class _Client:
 
     def __init__(self, connection) -> None:
         self.connection = connection
-        self.slot: tuple[str, float] | None = None
+        self.slot: tuple[str, float, float] | None = None  # text, captured_at, offered_at
         self.fresh = asyncio.Event()
         self.sending = False
 
@@ -132,20 +132,20 @@ class WebSocketPublisher(Publisher):
         text = json.dumps(frame_message(result), separators=(",", ":"))
         with self._queued_lock:
             self._queued += 1
-        self._loop.call_soon_threadsafe(self._fan_out, text, result.frame.captured_at)
+        self._loop.call_soon_threadsafe(self._fan_out, text, result.frame.captured_at, self.offered_at)
 
     def _pending(self) -> bool:
         return self._queued > 0 or any(c.slot is not None or c.sending for c in self._clients)
 
     # ---- event loop thread ----------------------------------------------------------------------------------
-    def _fan_out(self, text: str, captured_at: float) -> None:
+    def _fan_out(self, text: str, captured_at: float, offered_at: float) -> None:
         with self._queued_lock:
             self._queued -= 1
         for client in self._clients:
             if client.slot is not None:  # this client has not taken the previous frame yet: newest wins
                 self.client_slot_drops += 1
                 self.mark_dropped()
-            client.slot = (text, captured_at)
+            client.slot = (text, captured_at, offered_at)
             client.fresh.set()
 
     async def _handle(self, connection) -> None:
@@ -171,7 +171,7 @@ class WebSocketPublisher(Publisher):
             client.fresh.clear()
             if client.slot is None:
                 continue
-            (text, captured_at), client.slot = client.slot, None
+            (text, captured_at, offered_at), client.slot = client.slot, None
             client.sending = True
             try:
                 await client.connection.send(text)
@@ -179,4 +179,4 @@ class WebSocketPublisher(Publisher):
                 return
             finally:
                 client.sending = False
-            self.mark_sent(captured_at)
+            self.mark_sent(captured_at, offered_at)
