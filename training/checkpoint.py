@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.data.augment import mirror_landmarks, mirror_permutation
 from training.models import create_model
 
 
@@ -40,6 +41,17 @@ def checkpoint_chain(ckpt: dict, max_stages: int = 10) -> list[dict | str]:
     return chain[::-1]
 
 
+def probabilities(model: nn.Module, out: dict) -> torch.Tensor:
+    """What the exported model outputs: the class head, blended with the text head where there is one.
+
+    Training's validation (``training.train.predict``) and the shipped module both use this one rule."""
+    p = out["logits"].float().softmax(-1)
+    if "text_logits" in out:
+        w = getattr(model, "text_weight", 0.5)
+        p = (1 - w) * p + w * out["text_logits"].float().softmax(-1)
+    return p
+
+
 class ProbabilityHead(nn.Module):
     """What ships: the model plus its output rule (class head, blended with the text head where one exists)."""
 
@@ -48,8 +60,6 @@ class ProbabilityHead(nn.Module):
         self.model = model
 
     def forward(self, image: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
-        from training.train import probabilities
-
         return probabilities(self.model, self.model(image, landmarks))
 
 
@@ -63,8 +73,6 @@ class FlipAverage(nn.Module):
 
     def __init__(self, head: nn.Module):
         super().__init__()
-        from training.data.augment import mirror_permutation
-
         self.head = head
         self.register_buffer("perm", torch.as_tensor(mirror_permutation(), dtype=torch.long), persistent=False)
 
@@ -72,8 +80,6 @@ class FlipAverage(nn.Module):
         images = torch.cat([image, image.flip(-1)])
         both = None
         if landmarks is not None:
-            from training.data.augment import mirror_landmarks
-
             both = torch.cat([landmarks, mirror_landmarks(landmarks, self.perm)])
         probs = self.head(images, both)
         return probs.reshape(2, -1, probs.shape[-1]).mean(0)

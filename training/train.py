@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from training.checkpoint import probabilities
 from training.config import load_config
 from training.data.augment import augment_batch
 from training.data.prepare import PreparedData, load_or_prepare
@@ -74,15 +75,6 @@ def compute_loss(out: dict, y: torch.Tensor, cfg: dict) -> torch.Tensor:
         loss = loss + cfg["text_loss_weight"] * F.cross_entropy(out["text_logits"].float(), y,
                                                                 label_smoothing=cfg["label_smoothing"])
     return loss
-
-
-def probabilities(model: torch.nn.Module, out: dict) -> torch.Tensor:
-    """What the exported model outputs: the class head, blended with the text head where there is one."""
-    p = out["logits"].float().softmax(-1)
-    if "text_logits" in out:
-        w = getattr(model, "text_weight", 0.5)
-        p = (1 - w) * p + w * out["text_logits"].float().softmax(-1)
-    return p
 
 
 @torch.no_grad()

@@ -14,7 +14,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,6 +22,8 @@ from tqdm import tqdm
 
 from app.face.align import TEMPLATE_VERSION, AlignedFace, align_face, crop_as_face
 from training.data.archive import LabelledImages, load_dataset
+from training.data.bundle_file import is_bundle, unpack
+from training.data.prepared import PreparedData
 
 UPSCALE_TARGET = 192  # MediaPipe's detector finds small crops reliably once they are about this big
 PAD_FRACTION = 1 / 3
@@ -57,22 +58,6 @@ def align_dataset_image(mesh, image: np.ndarray, size: int, gray: bool, face_cro
     if face_crops:
         return crop_as_face(bgr, size, gray=gray), False
     return None, False
-
-
-@dataclass
-class PreparedData:
-    images: np.ndarray  # (N,S,S) or (N,S,S,3) uint8
-    landmarks: np.ndarray  # (N,478,3) float16
-    labels: np.ndarray
-    split: np.ndarray
-    detected: np.ndarray  # bool: MediaPipe found the face
-    usable: np.ndarray  # bool: detected, or fallback applied
-    classes: tuple[str, ...]
-
-    def subset(self, split: str) -> PreparedData:
-        i = np.where(self.split == split)[0]
-        return PreparedData(self.images[i], self.landmarks[i], self.labels[i], self.split[i], self.detected[i],
-                            self.usable[i], self.classes)
 
 
 _worker_mesh = None
@@ -142,8 +127,6 @@ def load_or_prepare(source: str | Path, size: int, gray: bool, cache_dir: Path |
                     workers: int = 2) -> PreparedData:
     """Cached prepared data for ``source``; prepares (and reports coverage) on first use."""
     source = Path(source)
-    from training.data.bundle import is_bundle, unpack
-
     if is_bundle(source):  # already prepared elsewhere (e.g. carried to a GPU machine)
         prep = unpack(source)
         if prep.images.shape[1] != size or (prep.images.ndim == 3) != gray:

@@ -1,4 +1,8 @@
-"""Architectures by name (timm style): ``--arch`` is a lookup, never an if/elif chain."""
+"""Architectures by name (timm style): ``--arch`` is a lookup, never an if/elif chain.
+
+The families import this module to register themselves; it imports none of them (``training.models``, the
+package, imports every family, so the table is full whichever module a caller imports first).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ def register_model(arch: str, configs: dict[str, dict]):
 
 
 def model_config(arch: str, size: str, **overrides) -> dict:
-    _ensure_loaded()
     if (arch, size) not in _CONFIGS:
         known = sorted(f"{a}/{s}" for a, s in _CONFIGS)
         raise KeyError(f"unknown model {arch}/{size}; known: {', '.join(known)}")
@@ -37,9 +40,4 @@ def create_model(arch: str, size: str = "small", **overrides) -> nn.Module:
 
 
 def list_models() -> list[tuple[str, str]]:
-    _ensure_loaded()
     return sorted(_CONFIGS)
-
-
-def _ensure_loaded() -> None:
-    from training.models import apvit, ferformer, poster  # noqa: F401  (registration side effect)
