@@ -276,3 +276,33 @@ def test_threaded_capture_stores_a_read_error():
             pass
         assert capture.finished
         assert isinstance(capture.error, CameraUnavailableError)
+
+
+# ---- a camera that disappears or is busy (through CameraSource's capture_factory) ----------------------------------
+
+
+def test_unplugged_camera_raises_releases_and_reconnects():
+    from tests.camera_standin import CameraBench
+
+    bench = CameraBench(first_frames(require_data(video(NIGHT)), 5))
+    camera = CameraSource(0, capture_factory=bench.factory)
+    with ThreadedCapture(camera) as capture:
+        assert capture.get(timeout=5) is not None
+        bench.state = "unplugged"
+        while capture.get(timeout=5) is not None:
+            pass
+        assert capture.finished and isinstance(capture.error, CameraUnavailableError)
+        assert "unplugged" in str(capture.error)
+    assert bench.releases == bench.opens == 1  # released at once, so another application could have it
+    assert camera.read() is None  # closed: a lost camera is not reopened behind the person's back
+    with pytest.raises(CameraUnavailableError, match="in use by another application"):
+        camera.open()  # still unplugged
+    bench.state = "busy"
+    with pytest.raises(CameraUnavailableError, match="in use by another application"):
+        camera.open()
+    bench.state = "ok"
+    camera.open()  # plugged back in: the same source works again
+    frame = camera.read()
+    assert frame is not None and frame.index == 0 and frame.image.shape == (336, 596, 3)
+    camera.close()
+    assert bench.releases == bench.opens - 2  # the two failed opens held nothing

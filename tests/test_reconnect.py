@@ -1,0 +1,65 @@
+"""A camera unplugged mid-run, or busy: the recording is finalised, the banner says so, Reconnect brings it back.
+
+The window, worker threads, MediaPipe and ONNX Runtime are real; the camera is ``tests.camera_standin`` (no
+machine running the tests has one), failing the way ``cv2.VideoCapture`` does.
+"""
+
+from __future__ import annotations
+
+import av
+import pytest
+
+from tests.camera_standin import CameraBench
+from tests.datapaths import require_data, video
+from tests.ui_helpers import WAIT_MS
+
+pytest_plugins = ["tests.ui_helpers"]  # the models_dir and make_window fixtures
+pytestmark = pytest.mark.slow
+
+
+def banner_says(window, words: str) -> bool:
+    """True when a message on the banner (messages stack there) contains ``words``."""
+    texts = window.banner.texts() if hasattr(window.banner, "texts") else [window.banner.text]
+    return any(words in text for text in texts)
+
+
+def decoded_frames(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_unplugged_and_busy_camera_offer_reconnect(qtbot, make_window):
+    import cv2
+
+    capture = cv2.VideoCapture(str(require_data(video("woman_smile_neutral.mp4"))))
+    bench = CameraBench([capture.read()[1] for _ in range(30)])
+    capture.release()
+    window = make_window(model="alpha")
+    window.worker.open_source("0", capture_factory=bench.factory)
+    qtbot.waitUntil(lambda: window.last_frame is not None and window.source_info is not None, timeout=WAIT_MS)
+    window.set_recording(True)
+    recording = window.recorder.active
+    assert recording is not None
+    qtbot.waitUntil(lambda: recording.frames >= 10, timeout=WAIT_MS)
+
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as saved:
+        bench.state = "unplugged"
+    summary = saved.args[0]
+    assert summary.error is None and summary.frames >= 10
+    assert decoded_frames(summary.video) == summary.frames  # finalised: every frame recorded plays back
+    assert window.recorder.active is None
+    qtbot.waitUntil(lambda: window.reconnect.button.isVisible(), timeout=WAIT_MS)
+    assert banner_says(window, "unplugged") and banner_says(window, "press Reconnect")
+    assert bench.releases == bench.opens  # the device was let go
+
+    bench.state = "busy"  # still held by another application: the offer stays
+    window.reconnect.button.click()
+    qtbot.waitUntil(lambda: banner_says(window, "in use by another application"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.reconnect.button.isEnabled(), timeout=WAIT_MS)
+    assert window.reconnect.button.isVisible()
+
+    bench.state = "ok"
+    reads = bench.reads
+    with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
+        window.reconnect.button.click()
+    qtbot.waitUntil(lambda: bench.reads > reads + 5 and not window.reconnect.button.isVisible(), timeout=WAIT_MS)
