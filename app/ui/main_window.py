@@ -24,7 +24,6 @@ from app.ui.probability_panel import ProbabilityPanel, face_at, largest_face
 from app.ui.qt_compat import guard_signal_refcount
 from app.ui.rates import RateMeter
 from app.ui.reconnect import ReconnectOffer
-from app.ui.reconnect import ReconnectOffer
 from app.ui.record_flow import ENDED, RecordFlow
 from app.ui.recording import RecordingController
 from app.ui.settings import AppSettings, bind_controls
@@ -81,7 +80,6 @@ class MainWindow(QMainWindow):
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
         self.worker.set_loop(self.source_controls.loop.isChecked())
-        self.reconnect = ReconnectOffer(self.worker, self.banner.show_error, self.stop_recording, self.view)
         self.reconnect = ReconnectOffer(self.worker, self.banner.show_error, self.stop_recording, self.view)
         self._wire()
         self.refresh_cameras(cameras)

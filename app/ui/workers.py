@@ -72,7 +72,6 @@ class StreamWorker(QThread):
     failed = Signal(str)
     recordingFailed = Signal(str)  # noqa: N815
     sourceLost = Signal(str)  # noqa: N815 - a camera was unplugged or is busy; reconnect() tries it again
-    sourceLost = Signal(str)  # noqa: N815 - a camera was unplugged or is busy; reconnect() tries it again
 
     def __init__(self, options: RenderOptions | None = None, max_faces: int = 4,
                  stability: str = DEFAULT_STABILITY) -> None:
@@ -81,7 +80,6 @@ class StreamWorker(QThread):
         self._wake = threading.Event()
         self._stopping = False
         self._pending_source: tuple[str, dict] | None = None
-        self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -107,12 +105,6 @@ class StreamWorker(QThread):
     def open_source(self, spec: str | int, **camera_options: float | int) -> None:
         with self._lock:
             self._pending_source = (str(spec), camera_options)
-        self._wake.set()
-
-    def reconnect(self) -> None:
-        """Open the last source again with the same options (a camera plugged back in, or freed by another app)."""
-        with self._lock:
-            self._pending_source = self._last_source
         self._wake.set()
 
     def reconnect(self) -> None:
@@ -232,7 +224,6 @@ class StreamWorker(QThread):
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
-        self._last_source = (spec, camera_options)
         self._last_source = (spec, camera_options)
         try:
             source: Source = make_source(spec, **(camera_options if spec.isdigit() else {}))
