@@ -148,7 +148,8 @@ def run_soak(
     app.exec()
     for timer in timers:
         timer.stop()
-    print_row()
+    if time.perf_counter() - state["last_t"] > 1.0:  # the last stretch, unless a row was just printed
+        print_row()
     recorder.stop(wait=True)
     recorder.join()
     worker.stop()
