@@ -103,12 +103,24 @@ class PriorCorrection(nn.Module):
         return p / p.sum(-1, keepdim=True)
 
 
-def prior_weights(train_counts: list[int], balance: str) -> list[float] | None:
-    """Per-class factors that turn the balanced-sampling prior back into the training prior (None: no change)."""
+PRIOR_TARGETS = ("train", "uniform")
+
+
+def prior_weights(train_counts: list[int], balance: str, target: str = "train") -> list[float] | None:
+    """Per-class factors applied to the model's probabilities (None: no change).
+
+    The model learns p(c | x) under the prior it was sampled with: n_c for no balancing, sqrt(n_c) for "sqrt",
+    uniform for "full". ``target`` "train" turns that back into the training prior (FER2013's, whose many happy and
+    neutral faces are not a camera's); "uniform" divides it out so that no class is favoured before the face is
+    seen, which suits a mixture of datasets or a camera whose class frequencies nobody knows.
+    """
+    if target not in PRIOR_TARGETS:
+        raise ValueError(f"unknown prior target {target!r}; choose one of {', '.join(PRIOR_TARGETS)}")
     counts = np.maximum(np.asarray(train_counts, np.float64), 1.0)
-    if balance == "none":
+    sampled = {"none": counts, "sqrt": np.sqrt(counts), "full": np.ones_like(counts)}[balance]
+    w = counts / sampled if target == "train" else 1.0 / sampled
+    if np.allclose(w, w[0]):
         return None
-    w = np.sqrt(counts) if balance == "sqrt" else counts
     return [round(float(v), 6) for v in w / w.max()]
 
 

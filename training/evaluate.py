@@ -21,7 +21,7 @@ from app.face.mesh import FaceMesh
 from app.inference.card import METADATA_KEY
 from app.inference.engine import InferenceEngine
 from app.inference.integrity import fingerprint
-from training.data.archive import LabelledImages, load_archive
+from training.data.archive import LabelledImages, load_dataset
 from training.data.prepare import align_dataset_image
 
 
@@ -122,10 +122,12 @@ def run_checkpoint(checkpoint: str | Path, aligned: list, tta: str = "none",
 
 
 def evaluate(model_path: str | Path, data_path: str | Path, split: str | None = None, out_dir: Path | None = None,
-             checkpoint: str | Path | None = None, provider: str = "auto") -> dict:
+             checkpoint: str | Path | None = None, provider: str = "auto", face_crops: bool | None = None) -> dict:
+    """Accuracy of the exported model on ``data_path`` (archive or image folder; ``face_crops`` True: a face the
+    detector misses is still classified from the whole crop, as for FER2013)."""
     engine = InferenceEngine(model_path, provider=provider)
     card = engine.card
-    data = load_archive(data_path, tuple(card.classes))
+    data = load_dataset(data_path, tuple(card.classes), face_crops)
     if split:
         data = data.subset(split)
     if len(data) == 0:
@@ -197,10 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("models/reports"))
     ap.add_argument("--checkpoint", default=None, help="also evaluate this PyTorch checkpoint on the same faces")
     ap.add_argument("--provider", default="auto")
+    ap.add_argument("--face-crops", action="store_true",
+                    help="every image is a face crop (e.g. affectnet96): use the whole crop where no face is found")
     ap.add_argument("--update-card", default=None, metavar="PREFIX",
                     help="store accuracy/macro-F1 in the model card as PREFIX_acc (e.g. publictest, ckplus)")
     args = ap.parse_args(argv)
-    result = evaluate(args.model, args.data, args.split, args.out_dir, args.checkpoint, args.provider)
+    result = evaluate(args.model, args.data, args.split, args.out_dir, args.checkpoint, args.provider,
+                      True if args.face_crops else None)
     if args.update_card:
         update_card(args.model, args.update_card, result)
     printed = {k: v for k, v in result.items() if k != "confusion"}

@@ -63,13 +63,15 @@ def stage_command(ckpt: dict) -> str:
     cfg, args = ckpt["config"], ckpt["model_args"]
     cmd = (f"python -m training.train --arch {args['arch']} --size {args['size']} --epochs {cfg['epochs']} "
            f"--seed {cfg['seed']} --lr {cfg['lr']} --warmup-epochs {cfg['warmup_epochs']} "
-           f"--data {_portable(ckpt['data'])}")
+           f"--data {' '.join(_portable(d) for d in ckpt.get('datasets') or [ckpt['data']])}")
     if cfg.get("config_file"):
         cmd += f" --config {cfg['config_file']}"
     file_cfg = load_config(args["arch"], args["size"], cfg.get("config_file"))
     for key in ("batch_size", "sam_rho"):  # command-line overrides of the config file
         if key in cfg and cfg[key] != file_cfg.get(key):
             cmd += f" --{key.replace('_', '-')} {cfg[key]}"
+    if cfg.get("vote_weight"):
+        cmd += f" --vote-weight {cfg['vote_weight']}"
     if cfg.get("init"):
         cmd += f" --init {_portable(cfg['init'])}"
     if cfg.get("teacher"):
@@ -102,6 +104,19 @@ def training_stages(ckpt: dict) -> list[dict]:
     return stages
 
 
+DATASET_TERMS = {
+    "fer2013": "FER2013 (Goodfellow et al. 2013), research use; FERPlus votes (Barsoum et al. 2016), MIT licence",
+    "affectnet96": "AffectNet (Mollahosseini et al. 2017): licensed for non-commercial research only, and so is "
+                   "a model trained on it; includes FFHQ portraits (CC BY-NC-SA 4.0)",
+}
+
+
+def dataset_terms(name: str) -> dict:
+    """A dataset a model saw, with the terms that travel with the model."""
+    stem = Path(name).stem
+    return {"name": stem, "terms": DATASET_TERMS.get(stem, "see the dataset's own licence")}
+
+
 def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta: str = "none") -> dict:
     cfg, mcfg = ckpt["config"], ckpt["model_config"]
     history = ckpt["state"]["history"]
@@ -119,7 +134,8 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
             "landmarks": "mediapipe478" if getattr(model, "uses_landmarks", False) else "none",
         },
         "alignment": {"template": "fer2013-5pt", "version": TEMPLATE_VERSION},
-        "dataset": Path(ckpt["data"]).name,
+        "dataset": " + ".join(Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]),
+        "datasets": [dataset_terms(Path(d).name) for d in ckpt.get("datasets") or [ckpt["data"]]],
         "splits": ckpt["splits"],
         "metrics": {"checkpoint_val_acc": round(best.get("val_acc", float("nan")), 4)},
         "params": int(sum(p.numel() for p in model.parameters())),
@@ -170,12 +186,13 @@ def train_class_counts(ckpt: dict) -> list[int] | None:
 
 
 def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta: str = "hflip",
-           prior_correction: bool = True) -> dict:
+           prior_correction: bool = True, prior_target: str = "train") -> dict:
     """Export ``checkpoint`` as shipped: mirror test-time augmentation unless ``tta`` is "none", and the class
-    prior restored from balanced sampling unless ``prior_correction`` is False."""
+    prior restored from balanced sampling unless ``prior_correction`` is False (``prior_target`` "uniform": the
+    sampling prior divided out instead, see ``prior_weights``)."""
     model, ckpt = load_checkpoint(checkpoint)
     counts = train_class_counts(ckpt) if prior_correction else None
-    weights = prior_weights(counts, ckpt["config"]["balance"]) if counts else None
+    weights = prior_weights(counts, ckpt["config"]["balance"], prior_target) if counts else None
     head = shipped_module(model, tta, weights)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -204,7 +221,8 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta
         raise ParityError(f"ONNX and PyTorch disagree by {parity:.2e} (> {PARITY_TOLERANCE}) for {checkpoint}")
     card = build_card(name, ckpt, model, parity, tta)
     card["prior_correction"] = (
-        {"balance": ckpt["config"]["balance"], "train_counts": counts, "class_weights": weights} if weights else None
+        {"balance": ckpt["config"]["balance"], "train_counts": counts, "class_weights": weights,
+         "target": prior_target} if weights else None
     )
     old_card = out.with_suffix(".json")
     if old_card.exists():  # keep metrics measured by training.evaluate on an earlier export of the same name
@@ -228,8 +246,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="bake the mirror view into the graph and average (default) or ship the plain model")
     ap.add_argument("--prior-correction", action=argparse.BooleanOptionalAction, default=True,
                     help="restore the training class prior shifted by class-balanced sampling (default on)")
+    ap.add_argument("--prior-target", choices=["train", "uniform"], default="train",
+                    help="the prior the shipped probabilities assume: the training data's, or none (uniform)")
     args = ap.parse_args(argv)
-    card = export(args.checkpoint, args.out, args.name, args.tta, args.prior_correction)
+    card = export(args.checkpoint, args.out, args.name, args.tta, args.prior_correction, args.prior_target)
     print(json.dumps({"out": args.out, "params": card["params"], "gmacs": card["gmacs"],
                       "parity_max_abs": card["onnx"]["parity_max_abs"]}))
 

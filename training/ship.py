@@ -47,15 +47,23 @@ def measure(onnx_path: Path, data_dir: Path, checkpoint: Path | None = None, cur
     update_card(onnx_path, "publictest", fer)
     ck = evaluate(onnx_path, data_dir / "ckplus48.npz", None, reports, provider="cpu")
     update_card(onnx_path, "ckplus", ck)
+    affectnet = None
+    if (data_dir / "affectnet96").is_dir():  # in-the-wild colour faces: the nearest thing to a webcam's
+        affectnet = evaluate(onnx_path, data_dir / "affectnet96", "valid", reports, provider="cpu", face_crops=True)
+        update_card(onnx_path, "affectnet", affectnet)
     card_path = onnx_path.with_suffix(".json")
     card = json.loads(card_path.read_text())
     card["metrics"]["publictest_per_class_recall"] = fer["per_class_recall"]
+    if affectnet:
+        card["metrics"]["affectnet_per_class_recall"] = affectnet["per_class_recall"]
     if checkpoint is not None:
         card["metrics"]["checkpoint_publictest_acc"] = round(fer["checkpoint_accuracy"], 4)
     card["metrics"]["cpu_ms_per_face"] = round(cpu_ms_per_face(onnx_path), 3)
     card["reports"] = {**({"curves": curves} if curves else {}),
                        "publictest_confusion": str(Path(fer["confusion_png"]).relative_to(models_dir)),
-                       "ckplus_confusion": str(Path(ck["confusion_png"]).relative_to(models_dir))}
+                       "ckplus_confusion": str(Path(ck["confusion_png"]).relative_to(models_dir)),
+                       **({"affectnet_confusion": str(Path(affectnet["confusion_png"]).relative_to(models_dir))}
+                          if affectnet else {})}
     save_card(onnx_path, card)
     return card
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from training.checkpoint import probabilities
 from training.config import load_config
 from training.data.augment import augment_batch
-from training.data.prepare import PreparedData, load_or_prepare
+from training.data.mixture import load_mixture
+from training.data.prepare import PreparedData
 from training.distill import Teacher, blend
 from training.models import create_model, model_config
 from training.sam import SAM
@@ -109,11 +110,13 @@ def epochs_within(minutes: float, elapsed_s: float, epoch_s: float, done: int, p
     return max(done, min(planned, done + int(left // max(1.1 * epoch_s, 1e-3))))
 
 
-def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", resume: bool = False,
+def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str = "auto", resume: bool = False,
           train_split: str = "train", val_split: str = "publictest", init: str | None = None,
           minutes: float | None = None) -> dict:
-    """Train ``cfg`` on ``data_path``; ``minutes`` shortens the cosine schedule, after the first and again after the
-    second epoch, to the epochs that fit (the shortened count is written into the checkpoint's config)."""
+    """Train ``cfg`` on ``data_path`` (one dataset, or a list trained on together and validated one by one,
+    selecting on the mean of their validation accuracies); ``minutes`` shortens the cosine schedule, after the
+    first and again after the second epoch, to the epochs that fit (the shortened count is written into the
+    checkpoint's config)."""
     t_process = time.time()
     device = pick_device(device_name)
     if device.type == "cuda":
@@ -124,16 +127,17 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
         torch.set_num_threads(max(1, torch.get_num_threads()))
     mcfg = model_config(cfg["arch"], cfg["size"])
     size, channels = mcfg["input_size"], mcfg["in_ch"]
-    prep = load_or_prepare(data_path, size, gray=cfg["color"] == "gray")
-    tr, va = prep.subset(train_split), prep.subset(val_split)
-    keep = tr.usable
-    tr_x, tr_lm, tr_y = to_tensors(PreparedData(tr.images[keep], tr.landmarks[keep], tr.labels[keep], tr.split[keep],
-                                                tr.detected[keep], tr.usable[keep], tr.classes), torch.device("cpu"),
-                                    cfg["color"])
-    va_x, va_lm, va_y = to_tensors(va, torch.device("cpu"), cfg["color"])
+    sources = [str(data_path)] if isinstance(data_path, (str, Path)) else [str(d) for d in data_path]
+    mix = load_mixture(sources, size, gray=cfg["color"] == "gray", train_split=train_split, val_split=val_split,
+                       vote_weight=cfg.get("vote_weight", 0.0))
+    tr_x = channels_first(mix.images, cfg["color"])
+    tr_lm, tr_y = torch.from_numpy(mix.landmarks.astype(np.float32)), torch.from_numpy(mix.labels)
+    tr_t = torch.from_numpy(mix.targets)
+    vals = [(v.name, v.split, *to_tensors(PreparedData(v.images, v.landmarks, v.labels, None, None, None, ()),
+                                          torch.device("cpu"), cfg["color"])) for v in mix.validation]
     if device.type == "cuda":  # a few hundred MB: keep the training set on the GPU and augment there
-        tr_x, tr_lm, tr_y = tr_x.to(device), tr_lm.to(device), tr_y.to(device)
-    classes = list(prep.classes)
+        tr_x, tr_lm, tr_y, tr_t = tr_x.to(device), tr_lm.to(device), tr_y.to(device), tr_t.to(device)
+    classes = list(mix.classes)
     mcfg = model_config(cfg["arch"], cfg["size"], num_classes=len(classes))
     model = create_model(cfg["arch"], cfg["size"], num_classes=len(classes))
     if hasattr(model, "set_text_embeddings"):
@@ -190,14 +194,15 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
             x, lm = augment_batch(tr_x[idx].float().div(255), tr_lm[idx], generator=aug_gen,
                                   **{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg["augment"].items()})
             x, lm, y = normalise(x, cfg["mean"], cfg["std"], channels).to(device), lm.to(device), tr_y[idx].to(device)
+            yt = tr_t[idx].to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], total, warmup, cfg["lr"])
 
-            def closure(x=x, lm=lm, y=y):
+            def closure(x=x, lm=lm, yt=yt):
                 with autocast(device, cfg):
                     o = model(x, lm)
                     t_logits = teacher.logits(x, lm) if teacher else None
-                loss_ = compute_loss(o, y, cfg)
+                loss_ = compute_loss(o, yt, cfg)
                 if teacher:
                     loss_ = blend(loss_, o, t_logits, cfg["kd_weight"], cfg["kd_temperature"])
                 loss_.backward()
@@ -220,12 +225,18 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
                                 acc=f"{correct.item() / seen:.3f}", refresh=False)
         losses = torch.stack(losses).tolist()  # one transfer, not one wait per step
         correct = correct.item()
-        probs = predict(model, va_x, va_lm, cfg, channels, device)
-        val_acc = float((probs.argmax(1) == va_y.numpy()).mean())
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y).item())
+        by_set = {}
+        for name, split, va_x, va_lm, va_y in vals:
+            probs = predict(model, va_x, va_lm, cfg, channels, device)
+            by_set[f"{name}/{split}"] = (float((probs.argmax(1) == va_y.numpy()).mean()),
+                                         float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-8), va_y).item()))
+        val_acc = float(np.mean([a for a, _ in by_set.values()]))  # each dataset counts alike, whatever its size
+        val_loss = float(np.mean([lo for _, lo in by_set.values()]))
         rec = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(seen, 1),
                "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.time() - t0}
+        if len(by_set) > 1:
+            rec["val_acc_by_dataset"] = {k: round(a, 4) for k, (a, _) in by_set.items()}
         state["history"].append(rec)
         state["epoch"] = epoch + 1
         if minutes and epoch in (start_epoch, start_epoch + 1):  # the second epoch is the better clock (warm)
@@ -239,17 +250,19 @@ def train(cfg: dict, data_path: str, out_dir: Path, device_name: str = "auto", r
             state["best_acc"] = val_acc
         ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "config": cfg,
                 "model_args": {"arch": cfg["arch"], "size": cfg["size"], "num_classes": len(classes)},
-                "model_config": mcfg, "classes": classes, "data": str(data_path),
+                "model_config": mcfg, "classes": classes, "data": sources[0], "datasets": sources,
                 "splits": {"train": train_split, "val": val_split},
                 "hardware": hardware_name(device), "minutes": (time.time() - t_start) / 60,
-                "train_class_counts": np.bincount(tr_y_np, minlength=len(classes)).tolist()}
+                "train_class_counts": np.bincount(tr_y_np, minlength=len(classes)).tolist(),
+                "train_class_counts_by_dataset": mix.counts_by_dataset()}
         torch.save(ckpt, last)
         if improved:
             torch.save(ckpt, out_dir / "best.pt")
         with open(out_dir / "log.jsonl", "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         print(f"epoch {epoch + 1}/{cfg['epochs']} loss {rec['train_loss']:.4f} train_acc {rec['train_acc']:.4f} "
-              f"val_acc {val_acc:.4f}{' *' if improved else ''} ({rec['seconds']:.0f}s)", flush=True)
+              f"val_acc {val_acc:.4f}{' *' if improved else ''} {rec.get('val_acc_by_dataset', '')} "
+              f"({rec['seconds']:.0f}s)", flush=True)
         epoch += 1
     plot_curves(state["history"], out_dir / "curves.png", f"{cfg['arch']}-{cfg['size']}")
     return state
@@ -303,7 +316,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", required=True)
     ap.add_argument("--size", default="small")
-    ap.add_argument("--data", default=None, help="archive (.npz), FER2013 CSV, or image folder")
+    ap.add_argument("--data", nargs="+", default=None,
+                    help="archive (.npz), FER2013 CSV, or image folder; several train together (e.g. fer2013.npz "
+                         "affectnet96), each validated on its own split")
+    ap.add_argument("--vote-weight", type=float,
+                    help="blend FERPlus crowd votes into FER2013's labels (0 = hard labels, 0.5 = half and half)")
     ap.add_argument("--config", default=None, help="JSON config (default training/configs/<arch>_<size>.json)")
     ap.add_argument("--out", default=None, help="run folder (default runs/<arch>_<size>)")
     ap.add_argument("--device", default="auto")
@@ -326,12 +343,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from training.data.archive import default_data_dir
 
-    data = args.data or str(default_data_dir() / "fer2013.npz")
+    data = args.data or [str(default_data_dir() / "fer2013.npz")]
     cfg = load_config(args.arch, args.size, args.config, {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch,
         "warmup_epochs": args.warmup_epochs, "teacher": args.teacher, "kd_weight": args.kd_weight,
-        "kd_temperature": args.kd_temperature})
+        "kd_temperature": args.kd_temperature, "vote_weight": args.vote_weight})
     out = Path(args.out or f"runs/{args.arch}_{args.size}")
     state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init,
                   args.minutes)

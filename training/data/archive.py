@@ -105,11 +105,15 @@ def load_image_folder(root: str | Path, classes: tuple[str, ...] = EXPRESSIONS, 
     return LabelledImages(images, np.array(labels), np.array(split), tuple(classes), face_crops, root.name)
 
 
-def load_dataset(path: str | Path, classes: tuple[str, ...] = EXPRESSIONS) -> LabelledImages:
-    """Pick the loader by what ``path`` is: .npz archive, .csv, or an image folder."""
+def load_dataset(path: str | Path, classes: tuple[str, ...] = EXPRESSIONS, face_crops: bool | None = None
+                 ) -> LabelledImages:
+    """Pick the loader by what ``path`` is: .npz archive, .csv, or an image folder. ``face_crops`` overrides what
+    the data declares (an image folder cannot declare it: AffectNet's 96 px faces are crops, a folder of photos
+    is not)."""
     path = Path(path)
     if path.is_dir():
-        return load_image_folder(path, classes)
-    if path.suffix == ".csv":
-        return load_fer2013_csv(path)
-    return load_archive(path, classes)
+        return load_image_folder(path, classes, face_crops=bool(face_crops))
+    data = load_fer2013_csv(path) if path.suffix == ".csv" else load_archive(path, classes)
+    if face_crops is not None:
+        data.face_crops = face_crops
+    return data

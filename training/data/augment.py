@@ -35,8 +35,14 @@ def mirror_landmarks(landmarks: torch.Tensor, perm: torch.Tensor) -> torch.Tenso
 
 def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float = 0.5, max_rotate: float = 10.0,
                   scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
-                  jitter: float = 0.2, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies."""
+                  jitter: float = 0.2, gamma: float = 0.0, light: float = 0.0, blur_p: float = 0.0,
+                  noise: float = 0.0, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies.
+
+    The camera terms (all off at 0) imitate what a webcam does to a face that FER2013's studio-like crops lack:
+    ``gamma`` exposure curves (log-uniform in 1/(1+g)..1+g), ``light`` a linear shading ramp across the face from a
+    random direction (side light, up to +-light), ``blur_p`` defocus/motion softness or sharpening, ``noise`` sensor
+    noise (Gaussian, sigma up to ``noise``)."""
     b = images.shape[0]
     g = generator
     dev = images.device
@@ -69,6 +75,8 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
         br = (torch.rand(b, 1, 1, 1, generator=g, device=dev) * 2 - 1) * jitter * 0.5
         mean = images.mean(dim=(1, 2, 3), keepdim=True)
         images = ((images - mean) * c + mean + br).clamp(0, 1)
+    if gamma > 0 or light > 0 or blur_p > 0 or noise > 0:
+        images = camera_conditions(images, gamma, light, blur_p, noise, g)
     # random erasing of one rectangle
     if erase_p > 0:
         s = images.shape[-1]
@@ -82,3 +90,33 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
         noise = torch.rand(images.shape, generator=g, device=dev)
         images = torch.where(mask[:, None], noise, images)
     return images, landmarks
+
+
+def camera_conditions(images: torch.Tensor, gamma: float, light: float, blur_p: float, noise: float,
+                      g: torch.Generator | None) -> torch.Tensor:
+    """Exposure, side light, softness/sharpening and sensor noise on (B,C,S,S) images in 0..1."""
+    b, _, s, _ = images.shape
+    dev = images.device
+    if gamma > 0:
+        lo, hi = math.log(1 / (1 + gamma)), math.log(1 + gamma)
+        gam = torch.exp(torch.rand(b, 1, 1, 1, generator=g, device=dev) * (hi - lo) + lo)
+        images = images.clamp_min(1e-4) ** gam
+    if light > 0:
+        ang = torch.rand(b, generator=g, device=dev) * (2 * math.pi)
+        ramp = torch.linspace(-1, 1, s, device=dev)
+        ramp_x, ramp_y = ramp[None, None, :], ramp[None, :, None]
+        field = torch.cos(ang)[:, None, None] * ramp_x + torch.sin(ang)[:, None, None] * ramp_y
+        amount = torch.rand(b, 1, 1, generator=g, device=dev) * light
+        images = images * (1 + amount * field)[:, None]
+    if blur_p > 0:
+        kernel = torch.tensor([1.0, 2.0, 1.0], device=dev)
+        kernel = (kernel[:, None] * kernel[None, :] / 16).expand(images.shape[1], 1, 3, 3)
+        soft = F.conv2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), kernel, groups=images.shape[1])
+        # per face: blurred (softer lens, motion), sharpened (webcam sharpening halo) or unchanged
+        pick = torch.rand(b, 1, 1, 1, generator=g, device=dev)
+        sharp = images + (images - soft)
+        images = torch.where(pick < blur_p / 2, soft, torch.where(pick < blur_p, sharp, images))
+    if noise > 0:
+        sigma = torch.rand(b, 1, 1, 1, generator=g, device=dev) * noise
+        images = images + torch.randn(images.shape, generator=g, device=dev) * sigma
+    return images.clamp(0, 1)
