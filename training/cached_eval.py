@@ -1,0 +1,61 @@
+"""Score shipped ONNX models on several datasets at once from the prepared caches:
+``python -m training.cached_eval models/poster-small.onnx --data ../shared/data/fer2013.npz ../shared/data/affectnet96``.
+
+The caches hold exactly what ``training.evaluate`` computes on the fly (MediaPipe on the upscaled image, the shared
+alignment), so the numbers agree with it up to faces the cache marks unusable (counted wrong here); this runs the
+app's engine only, which makes comparing training levers and prior corrections a matter of seconds per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from app.inference.engine import InferenceEngine
+from training.data.mixture import validation_split
+from training.data.prepare import load_or_prepare
+from training.evaluate import metrics
+
+
+def engine_probabilities(engine: InferenceEngine, images: np.ndarray, landmarks: np.ndarray,
+                         batch: int = 128) -> np.ndarray:
+    """The engine's probabilities for cached crops, in batches as the app runs them."""
+    out = []
+    for s in tqdm(range(0, len(images), batch), desc=engine.card.name, unit="batch", leave=False):
+        lms = landmarks[s : s + batch].astype(np.float32) if engine.card.uses_landmarks else None
+        out.append(engine.predict(images[s : s + batch], lms))
+    return np.concatenate(out) if out else np.zeros((0, len(engine.card.classes)), np.float32)
+
+
+def score(model: Path, source: Path, split: str | None = None) -> dict:
+    """Accuracy, macro-F1 and per-class recall of ``model`` on one dataset's validation split (or ``split``)."""
+    engine = InferenceEngine(model, provider="cpu")
+    card = engine.card
+    prep = load_or_prepare(source, card.input.size, gray=card.input.color == "gray")
+    split = split or (validation_split(prep) if len(set(prep.split.tolist())) > 1 else None)
+    data = prep.subset(split) if split else prep
+    probs = engine_probabilities(engine, data.images[data.usable], data.landmarks[data.usable])
+    preds = np.full(len(data.labels), -1, np.int64)
+    preds[data.usable] = probs.argmax(1)
+    m = metrics(data.labels, preds, list(card.classes))
+    return {"model": card.name, "data": source.name, "split": split or "all", "faces": len(data.labels),
+            "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
+            "per_class_recall": m["per_class_recall"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument("--data", nargs="+", type=Path, required=True, help="archives or image folders")
+    args = ap.parse_args(argv)
+    for model in args.models:
+        for source in args.data:
+            print(json.dumps(score(model, source)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
