@@ -1,5 +1,5 @@
-"""Score shipped ONNX models on several datasets at once from the prepared caches:
-``python -m training.cached_eval models/poster-small.onnx --data ../shared/data/fer2013.npz ../shared/data/affectnet96``.
+"""Score shipped ONNX models on several datasets at once from the prepared caches, e.g.
+``python -m training.cached_eval models/poster-small.onnx --data ../shared/data/affectnet96 --update-card``.
 
 The caches hold exactly what ``training.evaluate`` computes on the fly (MediaPipe on the upscaled image, the shared
 alignment), so the numbers agree with it up to faces the cache marks unusable (counted wrong here); this runs the
@@ -19,6 +19,8 @@ from app.inference.engine import InferenceEngine
 from training.data.mixture import validation_split
 from training.data.prepare import load_or_prepare
 from training.evaluate import metrics
+
+CARD_PREFIX = {"fer2013": "publictest", "affectnet96": "affectnet", "ckplus48": "ckplus"}
 
 
 def engine_probabilities(engine: InferenceEngine, images: np.ndarray, landmarks: np.ndarray,
@@ -51,10 +53,26 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--data", nargs="+", type=Path, required=True, help="archives or image folders")
+    ap.add_argument("--update-card", action="store_true",
+                    help="write accuracy, macro-F1 and per-class recall into each model's JSON card")
     args = ap.parse_args(argv)
     for model in args.models:
         for source in args.data:
-            print(json.dumps(score(model, source)), flush=True)
+            result = score(model, source)
+            print(json.dumps(result), flush=True)
+            if args.update_card and source.stem in CARD_PREFIX:
+                record(model, CARD_PREFIX[source.stem], result)
+
+
+def record(model: Path, prefix: str, result: dict) -> None:
+    """Store a dataset's scores under ``prefix`` in the JSON card only: the app reads the JSON card first, and
+    rewriting the ONNX file's metadata for a new number would put another copy of the weights in the history."""
+    path = model.with_suffix(".json")
+    card = json.loads(path.read_text())
+    m = card.setdefault("metrics", {})
+    m[f"{prefix}_acc"], m[f"{prefix}_macro_f1"] = result["accuracy"], result["macro_f1"]
+    m[f"{prefix}_per_class_recall"] = result["per_class_recall"]
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":
