@@ -54,7 +54,8 @@ def test_the_dropdown_says_what_each_shipped_model_is_for_and_marks_the_slow_one
     entries = {e.name: e for e in ModelRegistry(default_models_dir()).entries()}
     if "ensemble-large" not in entries or "poster-small" not in entries:
         pytest.skip("the shipped lineup is not in models/")
-    assert "fast default" in model_title(entries["poster-small"])
+    purpose = json.loads((default_models_dir() / "poster-small.json").read_text())["purpose"]
+    assert purpose and purpose in model_title(entries["poster-small"])
     assert TOO_SLOW not in model_title(entries["poster-small"])
     assert TOO_SLOW in model_title(entries["ensemble-large"], on_gpu=False)
     assert TOO_SLOW not in model_title(entries["ensemble-large"], on_gpu=True)

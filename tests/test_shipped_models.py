@@ -44,10 +44,12 @@ def smile_frames():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_tells_the_smile_from_talking(name, smile_frames):
     pipe = FacePipeline(InferenceEngine(default_models_dir() / f"{name}.onnx", provider="cpu"), stability=RAW)
-    try:
-        labels = [r.faces[0].label if r.faces else None for r in map(pipe.process, smile_frames)]
+    try:  # only the frames that are judged, with a few before each stretch for the face mesh to lock on
+        labels = {f.index: (r.faces[0].label if r.faces else None)
+                  for f, r in ((f, pipe.process(f)) for f in smile_frames[50:65] + smile_frames[127:155])}
     finally:
         pipe.close()
-    smile, talking = Counter(labels[130:155]), Counter(labels[53:65])
+    smile = Counter(labels[i] for i in range(130, 155))
+    talking = Counter(labels[i] for i in range(53, 65))
     assert smile["happy"] >= 0.9 * 25, smile
     assert talking["happy"] <= 3, talking

@@ -228,6 +228,8 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, tta
     if old_card.exists():  # keep metrics measured by training.evaluate on an earlier export of the same name
         prev = json.loads(old_card.read_text())
         card["default"] = prev.get("default", False)
+        if prev.get("purpose"):
+            card["purpose"] = prev["purpose"]
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(card)

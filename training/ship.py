@@ -29,10 +29,11 @@ def cpu_ms_per_face(model: Path, runs: int = 200) -> float:
     return time_predict(engine, crop, np.full((1, 478, 3), 0.5, np.float32), runs)
 
 
-def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = None) -> dict:
+def ship_run(run: Path, models_dir: Path, data_dir: Path, name: str | None = None, prior_target: str = "train"
+             ) -> dict:
     name = name or run.name.replace("_", "-")
     onnx_path = models_dir / f"{name}.onnx"
-    export(run / "best.pt", onnx_path, name)
+    export(run / "best.pt", onnx_path, name, prior_target=prior_target)
     plot_lineage_curves(run / "best.pt", models_dir / "reports" / f"{name}_curves.png", name)
     return measure(onnx_path, data_dir, checkpoint=run / "best.pt", curves=f"reports/{name}_curves.png")
 
@@ -97,15 +98,24 @@ def retime(models_dir: Path) -> None:
 
 
 def choose_default(models_dir: Path) -> str | None:
-    """The best publictest accuracy among the small (CPU real-time) models becomes the default."""
+    """The small (CPU real-time) model with the best mean of FER2013 publictest and AffectNet valid accuracy (the
+    in-the-wild faces count as much as FER2013's) becomes the default. Only JSON cards whose flag changes are
+    rewritten: the app reads the flag there, and rewriting an ONNX file would add a copy of its weights to the
+    history."""
     cards = {p: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
     small = {p: c for p, c in cards.items() if c.get("size") == "small" and c.get("metrics", {}).get("publictest_acc")}
     if not small:
         return None
-    best = max(small, key=lambda p: small[p]["metrics"]["publictest_acc"])
+
+    def camera_score(card: dict) -> float:
+        m = card["metrics"]
+        return float(np.mean([m[k] for k in ("publictest_acc", "affectnet_acc") if m.get(k) is not None]))
+
+    best = max(small, key=lambda p: camera_score(small[p]))
     for p, c in cards.items():
-        c["default"] = p == best
-        save_card(p.with_suffix(".onnx"), c)
+        if bool(c.get("default")) != (p == best):
+            c["default"] = p == best
+            p.write_text(json.dumps(c, indent=2) + "\n")
     return cards[best]["name"]
 
 
@@ -133,13 +143,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--retime", action="store_true",
                     help="re-measure CPU ms per face of every model in --models-dir (run on an idle machine)")
+    ap.add_argument("--prior-target", choices=["train", "uniform"], default="train",
+                    help="the class prior the shipped probabilities assume (see training.export)")
     args = ap.parse_args(argv)
     data_dir = args.data_dir or default_data_dir()
     if args.retime:
         retime(args.models_dir)
     for spec in args.runs:
         run, _, name = spec.partition(":")
-        card = ship_run(Path(run), args.models_dir, data_dir, name or None)
+        card = ship_run(Path(run), args.models_dir, data_dir, name or None, args.prior_target)
         print(json.dumps({"model": card["name"], **{k: v for k, v in card["metrics"].items()
                                                     if not isinstance(v, dict)}}))
     print("default:", choose_default(args.models_dir))
