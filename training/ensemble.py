@@ -1,5 +1,6 @@
 """Ship several trained models as one: ``python -m training.ensemble models/poster-small.onnx
-models/poster-large.onnx models/apvit-large.onnx --views zoom --name ensemble-large --measure``.
+models/apvit-large.onnx models/poster-large-b.onnx models/apvit-large-b.onnx --views zoom --name ensemble-large
+--measure`` (members built by training/README.md's commands).
 
 Why: models of different families make different mistakes, and every model is a little unsure of small shifts
 and zooms of the aligned face. Averaging the class probabilities of several members, each over a few fixed
@@ -8,7 +9,11 @@ results are reached. The result is one ONNX graph with the usual ``image`` (+ ``
 loads it like any model; it costs the sum of its members times the number of views, so it is a GPU-size model.
 
 The members' own ONNX graphs are composed as they ship (no retraining, no rebuild: bit-for-bit the same
-operators), behind a small PyTorch-exported graph that makes the views; an ensemble needs nothing but ``models/``.
+operators), behind a small PyTorch-exported graph that makes the views; an ensemble needs nothing but its members'
+ONNX files to build, and ships as one file.
+
+Long for one module because composing graphs, checking them against the members and writing the card are one
+procedure whose steps share the same renamed graphs.
 """
 
 from __future__ import annotations

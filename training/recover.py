@@ -5,6 +5,9 @@ Why: training runs live in the gitignored ``runs/`` and can be lost, while ``mod
 model is therefore the one copy of its weights that always survives, and the next fine-tune or distillation stage
 must be able to start from it (``--init`` / ``--teacher`` take the recovered file).
 
+One module on purpose, though long: every family's weight mapping back from the exporter's transforms and the
+per-face parity check that refuses a wrong rebuild only make sense read together.
+
 How: the exporter renames and transforms weights (BatchNorm folded into the convolution before it, linear
 weights transposed for MatMul, ferformer's constant text branch folded into one matrix). So the same architecture
 is exported again with distinct random values and identity BatchNorms; every initializer of that probe export is

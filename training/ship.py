@@ -14,10 +14,10 @@ import numpy as np
 
 from app.bench import time_predict
 from app.inference.engine import InferenceEngine
+from training.curves import plot_curves
 from training.data.archive import default_data_dir
 from training.evaluate import evaluate, save_card, update_card
 from training.export import export
-from training.train import plot_curves
 
 
 def cpu_ms_per_face(model: Path, runs: int = 200) -> float:

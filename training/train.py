@@ -8,7 +8,6 @@ the best epoch on the validation split kept as ``best.pt``, a progress bar and a
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import time
@@ -21,18 +20,14 @@ from tqdm import tqdm
 
 from training.checkpoint import probabilities
 from training.config import load_config
+from training.curves import plot_curves
 from training.data.augment import augment_batch
 from training.data.mixture import load_mixture
 from training.data.prepare import PreparedData
 from training.distill import Teacher, blend
+from training.hardware import autocast, hardware_name, pick_device
 from training.models import create_model, model_config
 from training.sam import SAM
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def channels_first(crops: np.ndarray | torch.Tensor, color: str) -> torch.Tensor:
@@ -89,24 +84,6 @@ def predict(model, images, landmarks, cfg, channels, device, batch=256) -> np.nd
             o = model(x, landmarks[i : i + batch].to(device))
         out.append(probabilities(model, o).cpu())
     return torch.cat(out).numpy()
-
-
-def autocast(device: torch.device, cfg: dict):
-    """bf16/fp16 autocast where the hardware does it natively. On a CPU without bf16 instructions (AVX2 only)
-    PyTorch emulates bf16 and a step is about 15x slower than in float32, so there ``amp`` is ignored."""
-    enabled = bool(cfg["amp"]) and (device.type != "cpu" or cpu_has_native_bf16())
-    dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device.type, dtype=dtype, enabled=enabled)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """AMX or AVX512-BF16 (Linux /proc/cpuinfo flags); anything else counts as emulated."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("amx_bf16", "avx512_bf16"))
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -280,50 +257,6 @@ def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str
         epoch += 1
     plot_curves(state["history"], out_dir / "curves.png", f"{cfg['arch']}-{cfg['size']}")
     return state
-
-
-def hardware_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import os
-    import platform
-
-    name = platform.processor() or platform.machine()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as fh:
-            name = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), name)
-    threads = torch.get_num_threads()
-    return f"CPU {name}, {os.cpu_count()} logical cores, {threads} torch thread{'s' if threads != 1 else ''}"
-
-
-def plot_curves(history: list[dict], path: Path, title: str, stage_starts: list[int] | None = None) -> None:
-    """Loss and accuracy per epoch; ``stage_starts`` (epoch numbers) draws a dashed line where a fine-tune began."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    a1.plot(ep, [h["train_loss"] for h in history], label="train")
-    a1.plot(ep, [h["val_loss"] for h in history], label="val")
-    a1.set_xlabel("epoch")
-    a1.set_ylabel("loss")
-    a1.legend()
-    a2.plot(ep, [h["train_acc"] for h in history], label="train")
-    a2.plot(ep, [h["val_acc"] for h in history], label="val (publictest)")
-    a2.set_xlabel("epoch")
-    a2.set_ylabel("accuracy")
-    a2.legend()
-    for start in stage_starts or []:
-        for ax in (a1, a2):
-            ax.axvline(start - 0.5, color="grey", linestyle="--", linewidth=0.8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:

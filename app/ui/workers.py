@@ -6,6 +6,9 @@ second one-slot mailbox for the GUI. It emits ``frameReady`` only when the GUI h
 the Qt event queue never holds more than one pending frame notification and a slow GUI skips frames instead of
 lagging. Commands from the GUI (new source, new engine, options) are stored under a lock and applied by the
 worker between frames. Every failure becomes a one-sentence signal; nothing raises into Qt.
+
+Longer than most modules on purpose: the worker's loop, the commands it applies between frames and the lock that
+guards them are one piece of state; split across files, the locking could no longer be read in one place.
 """
 
 from __future__ import annotations
