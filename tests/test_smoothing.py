@@ -129,3 +129,23 @@ def test_the_result_shows_the_stable_label_not_the_argmax():
     assert face.confidence == pytest.approx(0.4)
     face.shown_index = None
     assert face.label == "happy"
+
+
+@pytest.mark.parametrize("fps", [15, 60])
+def test_a_label_never_sticks_far_below_the_leader(fps):
+    """Once happy has faded and fear and surprise take turns at the top (neither long enough to be held, neither
+    leading by the margin), the stale happy label still gives way instead of showing beside much larger bars."""
+    probs = np.array([0.05, 0.85, 0.05, 0.05], np.float32)  # classes: 0 neutral, 1 happy, 2 fear, 3 surprise
+
+    def fading(t: float) -> np.ndarray:
+        if t < 1.0:
+            return probs
+        fear_turn = int((t - 1.0) / 0.2) % 2 == 0
+        return np.array([0.25, 0.10, 0.35 if fear_turn else 0.30, 0.30 if fear_turn else 0.35], np.float32)
+
+    stability = Stability("test", time_constant_s=0.15, margin=0.3, hold_s=0.5)
+    times, smoothed, shown = run(LabelSmoother(stability), fps, 3.0, fading)
+    late = times >= 2.0
+    assert (shown[late] != 1).all()
+    shown_p = smoothed[np.arange(len(shown)), shown]
+    assert (shown_p[late] >= stability.stale_ratio * smoothed[late].max(1) - 1e-6).all()
