@@ -147,18 +147,19 @@ print(json.dumps({"error": error, "written": rec.frames_written}))
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE simulation of a full disk is Linux-only")
+def run_snippet(snippet: str, *args) -> dict:
+    """Run a test snippet in its own process (its file-size limit must not touch pytest) and return the JSON report
+    it prints last."""
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(snippet), *map(str, args)], capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def test_disk_full_midway_is_reported_without_crashing(tmp_path):
     """FFmpeg can crash if packets are muxed after a failed write; the recorder must stop muxing and report."""
     src = require_data(video(SMILE))
-    run = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_DISK_FULL_MIDWAY), str(src), str(tmp_path / "full.mp4")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report = run_snippet(_DISK_FULL_MIDWAY, src, tmp_path / "full.mp4")
     assert report["error"] and "full.mp4" in report["error"] and "too large" in report["error"]
     assert report["written"] > 0
 
@@ -296,15 +297,7 @@ print(json.dumps({"errors": errors, "frames": frames, "rows": writer.rows_writte
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_results_cut_by_a_full_disk_end_on_a_whole_frame(tmp_path, suffix):
     out = tmp_path / f"results{suffix}"
-    run = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_RESULTS_DISK_FULL), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report = run_snippet(_RESULTS_DISK_FULL, out)
     assert len(report["errors"]) == 2 and "File too large" in report["errors"][0]  # later writes are refused too
     assert report["errors"][0] == report["errors"][1] and str(out) in report["errors"][0]
     text = out.read_text()
