@@ -33,9 +33,9 @@ def engine_probabilities(engine: InferenceEngine, images: np.ndarray, landmarks:
     return np.concatenate(out) if out else np.zeros((0, len(engine.card.classes)), np.float32)
 
 
-def score(model: Path, source: Path, split: str | None = None) -> dict:
-    """Accuracy, macro-F1 and per-class recall of ``model`` on one dataset's validation split (or ``split``)."""
-    engine = InferenceEngine(model, provider="cpu")
+def score(engine: InferenceEngine, source: Path, split: str | None = None) -> dict:
+    """Accuracy, macro-F1 and per-class recall of the engine's model on one dataset's validation split (or
+    ``split``)."""
     card = engine.card
     prep = load_or_prepare(source, card.input.size, gray=card.input.color == "gray")
     split = split or (validation_split(prep) if len(set(prep.split.tolist())) > 1 else None)
@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="write accuracy, macro-F1 and per-class recall into each model's JSON card")
     args = ap.parse_args(argv)
     for model in args.models:
+        engine = InferenceEngine(model, provider="cpu")  # one session per model, however many datasets
         for source in args.data:
-            result = score(model, source)
+            result = score(engine, source)
             print(json.dumps(result), flush=True)
             if args.update_card and source.stem in CARD_PREFIX:
                 record(model, CARD_PREFIX[source.stem], result)

@@ -27,16 +27,15 @@ from app.capture import CameraInfo
 from app.render import RenderOptions
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 from app.ui.icons import dot_icon, standard_icon
-from app.ui.model_controls import ModelControls, model_title, model_tooltip  # noqa: F401 (moved; old imports work)
+from app.ui.model_controls import (  # noqa: F401 (ModelControls moved; old imports work)
+    ModelControls,
+    model_title,
+    model_tooltip,
+    set_combo_silently,
+)
 
 RESOLUTIONS = ["Default size", "640x480", "1280x720", "1920x1080"]
 FRAME_RATES = ["Default fps", "15 fps", "30 fps", "60 fps"]
-
-
-def _set_combo_silently(combo: QComboBox, index: int) -> None:
-    combo.blockSignals(True)
-    combo.setCurrentIndex(index)
-    combo.blockSignals(False)
 
 
 class SourceControls(QGroupBox):
@@ -93,7 +92,7 @@ class SourceControls(QGroupBox):
 
     def select_camera(self, index: int | None) -> None:
         pos = self.camera_combo.findData(index) if index is not None else -1
-        _set_combo_silently(self.camera_combo, max(pos, 0))
+        set_combo_silently(self.camera_combo, max(pos, 0))
 
     def _on_camera_activated(self, pos: int) -> None:
         index = self.camera_combo.itemData(pos)

@@ -19,7 +19,8 @@ PROVIDERS = [("Auto", "auto"), ("TensorRT", "tensorrt"), ("CUDA", "cuda"), ("CPU
 TOO_SLOW = "too slow for live video on this CPU"
 
 
-def _set_combo_silently(combo: QComboBox, index: int) -> None:
+def set_combo_silently(combo: QComboBox, index: int) -> None:
+    """Show ``index`` without emitting the signal a user's choice would (the app is reporting, not choosing)."""
     combo.blockSignals(True)
     combo.setCurrentIndex(index)
     combo.blockSignals(False)
@@ -85,7 +86,7 @@ class ModelControls(QGroupBox):
             self.select_model(keep)
 
     def select_model(self, name: str | None) -> None:
-        _set_combo_silently(self.model_combo, max(self.model_combo.findData(name), 0) if name else 0)
+        set_combo_silently(self.model_combo, max(self.model_combo.findData(name), 0) if name else 0)
 
     def current_model(self) -> str | None:
         return self.model_combo.currentData()
@@ -96,7 +97,7 @@ class ModelControls(QGroupBox):
             self.modelChosen.emit(str(name))
 
     def select_provider(self, key: str) -> None:
-        _set_combo_silently(self.provider_combo, max(self.provider_combo.findData(key), 0))
+        set_combo_silently(self.provider_combo, max(self.provider_combo.findData(key), 0))
 
     def current_provider(self) -> str:
         return str(self.provider_combo.currentData())
