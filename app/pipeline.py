@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from app.face.align import align_face
+from app.face.change import FaceChangeDetector
 from app.face.mesh import FaceMesh
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
@@ -45,6 +46,7 @@ class FacePipeline:
                  video_mode: bool = True, smoothing: float | None = None):
         self.mesh = FaceMesh(max_faces=max_faces, video_mode=video_mode)
         self.tracker = FaceTracker()
+        self.changes = FaceChangeDetector()  # a different face at a track's place restarts its smoothing
         preset = stability_preset(stability)
         self.smoother = LabelSmoother(preset if smoothing is None else preset.with_frame_smoothing(smoothing))
         self.video_mode = video_mode
@@ -71,6 +73,7 @@ class FacePipeline:
         self.mesh.reset()
         self.tracker.reset()
         self.smoother.reset()
+        self.changes.reset()
 
     def process(self, frame: Frame) -> FrameResult:
         engine = self._engine
@@ -81,6 +84,7 @@ class FacePipeline:
         with timer.stage("tracking"):
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
+            self.changes.forget(self.tracker.ended)
         with timer.stage("alignment"):
             aligned = [align_face(frame.image, f.landmarks, card.input.size, gray=card.input.color == "gray")
                        for f in faces]
@@ -93,10 +97,13 @@ class FacePipeline:
                 probs = np.zeros((0, len(card.classes)), np.float32)
         with timer.stage("smoothing"):
             results = []
-            for f, p in zip(faces, probs):
-                smoothed, shown = self.smoother.update(f.track_id, p, frame.timestamp) if self.video_mode else (p, None)
+            for f, a, p in zip(faces, aligned, probs):
+                new_face = self.video_mode and self.changes.update(f.track_id, a.image)
+                smoothed, shown = (self.smoother.update(f.track_id, p, frame.timestamp, restart=new_face)
+                                   if self.video_mode else (p, None))
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
-                                          classes=tuple(card.classes), raw_probabilities=p, shown_index=shown))
+                                          classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
+                                          new_face=new_face))
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
 
     def close(self) -> None:

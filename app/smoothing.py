@@ -94,12 +94,14 @@ class LabelSmoother:
         self.stability = stability_preset(stability)
         self._state: dict[int, _TrackState] = {}
 
-    def update(self, track_id: int, probs: np.ndarray, timestamp: float) -> tuple[np.ndarray, int]:
-        """Smoothed probabilities (float32) and the index of the label to show for this track at ``timestamp``."""
+    def update(self, track_id: int, probs: np.ndarray, timestamp: float, restart: bool = False
+               ) -> tuple[np.ndarray, int]:
+        """Smoothed probabilities (float32) and the index of the label to show for this track at ``timestamp``;
+        ``restart`` drops the track's past (a different face has taken it over: ``app.face.change``)."""
         probs = np.asarray(probs, np.float32)
         state = self._state.get(track_id)
         # time running backwards (a seek, a new source) or another model's classes: start this track afresh
-        if state is None or timestamp < state.time or state.probs.shape != probs.shape:
+        if restart or state is None or timestamp < state.time or state.probs.shape != probs.shape:
             state = _TrackState(probs=probs.copy(), time=timestamp, shown=int(np.argmax(probs)))
             self._state[track_id] = state
             return state.probs.copy(), state.shown

@@ -51,6 +51,7 @@ class FaceResult:
     classes: tuple[str, ...]
     raw_probabilities: np.ndarray | None = None  # before temporal smoothing
     shown_index: int | None = None  # the stable label (see app.smoothing); None = argmax of probabilities
+    new_face: bool = False  # a different face took this track over on this frame; smoothing started afresh
 
     @property
     def label_index(self) -> int:

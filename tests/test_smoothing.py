@@ -149,3 +149,15 @@ def test_a_label_never_sticks_far_below_the_leader(fps):
     assert (shown[late] != 1).all()
     shown_p = smoothed[np.arange(len(shown)), shown]
     assert (shown_p[late] >= stability.stale_ratio * smoothed[late].max(1) - 1e-6).all()
+
+
+def test_restart_drops_the_past_of_a_track():
+    """A different face on the same track (``app.face.change``) is labelled from its own first frame."""
+    smoother = LabelSmoother("steady")
+    happy, sad = np.eye(7, dtype=np.float32)[3], np.eye(7, dtype=np.float32)[4]
+    for i in range(30):
+        smoother.update(1, happy, i / 30)
+    probs, shown = smoother.update(1, sad, 1.0)
+    assert shown == 3  # steady holds the old label against one frame
+    probs, shown = smoother.update(1, sad, 1.0 + 1 / 30, restart=True)
+    assert shown == 4 and np.allclose(probs, sad)

@@ -67,7 +67,7 @@ def stage_command(ckpt: dict) -> str:
     if cfg.get("config_file"):
         cmd += f" --config {cfg['config_file']}"
     file_cfg = load_config(args["arch"], args["size"], cfg.get("config_file"))
-    for key in ("batch_size", "sam_rho"):  # command-line overrides of the config file
+    for key in ("batch_size", "sam_rho", "max_steps_per_epoch"):  # command-line overrides of the config file
         if key in cfg and cfg[key] != file_cfg.get(key):
             cmd += f" --{key.replace('_', '-')} {cfg[key]}"
     if cfg.get("vote_weight"):
@@ -77,6 +77,9 @@ def stage_command(ckpt: dict) -> str:
     if cfg.get("teacher"):
         cmd += (f" --teacher {_portable(cfg['teacher'])} --kd-weight {cfg['kd_weight']}"
                 f" --kd-temperature {cfg['kd_temperature']}")
+    if cfg.get("teacher_probs"):
+        cmd += (f" --teacher-probs {' '.join(_portable(p) for p in cfg['teacher_probs'])}"
+                f" --kd-weight {cfg['kd_weight']} --kd-temperature {cfg['kd_temperature']}")
     return cmd
 
 
@@ -159,7 +162,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
             "minutes": round(ckpt.get("minutes", 0.0), 1),
             "command": stage_command(ckpt),
             "fine_tuned_from": _portable(cfg["init"]) if cfg.get("init") else None,
-            "distilled_from": _portable(cfg["teacher"]) if cfg.get("teacher") else None,
+            "distilled_from": _portable(cfg["teacher"]) if cfg.get("teacher") else cfg.get("teacher_models"),
             "stages": (stages := training_stages(ckpt)),
             "total_epochs": sum(st.get("epochs", 0) for st in stages),
             "total_minutes": round(sum(st.get("minutes", 0.0) for st in stages), 1),

@@ -35,7 +35,7 @@ class RecordedFrame:
     """What the smoother saw on one frame: the time, each track's raw probabilities, and the tracks that ended."""
 
     timestamp: float
-    faces: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    faces: list[tuple[int, np.ndarray, bool]] = field(default_factory=list)  # track, raw probabilities, new face
     ended: list[int] = field(default_factory=list)
 
 
@@ -44,7 +44,7 @@ def record(pipeline: FacePipeline, frames, desc: str = "", total: int | None = N
     out = []
     for frame in tqdm(frames, desc=desc, total=total, unit="frame"):
         result = pipeline.process(frame)
-        out.append(RecordedFrame(frame.timestamp, [(f.track_id, f.raw_probabilities) for f in result.faces],
+        out.append(RecordedFrame(frame.timestamp, [(f.track_id, f.raw_probabilities, f.new_face) for f in result.faces],
                                  list(pipeline.tracker.ended)))
     return out
 
@@ -55,7 +55,7 @@ def replay(frames: list[RecordedFrame], stability: Stability) -> list[dict[int, 
     shown = []
     for frame in frames:
         smoother.forget(frame.ended)
-        shown.append({tid: smoother.update(tid, p, frame.timestamp)[1] for tid, p in frame.faces})
+        shown.append({tid: smoother.update(tid, p, frame.timestamp, restart=new)[1] for tid, p, new in frame.faces})
     return shown
 
 

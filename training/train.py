@@ -28,6 +28,7 @@ from training.distill import Teacher, blend
 from training.hardware import autocast, hardware_name, pick_device
 from training.models import create_model, model_config
 from training.sam import SAM
+from training.teacher_probs import load_teacher, soften
 
 
 def channels_first(crops: np.ndarray | torch.Tensor, color: str) -> torch.Tensor:
@@ -121,6 +122,13 @@ def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str
     sources = [str(data_path)] if isinstance(data_path, (str, Path)) else [str(d) for d in data_path]
     mix = load_mixture(sources, size, gray=cfg["color"] == "gray", train_split=train_split, val_split=val_split,
                        vote_weight=cfg.get("vote_weight", 0.0))
+    for path in cfg.get("teacher_probs") or []:  # cached teacher distributions join the targets before training
+        probs, meta = load_teacher(path)
+        if meta["classes"] != list(mix.classes):
+            raise ValueError(f"teacher file {path} predicts {meta['classes']}, the data has {list(mix.classes)}")
+        covered = mix.blend_teacher(meta["dataset"], soften(probs, cfg["kd_temperature"]), cfg["kd_weight"])
+        cfg.setdefault("teacher_models", {})[meta["dataset"]] = meta["models"]  # the card names the teachers
+        print(f"teacher {Path(path).name}: {covered} {meta['dataset']} faces, weight {cfg['kd_weight']}", flush=True)
     tr_x = channels_first(mix.images, cfg["color"])
     tr_lm, tr_y = torch.from_numpy(mix.landmarks.astype(np.float32)), torch.from_numpy(mix.labels)
     tr_t = torch.from_numpy(mix.targets)
@@ -281,7 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sam-rho", type=float)
     ap.add_argument("--max-steps-per-epoch", type=int)
     ap.add_argument("--teacher", default=None, help="distil from this checkpoint (same input size and classes)")
-    ap.add_argument("--kd-weight", type=float, help="share of the distillation loss (default 0.5)")
+    ap.add_argument("--teacher-probs", nargs="+", default=None,
+                    help="cached teacher probabilities (training.teacher_probs), blended into the targets")
+    ap.add_argument("--kd-weight", type=float, help="share of the teacher in the loss or targets (default 0.5)")
     ap.add_argument("--kd-temperature", type=float, help="softening temperature (default 2)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--val-split", default="publictest")
@@ -295,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "sam_rho": args.sam_rho, "max_steps_per_epoch": args.max_steps_per_epoch,
         "warmup_epochs": args.warmup_epochs, "teacher": args.teacher, "kd_weight": args.kd_weight,
-        "kd_temperature": args.kd_temperature, "vote_weight": args.vote_weight})
+        "kd_temperature": args.kd_temperature, "vote_weight": args.vote_weight,
+        "teacher_probs": args.teacher_probs})
     out = Path(args.out or f"runs/{args.arch}_{args.size}")
     state = train(cfg, data, out, args.device, args.resume, args.train_split, args.val_split, args.init,
                   args.minutes)

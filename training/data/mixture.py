@@ -43,6 +43,7 @@ class TrainingMixture:
     labels: np.ndarray
     targets: np.ndarray  # (N, C) float32 rows summing to 1
     origin: np.ndarray  # (N,) index into ``names``
+    rows: np.ndarray  # (N,) each face's row in its dataset's prepared cache
     names: list[str]
     classes: tuple[str, ...]
     validation: list[ValidationSet]
@@ -51,6 +52,19 @@ class TrainingMixture:
         n = len(self.classes)
         return {name: np.bincount(self.labels[self.origin == i], minlength=n).tolist()
                 for i, name in enumerate(self.names)}
+
+    def blend_teacher(self, dataset: str, probs: np.ndarray, weight: float) -> int:
+        """Targets of ``dataset``'s faces become ``(1 - weight) * targets + weight * teacher`` where the teacher
+        (probabilities per prepared row) covers the face; returns how many faces it covered."""
+        if dataset not in self.names:
+            raise ValueError(f"the teacher file is for {dataset!r}; this run trains on {', '.join(self.names)}")
+        sel = np.where(self.origin == self.names.index(dataset))[0]
+        if self.rows[sel].max(initial=-1) >= len(probs):
+            raise ValueError(f"the teacher file for {dataset!r} has {len(probs)} rows, fewer than its prepared cache")
+        teacher = probs[self.rows[sel]]
+        has = ~np.isnan(teacher).any(1)
+        self.targets[sel[has]] = (1 - weight) * self.targets[sel[has]] + weight * teacher[has]
+        return int(has.sum())
 
 
 def ferplus_vote_targets(archive: Path, classes: tuple[str, ...]) -> np.ndarray | None:
@@ -112,11 +126,12 @@ def load_mixture(sources: list[str | Path], size: int, gray: bool, train_split: 
         if len(idx) == 0:
             raise ValueError(f"{source} has no usable faces in split {train_split!r}")
         targets = soft_targets(prep.labels[idx], None if votes is None else votes[idx], len(classes), vote_weight)
-        parts.append((prep.images[idx], prep.landmarks[idx], prep.labels[idx], targets, np.full(len(idx), i)))
+        parts.append((prep.images[idx], prep.landmarks[idx], prep.labels[idx], targets, np.full(len(idx), i), idx))
         vsplit = validation_split(prep, val_split)
         v = prep.subset(vsplit)  # faces the pipeline could not use are left out of checkpoint selection
         validation.append(ValidationSet(source.stem, vsplit, v.images[v.usable], v.landmarks[v.usable],
                                         v.labels[v.usable]))
         names.append(source.stem)
-    images, landmarks, labels, targets, origin = (np.concatenate(arrays) for arrays in zip(*parts))
-    return TrainingMixture(images, landmarks, labels.astype(np.int64), targets, origin, names, classes, validation)
+    images, landmarks, labels, targets, origin, rows = (np.concatenate(arrays) for arrays in zip(*parts))
+    return TrainingMixture(images, landmarks, labels.astype(np.int64), targets, origin, rows, names, classes,
+                           validation)
