@@ -28,8 +28,9 @@ def test_stream_eval_on_a_handful_of_real_faces():
     for metrics in result["presets"].values():
         assert 0.0 <= metrics["accuracy_second_half"] <= 1.0
         assert metrics["changes_per_s"] >= metrics["extra_changes_per_s"] >= 0.0
-    # the raw argmax never changes less often than the stable label
-    assert result["presets"]["raw"]["changes_per_s"] >= result["presets"]["balanced"]["changes_per_s"]
+    # the raw argmax never flickers less than the stable label (beyond the one change a new face brings, which the
+    # stable label makes a frame later, once the new face is confirmed)
+    assert result["presets"]["raw"]["extra_changes_per_s"] >= result["presets"]["balanced"]["extra_changes_per_s"]
 
 
 def test_replay_shows_what_the_pipeline_shows():

@@ -29,6 +29,7 @@ class StreamLayout:
     jitter_px: float = 3.0  # per-frame position jitter (standard deviation)
     jitter_scale: float = 0.02  # per-frame scale jitter (standard deviation, relative)
     noise: float = 2.0  # sensor noise (standard deviation, grey levels)
+    context: float = 1 / 3  # replicated border around each crop (a share of its side), as the still path pads it
 
 
 def _to_bgr(image: np.ndarray) -> np.ndarray:
@@ -83,9 +84,12 @@ def stream_frames(images, layout: StreamLayout, seed: int = 0) -> Iterator[Frame
     rng = np.random.default_rng(seed)
     index = 0
     for image in images:
+        if layout.context > 0:  # a tight crop cut at brow and chin continues outwards, not into a dark fade
+            pad = int(round(min(image.shape[:2]) * layout.context))
+            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         bgr = _to_bgr(image)
         background = blurred_background(bgr, layout)
-        side = layout.height * layout.face_fraction * rng.uniform(0.85, 1.15)
+        side = layout.height * layout.face_fraction * rng.uniform(0.85, 1.15) * (1 + 2 * layout.context)
         centre = (layout.width / 2 + rng.uniform(-30, 30), layout.height / 2 + rng.uniform(-20, 20))
         for _ in range(layout.hold):
             yield Frame(compose(image, layout, centre, side, rng, background), index, index / layout.fps, "stream")
