@@ -5,7 +5,9 @@ per-frame moving average behaves differently at 15 and 60 fps. Here the probabil
 moving average with a time constant in seconds, computed from the frames' timestamps, and the shown label only
 changes when a challenger leads the shown label by ``margin`` or has led it for ``hold_s`` seconds, or when the
 shown label has fallen below half the leader's probability (so a label never sticks on a class the bars beside it
-show as far smaller, as happens when no challenger keeps the lead long enough). The choice is
+show as far smaller, as happens when no challenger keeps the lead long enough). For a new face's first time
+constant the shown label is simply the smoothed leader: a face's first frames (the mesh just found it) are its
+least sure, and holding on to their guess would keep a wrong first label for the hold time. The choice is
 one of three named presets (``Stability``) so the app, the CLI and the benchmark speak of the same thing.
 """
 
@@ -53,8 +55,9 @@ class Stability:
 
 
 # Chosen by measurement with poster-small (python -m training.flicker; python -m training.stream_eval): on the
-# three shared clips the raw argmax changes 2.4-6.7 times a second; "balanced" holds them at 0.56-0.88 changes a
-# second while a clear change still shows within 0.68 s (a 0.30 s time constant and hold gave 0.72-1.29).
+# three shared clips the raw argmax changes 2.0-6.5 times a second; "balanced" holds them at 0.64-0.66 changes a
+# second while a clear change still shows within 0.68 s (a 0.30 s time constant and hold gave 0.72-1.29). On the
+# stream benchmark (200 publictest faces, 12 frames each) it scores 62.3% against 63.4% raw and 64.5% still.
 PRESETS: dict[str, Stability] = {
     p.name: p
     for p in (
@@ -82,6 +85,7 @@ class _TrackState:
     probs: np.ndarray
     time: float
     shown: int
+    born: float = 0.0  # when this face's smoothing started (a new track, or a different face on it)
     challenger: int = -1
     challenger_since: float = 0.0
 
@@ -102,7 +106,7 @@ class LabelSmoother:
         state = self._state.get(track_id)
         # time running backwards (a seek, a new source) or another model's classes: start this track afresh
         if restart or state is None or timestamp < state.time or state.probs.shape != probs.shape:
-            state = _TrackState(probs=probs.copy(), time=timestamp, shown=int(np.argmax(probs)))
+            state = _TrackState(probs=probs.copy(), time=timestamp, shown=int(np.argmax(probs)), born=timestamp)
             self._state[track_id] = state
             return state.probs.copy(), state.shown
         st = self.stability
@@ -111,7 +115,9 @@ class LabelSmoother:
         state.probs = (keep * state.probs + (1.0 - keep) * probs).astype(np.float32)
         state.time = timestamp
         leader = int(np.argmax(state.probs))
-        if leader == state.shown:
+        if timestamp - state.born < tau:  # a new face's first frames are its least sure: no label holds yet
+            state.shown, state.challenger = leader, -1
+        elif leader == state.shown:
             state.challenger = -1
         else:
             if leader != state.challenger:
