@@ -26,3 +26,18 @@ def require_data(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"test data not found: {path} (set FERLIVE_DATA to the folder holding videos/)")
     return path
+
+
+def write_fer_slice(path: Path, counts: dict[str, int], seed: int, votes: bool = False) -> Path:
+    """A small FER2013 archive at ``path``: ``counts`` faces per split drawn at random (with the FERPlus votes when
+    ``votes``), marked as face crops; skips the calling test when the shared archive is missing."""
+    import numpy as np
+
+    src = np.load(require_data(data_dir() / "fer2013.npz"))
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.choice(np.where(src["split"] == s)[0], n, replace=False) for s, n in counts.items()])
+    extra = {"ferplus_votes": src["ferplus_votes"][idx], "ferplus_vote_columns": src["ferplus_vote_columns"]} \
+        if votes else {}
+    np.savez(path, images=src["images"][idx], labels=src["labels"][idx], split=src["split"][idx],
+             classes=src["classes"], face_crops=np.array(True), **extra)
+    return path

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.datapaths import data_dir, require_data
+from tests.datapaths import write_fer_slice
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 VOTE_COLUMNS = np.array(["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
@@ -55,16 +55,11 @@ def test_two_datasets_train_together_and_are_scored_apart(tmp_path, monkeypatch)
     from training.train import train
 
     monkeypatch.setenv("FERLIVE_CACHE", str(tmp_path / "cache"))
-    src = np.load(require_data(data_dir() / "fer2013.npz"))
-    rng = np.random.default_rng(1)
-    idx = np.concatenate([rng.choice(np.where(src["split"] == s)[0], n, replace=False)
-                          for s, n in (("train", 300), ("publictest", 80))])
-    fer = tmp_path / "fer_slice.npz"
-    np.savez(fer, images=src["images"][idx], labels=src["labels"][idx], split=src["split"][idx],
-             classes=src["classes"], ferplus_votes=src["ferplus_votes"][idx],
-             ferplus_vote_columns=src["ferplus_vote_columns"], face_crops=np.array(True))
+    fer = write_fer_slice(tmp_path / "fer_slice.npz", {"train": 300, "publictest": 80}, seed=1, votes=True)
+    src = np.load(fer)
     folder = tmp_path / "colour_faces"
-    for j, i in enumerate(idx[::3]):  # the same kind of faces, tinted, as a train/valid image folder
+    # the same kind of faces, tinted, as a train/valid image folder
+    for j, i in enumerate(range(0, len(src["labels"]), 3)):
         split = "valid" if j % 4 == 0 else "train"
         out = folder / split / CLASSES[int(src["labels"][i])]
         out.mkdir(parents=True, exist_ok=True)

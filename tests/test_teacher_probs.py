@@ -4,7 +4,7 @@ targets of exactly the faces it covers."""
 import numpy as np
 import pytest
 
-from tests.datapaths import data_dir, require_data
+from tests.datapaths import write_fer_slice
 
 TEACHERS = ["models/ferformer-small.onnx", "models/apvit-small.onnx"]
 
@@ -12,14 +12,7 @@ TEACHERS = ["models/ferformer-small.onnx", "models/apvit-small.onnx"]
 @pytest.fixture
 def fer_slice(tmp_path, monkeypatch):
     monkeypatch.setenv("FERLIVE_CACHE", str(tmp_path / "cache"))
-    src = np.load(require_data(data_dir() / "fer2013.npz"))
-    rng = np.random.default_rng(3)
-    idx = np.concatenate([rng.choice(np.where(src["split"] == s)[0], n, replace=False)
-                          for s, n in (("train", 40), ("publictest", 12))])
-    path = tmp_path / "fer_slice.npz"
-    np.savez(path, images=src["images"][idx], labels=src["labels"][idx], split=src["split"][idx],
-             classes=src["classes"], face_crops=np.array(True))
-    return path
+    return write_fer_slice(tmp_path / "fer_slice.npz", {"train": 40, "publictest": 12}, seed=3)
 
 
 def test_teacher_pass_resumes_and_covers_only_its_splits(fer_slice, tmp_path, monkeypatch):

@@ -102,9 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="output .npz (default cache/<data>_teacher_<hash>.npz)")
     args = ap.parse_args(argv)
     out = cache_teacher(args.models, args.data, args.out, tuple(args.splits))
-    probs, _ = load_teacher(out)
-    card = InferenceEngine(args.models[0], provider="cpu").card
-    prep = load_or_prepare(args.data, card.input.size, card.input.color == "gray")
+    probs, meta = load_teacher(out)  # the file names the input it was made at: no second model load
+    prep = load_or_prepare(args.data, meta["input"]["size"], meta["input"]["color"] == "gray")
     print(json.dumps({"out": str(out), "accuracy_by_split": accuracy_by_split(probs, prep.labels, prep.split)}))
 
 
