@@ -97,3 +97,15 @@ def test_csv_keeps_raw_probabilities_beside_the_stable_label(tmp_path):
     assert np.abs(raw[1:] - smoothed[1:]).max() > 1e-3  # then the smoothed ones lag the raw ones
     for row in rows:
         assert row["label"] in classes
+
+
+def test_flicker_report_counts_the_faces_found_on_a_one_person_clip():
+    """The night clip is one person throughout: the live detector finds her on every frame and nothing else."""
+    from training.flicker import measure_clip
+
+    path = require_data(video("woman_phone_night.mp4"))
+    report = measure_clip(path, load_engine(MODEL, "cpu"), [PRESETS["balanced"]])
+    assert report["frames"] > 100
+    assert report["frames_with_a_face"] == report["frames"]
+    assert report["frames_with_several_faces"] == 0
+    assert report["balanced"]["changes_per_s"] <= report["raw"]["changes_per_s"]

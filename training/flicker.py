@@ -101,7 +101,10 @@ def measure_clip(path: Path, engine, presets: list[Stability], max_faces: int = 
         source.close()
         pipeline.close()
     fps = source.fps or 30.0
-    report = {"frames": len(frames), "fps": round(fps, 2)}
+    faces = np.array([len(f.faces) for f in frames])
+    # how many frames found a face, and how many found more than one (on a one-person clip: a false detection)
+    report = {"frames": len(frames), "fps": round(fps, 2), "frames_with_a_face": int((faces > 0).sum()),
+              "frames_with_several_faces": int((faces > 1).sum())}
     for stability in [RAW, old_average(fps), *presets]:
         report[stability.name] = flicker_report(frames, stability)
     return report
