@@ -57,7 +57,7 @@ class Stability:
 # Chosen by measurement with poster-small (python -m training.flicker; python -m training.stream_eval): on the
 # three shared clips the raw argmax changes 2.0-6.5 times a second; "balanced" holds them at 0.64-0.88 changes a
 # second while a clear change still shows within 0.68 s (a 0.30 s time constant and hold gave 0.72-1.29). On the
-# stream benchmark (200 publictest faces, 12 frames each) it scores 62.8% against 64.0% raw and 64.5% still.
+# stream benchmark (200 publictest faces, 12 frames each) it scores 62.7% against 64.0% raw and 64.5% still.
 PRESETS: dict[str, Stability] = {
     p.name: p
     for p in (

@@ -15,7 +15,7 @@ N_LANDMARKS = 478
 _NOISY_FRAMES = 5  # MediaPipe's graph threads may still log a line or two after the first frame has come back
 # The live face detector's score threshold, below MediaPipe's 0.5 so that hard faces (dim, small, turned) are
 # found. On the stream benchmark (python -m training.stream_eval, 200 publictest faces) 0.4 leaves 6 faces unfound
-# in the second half of their segment against 9 at 0.5, and lifts the stable label's accuracy from 62.3% to 62.8%;
+# in the second half of their segment against 9 at 0.5, and lifts the stable label's accuracy from 62.3% to 62.7%;
 # 0.3 finds 4 but boxes a hand for two frames of interview_50s.mp4, where 0.4 and 0.5 find no extra face on any of
 # the three shared clips. Stills and datasets (training.evaluate) detect with 0.3 in static mode, face by face.
 MIN_DETECTION_CONFIDENCE = 0.4
