@@ -23,6 +23,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 CLOSE_TIMEOUT_S = 1.0  # a client that does not answer the close handshake is cut off after this
 MAX_INCOMING_BYTES = 4096  # clients have nothing to say; a bigger message closes their connection
+# A live stream must not queue stale frames for a slow client: a few frames in the library's buffer and the kernel's
+# send buffer per connection, then the one-slot mailbox replaces older frames with the newest.
+WRITE_LIMIT_BYTES = 16 * 1024
+SEND_BUFFER_BYTES = 32 * 1024
 
 
 class _Client:
@@ -81,7 +85,7 @@ class WebSocketPublisher(Publisher):
 
         async def start_server():
             return await serve(self._handle, self.host, self.port, compression=None, max_size=MAX_INCOMING_BYTES,
-                               close_timeout=CLOSE_TIMEOUT_S)
+                               close_timeout=CLOSE_TIMEOUT_S, write_limit=WRITE_LIMIT_BYTES)
 
         try:
             self._server = asyncio.run_coroutine_threadsafe(start_server(), self._loop).result(timeout=10)
@@ -151,6 +155,9 @@ class WebSocketPublisher(Publisher):
     async def _handle(self, connection) -> None:
         from websockets.exceptions import ConnectionClosed
 
+        sock = connection.transport.get_extra_info("socket")
+        if sock is not None:  # a fixed size also turns off the kernel's growth of the buffer (megabytes on loopback)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         client = _Client(connection)
         self._clients = self._clients | {client}
         sender = asyncio.create_task(self._send_to(client))
