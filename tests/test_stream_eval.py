@@ -12,7 +12,7 @@ from app.pipeline import FacePipeline
 from app.smoothing import PRESETS
 from tests.datapaths import data_dir, require_data, video
 from training.flicker import label_runs, record, replay
-from training.stream_eval import segment_metrics, stream_eval
+from training.stream_eval import NO_FACE, segment_metrics, stream_eval
 
 MODEL = "poster-small"
 CLIP = "woman_smile_neutral.mp4"
@@ -63,6 +63,12 @@ def test_segment_metrics_count_changes_and_delay():
     shown = np.array([0, 0, 1, 1,  1, 1, 1, 1,  1, 2, 1, 2])  # hold 4 at 4 fps: segment 3 flickers
     m = segment_metrics(shown, truth, hold=4, fps=4.0)
     assert m["accuracy_second_half"] == pytest.approx(5 / 6, abs=1e-4)
+    assert m["no_face_second_half"] == 0 and m["accuracy_second_half_with_face"] == pytest.approx(5 / 6, abs=1e-4)
+    shown[7] = NO_FACE  # the detector misses the second face's last frame: wrong, but not the model's fault
+    m = segment_metrics(shown, truth, hold=4, fps=4.0)
+    assert m["accuracy_second_half"] == pytest.approx(4 / 6, abs=1e-4)
+    assert m["no_face_second_half"] == pytest.approx(1 / 6, abs=1e-4)
+    assert m["accuracy_second_half_with_face"] == pytest.approx(4 / 5, abs=1e-4)
     assert m["changes_per_s"] == pytest.approx(4 / 3, abs=1e-3)  # 1 + 0 + 3 changes in 3 s
     assert m["extra_changes_per_s"] == pytest.approx(2 / 3, abs=1e-3)
     assert m["segments_needing_change"] == 2  # the second face arrived with its label already shown
