@@ -1,6 +1,8 @@
 """The bundle file: prepared data packed small for a machine that has neither the dataset nor MediaPipe.
 
-Images stay lossless (WebP lossless, 1.3x smaller than zlib); the 478x3 landmarks, which move together, are kept
+Images are lossless WebP by default (1.3x smaller than zlib), or lossy WebP at a given quality when two datasets must
+fit one transfer (quality 90: half the bytes, a mean error of 1.5 grey levels, below a webcam's sensor noise); the
+478x3 landmarks, which move together, are kept
 as their leading principal components (the reconstruction error is measured and stored, so a bundle says how far
 its landmarks are from the originals). ``training.data.prepare.load_or_prepare`` reads a bundle through
 ``unpack``; the command that writes one is ``python -m training.data.bundle``.
@@ -19,8 +21,15 @@ from training.data.prepared import PreparedData
 BUNDLE_SUFFIX = ".bundle.npz"
 
 
-def pack(prep: PreparedData, out: Path, components: int = 96) -> dict:
-    """Write ``prep`` as a bundle; returns a report (bytes, landmark error in unit-square coordinates)."""
+LOSSLESS = 101  # OpenCV's WebP quality above 100 means lossless
+
+
+def pack(prep: PreparedData, out: Path, components: int = 96, quality: int = LOSSLESS, dataset: str = "",
+         votes: np.ndarray | None = None) -> dict:
+    """Write ``prep`` as a bundle; returns a report (bytes, landmark error in unit-square coordinates).
+
+    ``dataset`` is the source's name, which cached teacher files and validation reports refer to; ``votes`` are
+    per-row crowd-vote distributions (FERPlus), which otherwise live only in the source archive."""
     flat = prep.landmarks.reshape(len(prep.labels), -1).astype(np.float32)
     use = prep.usable
     mean = flat[use].mean(0)
@@ -35,8 +44,9 @@ def pack(prep: PreparedData, out: Path, components: int = 96) -> dict:
         "components": components,
         "landmark_max_error": float(err.max()),
         "landmark_mean_error": float(err.mean()),
+        "image_quality": "lossless" if quality > 100 else quality,
     }
-    blobs = [encode_image(im) for im in prep.images]
+    blobs = [encode_image(im, quality) for im in prep.images]
     offsets = np.cumsum([0] + [len(b) for b in blobs])
     np.savez(
         out,
@@ -52,14 +62,18 @@ def pack(prep: PreparedData, out: Path, components: int = 96) -> dict:
         usable=prep.usable,
         classes=np.array(prep.classes),
         report=json.dumps(report),
+        dataset=dataset or out.name.removesuffix(BUNDLE_SUFFIX),
+        **({} if votes is None else {"vote_targets": votes.astype(np.float32)}),
     )
     report["bytes"] = out.stat().st_size
     return report
 
 
-def encode_image(image: np.ndarray) -> np.ndarray:
+def encode_image(image: np.ndarray, quality: int = LOSSLESS) -> np.ndarray:
+    if not 1 <= quality <= LOSSLESS:
+        raise ValueError(f"WebP quality must be 1 to 100, or {LOSSLESS} for lossless (got {quality})")
     bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, 101])  # > 100 means lossless
+    ok, buf = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV could not encode WebP")
     return buf.ravel()
@@ -75,6 +89,18 @@ def decode_images(blob: np.ndarray, offsets: np.ndarray, gray: bool) -> np.ndarr
 
 def is_bundle(path: str | Path) -> bool:
     return str(path).endswith(BUNDLE_SUFFIX)
+
+
+def bundle_dataset(path: str | Path) -> str:
+    """The name of the dataset a bundle was packed from (older bundles: the file name without its suffix)."""
+    with np.load(path) as d:
+        return str(d["dataset"]) if "dataset" in d.files else Path(path).name.removesuffix(BUNDLE_SUFFIX)
+
+
+def bundle_votes(path: str | Path) -> np.ndarray | None:
+    """The crowd-vote distributions packed with a bundle, or None."""
+    with np.load(path) as d:
+        return d["vote_targets"] if "vote_targets" in d.files else None
 
 
 def unpack(path: str | Path) -> PreparedData:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from app.labels import class_mapping
+from training.data.bundle_file import bundle_dataset, bundle_votes, is_bundle
 from training.data.prepare import PreparedData, load_or_prepare
 
 VAL_SPLITS = ("publictest", "valid", "val", "test")
@@ -67,9 +68,16 @@ class TrainingMixture:
         return int(has.sum())
 
 
+def dataset_name(source: Path) -> str:
+    """What teacher files and validation reports call a source: a bundle's packed name, else the file stem."""
+    return bundle_dataset(source) if is_bundle(source) else source.stem
+
+
 def ferplus_vote_targets(archive: Path, classes: tuple[str, ...]) -> np.ndarray | None:
     """(N, C) vote distributions in the archive's order (rows of NaN where the image has no usable votes), or None
     when the archive has no ``ferplus_votes``. Contempt, unknown and not-a-face votes are dropped."""
+    if is_bundle(archive):
+        return bundle_votes(archive)
     if archive.suffix != ".npz":
         return None
     with np.load(archive, allow_pickle=False) as d:
@@ -129,9 +137,9 @@ def load_mixture(sources: list[str | Path], size: int, gray: bool, train_split: 
         parts.append((prep.images[idx], prep.landmarks[idx], prep.labels[idx], targets, np.full(len(idx), i), idx))
         vsplit = validation_split(prep, val_split)
         v = prep.subset(vsplit)  # faces the pipeline could not use are left out of checkpoint selection
-        validation.append(ValidationSet(source.stem, vsplit, v.images[v.usable], v.landmarks[v.usable],
+        validation.append(ValidationSet(dataset_name(source), vsplit, v.images[v.usable], v.landmarks[v.usable],
                                         v.labels[v.usable]))
-        names.append(source.stem)
+        names.append(dataset_name(source))
     images, landmarks, labels, targets, origin, rows = (np.concatenate(arrays) for arrays in zip(*parts))
     return TrainingMixture(images, landmarks, labels.astype(np.int64), targets, origin, rows, names, classes,
                            validation)
