@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.inference.engine import InferenceEngine
+from training.data.mixture import dataset_name
 from training.data.prepare import cache_path, default_cache_dir, load_or_prepare
 
 CHUNK = 2048  # faces per resumable step
@@ -68,7 +69,7 @@ def cache_teacher(models: list[Path], source: Path, out: Path | None = None, spl
             done += len(idx)
             np.savez(part, probs=probs, done=done)
             bar.update(len(idx))
-    meta = {"models": [str(m) for m in models], "dataset": source.stem, "classes": list(first.classes),
+    meta = {"models": [str(m) for m in models], "dataset": dataset_name(source), "classes": list(first.classes),
             "input": {"size": first.input.size, "color": first.input.color}, "rows": len(probs),
             "splits": list(splits)}
     np.savez(out, probs=probs, meta=json.dumps(meta))

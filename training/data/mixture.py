@@ -137,9 +137,9 @@ def load_mixture(sources: list[str | Path], size: int, gray: bool, train_split: 
         parts.append((prep.images[idx], prep.landmarks[idx], prep.labels[idx], targets, np.full(len(idx), i), idx))
         vsplit = validation_split(prep, val_split)
         v = prep.subset(vsplit)  # faces the pipeline could not use are left out of checkpoint selection
-        validation.append(ValidationSet(dataset_name(source), vsplit, v.images[v.usable], v.landmarks[v.usable],
-                                        v.labels[v.usable]))
-        names.append(dataset_name(source))
+        name = dataset_name(source)  # a bundle's is read from the file: once
+        validation.append(ValidationSet(name, vsplit, v.images[v.usable], v.landmarks[v.usable], v.labels[v.usable]))
+        names.append(name)
     images, landmarks, labels, targets, origin, rows = (np.concatenate(arrays) for arrays in zip(*parts))
     return TrainingMixture(images, landmarks, labels.astype(np.int64), targets, origin, rows, names, classes,
                            validation)
