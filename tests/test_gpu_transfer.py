@@ -68,6 +68,10 @@ def test_training_reads_a_bundle_and_a_split_checkpoint_joins_back(small_archive
     with torch.no_grad():
         a, b = original(x, lm)["logits"].softmax(-1), joined(x, lm)["logits"].softmax(-1)
     assert torch.allclose(a, b, atol=5e-3)
+    relinked = join(parts, tmp_path / "relinked.pt", parent=tmp_path / "joined.pt")
+    assert relinked["config"]["init"] == str(tmp_path / "joined.pt")
+    with pytest.raises(FileNotFoundError, match="--parent"):
+        join(parts, tmp_path / "orphan.pt", parent=tmp_path / "nowhere.pt")
 
 
 def test_time_budget_fits_whole_epochs():
@@ -98,3 +102,16 @@ def test_a_bundle_trains_like_its_archive_with_votes_and_teacher(tmp_path, monke
     teacher = np.full((80, 7), 1 / 7, np.float32)  # rows of the prepared cache, as training.teacher_probs writes
     assert from_bundle.blend_teacher("fer2013", teacher, 0.5) == len(from_bundle.labels)
     assert np.allclose(from_bundle.targets.sum(1), 1.0)
+
+    # a model trained there names the dataset, with its terms, not the bundle file
+    from training.config import load_config
+    from training.export import export
+    from training.train import train
+
+    small = tmp_path / "gpu" / "fer2013_32g_q90.bundle.npz"
+    bundle_main([str(fer), "--size", "32", "--quality", "90", "--out", str(small)])
+    train(load_config("poster", "tiny", overrides={"epochs": 1, "max_steps_per_epoch": 2}), [str(small)],
+          tmp_path / "run")
+    card = export(tmp_path / "run" / "best.pt", tmp_path / "m.onnx")
+    assert [d["name"] for d in card["datasets"]] == ["fer2013"]
+    assert "FERPlus" in card["datasets"][0]["terms"]

@@ -4,6 +4,9 @@ weights as float16 and split them into parts under a size limit; ``join`` rebuil
 
     python -m training.carry split runs/poster_large/best.pt $OUT/poster_large   # -> poster_large.part0.pt ...
     python -m training.carry join gpu_out/poster_large.part*.pt --out runs/poster_large/best.pt
+
+A run that fine-tuned a carried copy of a checkpoint (``--init gpu/init/x.pt``) names that copy as its parent;
+``join --parent runs/x/best.pt`` points it back at the original here, so the card's lineage stays whole.
 """
 
 from __future__ import annotations
@@ -43,13 +46,18 @@ def split(src: str | Path, prefix: str | Path, limit: int = 15_000_000) -> list[
     return paths
 
 
-def join(parts: list[str | Path], out: str | Path) -> dict:
+def join(parts: list[str | Path], out: str | Path, parent: str | Path | None = None) -> dict:
     loaded = [torch.load(p, map_location="cpu", weights_only=False) for p in sorted(map(str, parts))]
     if len(loaded) != loaded[0]["parts"]:
         raise ValueError(f"{len(loaded)} part files given, the checkpoint was split into {loaded[0]['parts']}")
     ckpt = {k: v for k, v in loaded[0].items() if k not in ("model_part", "parts")}
     ckpt["model"] = {k: (v.float() if v.is_floating_point() else v) for p in loaded for k, v in p["model_part"].items()}
     ckpt["carried_as"] = "float16 parts (training.carry)"
+    if parent is not None:
+        if not Path(parent).exists():
+            raise FileNotFoundError(f"--parent {parent} does not exist here")
+        ckpt["config"]["init_carried_as"] = ckpt["config"].get("init")
+        ckpt["config"]["init"] = str(parent)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, out)
     return ckpt
@@ -65,12 +73,14 @@ def main(argv: list[str] | None = None) -> None:
     j = sub.add_parser("join")
     j.add_argument("parts", nargs="+")
     j.add_argument("--out", required=True)
+    j.add_argument("--parent", default=None,
+                   help="the original of the checkpoint the run was initialised from (its --init was a carried copy)")
     args = ap.parse_args(argv)
     if args.cmd == "split":
         for p in split(args.src, args.prefix, args.limit):
             print(p, p.stat().st_size)
     else:
-        ckpt = join(args.parts, args.out)
+        ckpt = join(args.parts, args.out, args.parent)
         print(f"{args.out}: {ckpt['model_args']} best val {ckpt['state']['best_acc']:.4f}")
 
 

@@ -120,6 +120,15 @@ def dataset_terms(name: str) -> dict:
     return {"name": stem, "terms": DATASET_TERMS.get(stem, "see the dataset's own licence")}
 
 
+def trained_on(ckpt: dict) -> list[str]:
+    """The datasets' own names: a bundle's file name (``fer2013_48g_q90.bundle.npz``) is not its dataset's, but the
+    mixture recorded each source under its dataset name."""
+    by_dataset = ckpt.get("train_class_counts_by_dataset")
+    if by_dataset:
+        return list(by_dataset)
+    return [Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]]
+
+
 def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta: str = "none") -> dict:
     cfg, mcfg = ckpt["config"], ckpt["model_config"]
     history = ckpt["state"]["history"]
@@ -138,7 +147,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
         },
         "alignment": {"template": "fer2013-5pt", "version": TEMPLATE_VERSION},
         "dataset": " + ".join(Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]),
-        "datasets": [dataset_terms(Path(d).name) for d in ckpt.get("datasets") or [ckpt["data"]]],
+        "datasets": [dataset_terms(n) for n in trained_on(ckpt)],
         "splits": ckpt["splits"],
         "metrics": {"checkpoint_val_acc": round(best.get("val_acc", float("nan")), 4)},
         "params": int(sum(p.numel() for p in model.parameters())),
