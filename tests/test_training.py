@@ -192,3 +192,22 @@ def test_training_sees_the_channel_order_the_app_feeds(color):
     np.testing.assert_array_equal(trained, fed)
     if color == "rgb":
         assert (trained[:, 2] == 255).all() and not (trained[:, 0] == 255).all()
+
+
+def test_a_grey_checkpoint_starts_a_colour_model_where_it_left_off():
+    """Colour input is tried by fine-tuning the grey model: on a grey face (three equal channels) the colour model's
+    first answer must be the grey model's."""
+    import torch
+
+    from training.checkpoint import load_init_weights
+    from training.models import create_model
+
+    torch.manual_seed(0)
+    grey = create_model("poster", "tiny", num_classes=7).eval()
+    colour = create_model("poster", "tiny", num_classes=7, in_ch=3).eval()
+    spread = load_init_weights(colour, grey.state_dict())
+    assert len(spread) == 1 and spread[0].startswith("stem.entry")
+    x, lm = torch.rand(2, 1, 32, 32), torch.rand(2, 478, 3)
+    with torch.no_grad():
+        assert torch.allclose(grey(x, lm)["logits"], colour(x.repeat(1, 3, 1, 1), lm)["logits"], atol=1e-5)
+    assert load_init_weights(grey, grey.state_dict()) == []  # same shapes: a plain load

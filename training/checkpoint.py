@@ -22,6 +22,24 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     return model, ckpt
 
 
+def load_init_weights(model: nn.Module, state: dict) -> list[str]:
+    """Load a checkpoint's weights to fine-tune from; a grey model's may start a colour one.
+
+    Where the model's input convolution takes three channels and the checkpoint's one, the grey filter is split
+    evenly over R, G and B: on a grey face (three equal channels) the colour model then starts exactly where the
+    grey one was, and training decides what colour adds. Returns the names of the weights so spread."""
+    own = model.state_dict()
+    spread = []
+    for name, value in state.items():
+        target = own.get(name)
+        if (target is not None and value.dim() == 4 and target.dim() == 4 and value.shape[1] == 1
+                and target.shape[1] == 3 and value.shape[0] == target.shape[0]):
+            state = {**state, name: value.repeat(1, 3, 1, 1) / 3}
+            spread.append(name)
+    model.load_state_dict(state)
+    return spread
+
+
 def checkpoint_chain(ckpt: dict, max_stages: int = 10) -> list[dict | str]:
     """This checkpoint and the ones it was fine-tuned from (``--init``), oldest first. An ancestor whose file is
     gone appears as its path (a string) so callers can say so instead of guessing."""

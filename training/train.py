@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from training.checkpoint import probabilities
+from training.checkpoint import load_init_weights, probabilities
 from training.config import load_config
 from training.curves import plot_curves
 from training.data.augment import augment_batch
@@ -144,7 +144,9 @@ def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str
 
         model.set_text_embeddings(text_embeddings(classes))
     if init:  # fine-tune: weights from another run, fresh optimiser and schedule
-        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["model"])
+        spread = load_init_weights(model, torch.load(init, map_location="cpu", weights_only=False)["model"])
+        if spread:
+            print(f"grey weights spread over three colour channels: {', '.join(spread)}", flush=True)
         cfg["init"] = str(init)
     model.to(device)
     teacher = None
