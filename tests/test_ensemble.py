@@ -133,6 +133,16 @@ def test_the_ensemble_graph_is_the_mean_of_its_members_and_loads_in_the_app(smal
     saved = json.loads((tmp_path / "models" / "views.json").read_text())
     assert saved["train"]["command"].startswith("python -m training.ensemble")
 
+    # its members come back out as models of their own, answering as the files the ensemble was built from
+    from training.ensemble_members import extract_members
+
+    cut = extract_members(tmp_path / "models" / "views.onnx", tmp_path / "cut")
+    assert [p.name for p in cut] == ["apvit-tiny-of-views.onnx", "poster-tiny-of-views.onnx"]
+    for original, extracted in zip(members, cut):
+        np.testing.assert_allclose(_run(extracted, image, landmarks), _run(original, image, landmarks), atol=2e-3)
+    landmark_use = [InferenceEngine(p, provider="cpu").card.uses_landmarks for p in cut]
+    assert landmark_use == [False, True]
+
 
 def test_an_ensemble_refuses_members_that_disagree_on_input(tmp_path):
     from training.ensemble import Member, check_compatible
@@ -156,6 +166,27 @@ def test_half_storage_halves_a_shipped_model_and_keeps_its_answers(tmp_path):
     image = rng.normal(size=(16, 1, 48, 48)).astype(np.float32)
     landmarks = (0.5 + 0.05 * rng.normal(size=(16, 478, 3))).astype(np.float32)
     np.testing.assert_allclose(_run(out, image, landmarks), _run(src, image, landmarks), atol=2e-3)
+
+
+def test_an_ensemble_card_names_every_dataset_its_members_saw_with_terms(tmp_path):
+    from onnx import TensorProto, helper
+
+    from training.ensemble import Member, build_card, member_datasets
+
+    old = {"dataset": "fer2013_48g.bundle.npz"}  # a card from before cards listed datasets
+    mixed = {"dataset": "x", "datasets": [{"name": "fer2013", "terms": "t"}, {"name": "affectnet96", "terms": "t"}]}
+    assert member_datasets(old) == ["fer2013"] and member_datasets({"dataset": "fer2013.npz"}) == ["fer2013"]
+    base = {"name": "m", "classes": ["a"], "input": {"landmarks": "none"}, "params": 1, "gmacs": 0.1}
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [value],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]))
+    for f in ("a.onnx", "b.onnx"):
+        onnx.save(graph, str(tmp_path / f))
+    members = [Member(tmp_path / "a.onnx", {**base, **old}), Member(tmp_path / "b.onnx", {**base, **mixed})]
+    card = build_card("e", members, "none", (), 0.0, "cmd")
+    assert card["dataset"] == "fer2013 + affectnet96"
+    assert [d["name"] for d in card["datasets"]] == ["fer2013", "affectnet96"]
+    assert "non-commercial" in card["datasets"][1]["terms"]
 
 
 def test_the_search_scores_every_subset_and_view_set_best_first():
@@ -185,3 +216,24 @@ def test_split_half_selection_shows_the_optimism_of_choosing_the_best_of_many():
     skill = np.vstack([luck, rng.random((1, 400)) < 0.8])
     got = selection_optimism(skill, splits=50)
     assert got["accuracy_held_out"] > 0.75
+
+
+def test_with_two_datasets_the_search_ranks_by_their_mean_so_the_larger_does_not_outvote_the_smaller():
+    from training.ensemble_search import correct_per_face, ranked, selection_optimism
+
+    labels = np.zeros(100, np.int64)  # 90 faces of one dataset, then 10 of another
+    big, small = {"big": slice(0, 90), "small": slice(90, 100)}.values()
+    right, wrong = np.eye(2)[0], np.eye(2)[1]
+    only_big = np.array([right] * 90 + [wrong] * 10) * 0.2 + 0.4  # 90% of all faces, but 50% as a mean of the two
+    half_each = np.array([right] * 63 + [wrong] * 27 + [right] * 10)  # 73% of all faces, 85% as a mean
+    probs = {"a": {"identity": only_big}, "b": {"identity": half_each}}
+    combos, correct = correct_per_face(probs, labels, {"none": ["identity"]})
+    rows = ranked(combos, correct, {"big": big, "small": small})
+    by_models = {tuple(r["models"]): r for r in rows}
+    assert rows[0]["accuracy"] == by_models[("b",)]["accuracy"] == 0.85  # (a + b answers as the surer b)
+    assert by_models[("b",)]["by_dataset"] == {"big": 0.7, "small": 1.0}
+    single = by_models[("a",)]
+    assert single["accuracy"] == 0.5 and single["by_dataset"] == {"big": 1.0, "small": 0.0}
+    assert ranked(combos, correct)[0]["models"] == ["a"]  # one pool of faces: the big dataset decides
+    got = selection_optimism(correct, splits=20, datasets={"big": big, "small": small})
+    assert 0.7 < got["accuracy_held_out"] <= 1.0

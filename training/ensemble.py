@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,10 +209,22 @@ def graph_sha256(path: Path) -> str:
     return hashlib.sha256(onnx.load(str(path)).graph.SerializeToString(deterministic=True)).hexdigest()
 
 
+def member_datasets(card: dict) -> list[str]:
+    """The datasets a member saw, by name: its card's ``datasets`` list, or for an older card the dataset part of
+    the file names in ``dataset`` (``fer2013_48g.bundle.npz`` -> ``fer2013``)."""
+    if card.get("datasets"):
+        return [d["name"] for d in card["datasets"]]
+    files = [part.strip() for part in card.get("dataset", "").split("+") if part.strip()]
+    return [re.split(r"[._]", Path(f).name)[0] for f in files]
+
+
 def build_card(name: str, members: list[Member], view_set: str, views: tuple[View, ...], parity: float,
                command: str) -> dict:
+    from training.export import dataset_terms
+
     first = members[0].card
     uses = any(m.uses_landmarks for m in members)
+    seen = list(dict.fromkeys(d for m in members for d in member_datasets(m.card)))  # every member's, in order
     return {
         "name": name,
         "architecture": "ensemble",
@@ -219,7 +232,8 @@ def build_card(name: str, members: list[Member], view_set: str, views: tuple[Vie
         "classes": list(first["classes"]),
         "input": {**first["input"], "landmarks": "mediapipe478" if uses else "none"},
         "alignment": first.get("alignment", {}),
-        "dataset": first.get("dataset", ""),
+        "dataset": " + ".join(seen),
+        "datasets": [dataset_terms(d) for d in seen],
         "splits": first.get("splits", {}),
         "metrics": {},
         "params": int(sum(m.card.get("params") or 0 for m in members)),
@@ -233,7 +247,7 @@ def build_card(name: str, members: list[Member], view_set: str, views: tuple[Vie
         "train": {
             "epochs": 0,
             "notes": "no training of its own: the mean of the members' probabilities (each member's card gives its "
-                     "recipe); members and views chosen on publictest",
+                     "recipe); members and views chosen by training.ensemble_search on the validation splits",
             "command": command,
             "hardware": "CPU (assembly and export only)",
         },
@@ -294,7 +308,7 @@ def export_ensemble(member_paths: list[str | Path], out: str | Path, view_set: s
     print(f"parity with the members run separately ({len(got)} random inputs, float16 weights): {parity:.2e}")
     if parity > HALF_PARITY_TOLERANCE:
         raise ParityError(f"the ensemble and its members disagree by {parity:.2e} (> {HALF_PARITY_TOLERANCE})")
-    command = ("python -m training.ensemble " + " ".join(f"models/{Path(p).name}" for p in member_paths)
+    command = ("python -m training.ensemble " + " ".join(str(p) for p in member_paths)
                + f" --views {view_set} --name {name}")
     card = build_card(name, members, view_set, views, parity, command)
     entry = proto.metadata_props.add()

@@ -1,9 +1,10 @@
 """Which shipped models and which framings make the best ensemble: ``python -m training.ensemble_search
 models/poster-small.onnx models/poster-large.onnx models/apvit-large.onnx --views standard``.
 
-Runs each model once per framing on the cached aligned publictest faces (the app's alignment, as training uses
+Runs each model once per framing on the cached aligned validation faces (the app's alignment, as training uses
 it), keeps the probabilities, then scores every subset of models under every view set made of those framings
-and prints the table, best first. Selection is on publictest, the only held-out split, so the best row is
+and prints the table, best first. With several ``--data`` (FER2013 and AffectNet), a combination's score is the
+mean of its accuracy on each one's validation split. Selection is on the validation splits, so the best row is
 optimistic; ``split_half_selection`` says by how much (choose on half the faces, score on the other half).
 """
 
@@ -86,25 +87,46 @@ def score(probs: dict[str, dict[str, np.ndarray]], labels: np.ndarray, view_sets
     return ranked(*correct_per_face(probs, labels, view_sets))
 
 
-def ranked(combos: list[tuple[tuple[str, ...], str]], correct: np.ndarray) -> list[dict]:
-    """``correct_per_face``'s answer as rows with their accuracy, best first."""
-    rows = [{"models": list(subset), "views": set_name, "accuracy": round(float(hits.mean()), 4)}
-            for (subset, set_name), hits in zip(combos, correct)]
+def ranked(combos: list[tuple[tuple[str, ...], str]], correct: np.ndarray,
+           datasets: dict[str, slice] | None = None) -> list[dict]:
+    """``correct_per_face``'s answer as rows, best first. With several ``datasets`` (name -> their faces' columns)
+    a row also gives each one's accuracy, and ranks by their mean: a large split does not outvote a small one."""
+    weights = face_weights(correct.shape[1], datasets)
+    accuracy = correct @ weights
+    rows = []
+    for (subset, set_name), hits, acc in zip(combos, correct, accuracy):
+        row = {"models": list(subset), "views": set_name, "accuracy": round(float(acc), 4)}
+        if datasets and len(datasets) > 1:
+            row["by_dataset"] = {name: round(float(hits[cols].mean()), 4) for name, cols in datasets.items()}
+        rows.append(row)
     return sorted(rows, key=lambda row: -row["accuracy"])
 
 
-def selection_optimism(correct: np.ndarray, splits: int = 500, seed: int = 0) -> dict:
+def face_weights(n: int, datasets: dict[str, slice] | None = None) -> np.ndarray:
+    """Each face's share of the score: equal within a dataset, each dataset 1 / (number of datasets) in all."""
+    if not datasets:
+        return np.full(n, 1.0 / n)
+    weights = np.zeros(n)
+    for cols in datasets.values():
+        weights[cols] = 1.0 / (len(datasets) * len(weights[cols]))
+    return weights
+
+
+def selection_optimism(correct: np.ndarray, splits: int = 500, seed: int = 0,
+                       datasets: dict[str, slice] | None = None) -> dict:
     """How much choosing the best combination flatters it: split the faces in random halves, choose on one half,
-    score on the other. The chosen row's accuracy on faces it was not chosen on is the honest estimate."""
+    score on the other. The chosen row's accuracy on faces it was not chosen on is the honest estimate. With
+    several datasets, each half is scored as ``ranked`` scores (the mean of the datasets' accuracies)."""
     rng = np.random.default_rng(seed)
     n = correct.shape[1]
+    weights = face_weights(n, datasets)
     chosen_on, held_out = [], []
     for _ in range(splits):
         order = rng.permutation(n)
         a, b = order[: n // 2], order[n // 2 :]
-        best = int(correct[:, a].mean(1).argmax())
-        chosen_on.append(correct[best, a].mean())
-        held_out.append(correct[best, b].mean())
+        best = int((correct[:, a] @ weights[a]).argmax())
+        chosen_on.append(correct[best, a] @ weights[a] / weights[a].sum())
+        held_out.append(correct[best, b] @ weights[b] / weights[b].sum())
     return {"splits": splits, "accuracy_where_chosen": round(float(np.mean(chosen_on)), 4),
             "accuracy_held_out": round(float(np.mean(held_out)), 4),
             "held_out_range": [round(float(np.min(held_out)), 4), round(float(np.max(held_out)), 4)]}
@@ -114,8 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--views", default="standard", choices=list(VIEW_SETS), help="the framings to try")
-    ap.add_argument("--data", default=None, help="default: ../shared/data/fer2013.npz")
-    ap.add_argument("--split", default="publictest")
+    ap.add_argument("--data", nargs="+", default=None,
+                    help="datasets, each scored on its validation split (default: ../shared/data/fer2013.npz); "
+                         "with several, combinations rank by the mean of their accuracies")
+    ap.add_argument("--split", default=None, help="the split to score (default: each dataset's validation split)")
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--splits", type=int, default=500,
                     help="random half splits for the selection-optimism estimate (choose on one half, score the other)")
@@ -123,29 +147,46 @@ def main(argv: list[str] | None = None) -> None:
                     help="per-model probabilities kept here (keyed by graph, framings and faces); '' to disable")
     args = ap.parse_args(argv)
     from training.data.archive import default_data_dir
-    from training.data.prepare import load_or_prepare
-    from training.train import normalise, to_tensors
 
-    card = read_card(args.models[0])
-    spec = card["input"]
-    prep = load_or_prepare(args.data or default_data_dir() / "fer2013.npz", spec["size"],
-                           gray=spec["color"] == "gray").subset(args.split)
-    raw, lms, _ = to_tensors(prep, torch.device("cpu"), spec["color"])  # the faces as training's validation sees them
-    images = normalise(raw, spec["mean"], spec["std"], raw.shape[1]).numpy()
-    landmarks = lms.numpy()
     views = VIEW_SETS[args.views]
     cache_dir = args.cache_dir if str(args.cache_dir) not in ("", ".") else None
-    probs = {m.stem: cached_view_probabilities(m, views, images, landmarks, cache_dir) for m in args.models}
+    spec = read_card(args.models[0])["input"]
+    probs: dict[str, dict[str, list[np.ndarray]]] = {m.stem: {v.name: [] for v in views} for m in args.models}
+    labels, datasets, start = [], {}, 0
+    for source in args.data or [default_data_dir() / "fer2013.npz"]:
+        images, landmarks, face_labels, name = validation_faces(Path(source), spec, args.split)
+        for m in args.models:
+            for view, p in cached_view_probabilities(m, views, images, landmarks, cache_dir).items():
+                probs[m.stem][view].append(p)
+        labels.append(face_labels)
+        datasets[name] = slice(start, start + len(face_labels))
+        start += len(face_labels)
+    joined = {m: {v: np.concatenate(ps) for v, ps in per_view.items()} for m, per_view in probs.items()}
     names = [v.name for v in views]
     # every named view set whose framings were all run, plus each framing alone for the per-model table
     view_sets = {k: [v.name for v in vs] for k, vs in VIEW_SETS.items() if all(v.name in names for v in vs)}
-    combos, correct = correct_per_face(probs, prep.labels, view_sets)  # once: the ranking and the estimate share it
-    rows = ranked(combos, correct)
+    combos, correct = correct_per_face(joined, np.concatenate(labels), view_sets)  # the ranking and estimate share it
+    rows = ranked(combos, correct, datasets)
     singles = [r for r in rows if len(r["models"]) == 1]
-    optimism = selection_optimism(correct, args.splits)
-    print(json.dumps({"per_model": singles, "best": rows[: args.top],
-                      "range": [rows[-1]["accuracy"], rows[0]["accuracy"]], "combinations": len(rows),
-                      "split_half_selection": optimism}, indent=1))
+    optimism = selection_optimism(correct, args.splits, datasets=datasets)
+    print(json.dumps({"datasets": {k: v.stop - v.start for k, v in datasets.items()}, "per_model": singles,
+                      "best": rows[: args.top], "range": [rows[-1]["accuracy"], rows[0]["accuracy"]],
+                      "combinations": len(rows), "split_half_selection": optimism}, indent=1))
+
+
+def validation_faces(source: Path, spec: dict, split: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """One dataset's validation faces as a model's input sees them (the app's alignment, as training's validation
+    normalises them): images, landmarks, labels and a name for the report."""
+    from training.data.mixture import validation_split
+    from training.data.prepare import load_or_prepare
+    from training.train import normalise, to_tensors
+
+    prep = load_or_prepare(source, spec["size"], gray=spec["color"] == "gray")
+    split = split or validation_split(prep)
+    data = prep.subset(split)
+    raw, lms, _ = to_tensors(data, torch.device("cpu"), spec["color"])
+    images = normalise(raw, spec["mean"], spec["std"], raw.shape[1]).numpy()
+    return images, lms.numpy(), data.labels, f"{source.stem}/{split}"
 
 
 if __name__ == "__main__":
