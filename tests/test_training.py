@@ -211,3 +211,15 @@ def test_a_grey_checkpoint_starts_a_colour_model_where_it_left_off():
     with torch.no_grad():
         assert torch.allclose(grey(x, lm)["logits"], colour(x.repeat(1, 3, 1, 1), lm)["logits"], atol=1e-5)
     assert load_init_weights(grey, grey.state_dict()) == []  # same shapes: a plain load
+
+
+@pytest.mark.parametrize("color, channels", [("gray", 1), ("rgb", 3)])
+def test_a_card_spells_out_the_normalisation_per_channel_so_the_app_loads_a_colour_model(color, channels):
+    from app.inference.card import ModelCard
+    from training.export import input_spec
+
+    spec = input_spec({"color": color, "mean": [0.5], "std": [0.25]}, {"input_size": 48}, True)
+    assert spec["mean"] == [0.5] * channels and spec["std"] == [0.25] * channels
+    card = ModelCard.from_dict({"name": "m", "architecture": "poster", "size": "small", "classes": ["a", "b"],
+                               "input": spec})
+    assert card.input.channels == channels

@@ -129,6 +129,19 @@ def trained_on(ckpt: dict) -> list[str]:
     return [Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]]
 
 
+def input_spec(cfg: dict, mcfg: dict, uses_landmarks: bool) -> dict:
+    """The card's input: what the app must feed. Training broadcasts one mean and std over every channel; the card
+    spells them out per channel, as the app checks them against the colour."""
+    channels = 1 if cfg["color"] == "gray" else 3
+    return {
+        "size": mcfg["input_size"],
+        "color": cfg["color"],
+        "mean": list(cfg["mean"]) * (channels if len(cfg["mean"]) == 1 else 1),
+        "std": list(cfg["std"]) * (channels if len(cfg["std"]) == 1 else 1),
+        "landmarks": "mediapipe478" if uses_landmarks else "none",
+    }
+
+
 def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta: str = "none") -> dict:
     cfg, mcfg = ckpt["config"], ckpt["model_config"]
     history = ckpt["state"]["history"]
@@ -138,13 +151,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
         "architecture": ckpt["model_args"]["arch"],
         "size": ckpt["model_args"]["size"],
         "classes": list(ckpt["classes"]),
-        "input": {
-            "size": mcfg["input_size"],
-            "color": cfg["color"],
-            "mean": cfg["mean"],
-            "std": cfg["std"],
-            "landmarks": "mediapipe478" if getattr(model, "uses_landmarks", False) else "none",
-        },
+        "input": input_spec(cfg, mcfg, getattr(model, "uses_landmarks", False)),
         "alignment": {"template": "fer2013-5pt", "version": TEMPLATE_VERSION},
         "dataset": " + ".join(Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]),
         "datasets": [dataset_terms(n) for n in trained_on(ckpt)],
