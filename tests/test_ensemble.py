@@ -140,6 +140,8 @@ def test_the_ensemble_graph_is_the_mean_of_its_members_and_loads_in_the_app(smal
     assert [p.name for p in cut] == ["apvit-tiny-of-views.onnx", "poster-tiny-of-views.onnx"]
     for original, extracted in zip(members, cut):
         np.testing.assert_allclose(_run(extracted, image, landmarks), _run(original, image, landmarks), atol=2e-3)
+        own, back = (json.loads(p.with_suffix(".json").read_text()) for p in (original, extracted))
+        assert (back["params"], back["gmacs"]) == (own["params"], own["gmacs"])
     landmark_use = [InferenceEngine(p, provider="cpu").card.uses_landmarks for p in cut]
     assert landmark_use == [False, True]
 

@@ -60,6 +60,18 @@ def cut_member(ensemble: onnx.ModelProto, index: int) -> onnx.ModelProto:
     return whole
 
 
+def architecture_cost(family: str, size: str, ensemble_card: dict) -> dict:
+    """Parameters and GMACs (face and mirror) of the member's architecture, counted on the PyTorch model it was
+    exported from: the ensemble's card keeps only their sums."""
+    from training.checkpoint import count_gmacs
+    from training.models import create_model, model_config
+
+    model = create_model(family, size, num_classes=len(ensemble_card["classes"])).eval()
+    mcfg = model_config(family, size)
+    return {"params": int(sum(p.numel() for p in model.parameters())),
+            "gmacs": round(2 * count_gmacs(model, mcfg["input_size"], mcfg["in_ch"]), 4)}
+
+
 def member_card(ensemble_card: dict, entry: dict, uses_landmarks: bool, source: Path) -> dict:
     """A card for an extracted member, from what the ensemble's card kept of it."""
     name = entry["name"]
@@ -74,6 +86,7 @@ def member_card(ensemble_card: dict, entry: dict, uses_landmarks: bool, source: 
         "dataset": ensemble_card.get("dataset", ""),
         "splits": ensemble_card.get("splits", {}),
         "metrics": {"publictest_acc": entry.get("publictest_acc")},
+        **architecture_cost(family, size, ensemble_card),
         "tta": "hflip",
         "train": {"command": entry.get("command"), "notes": f"member of {source.name}, cut out by "
                   f"training.ensemble_members; the original member's graph_sha256 was {entry.get('graph_sha256')}"},
