@@ -1,6 +1,6 @@
 """Ship several trained models as one: ``python -m training.ensemble models/poster-small.onnx
-models/apvit-large.onnx models/poster-large-b.onnx models/apvit-large-b.onnx --views zoom --name ensemble-large
---measure`` (members built by training/README.md's commands).
+models/apvit-small.onnx models/ferformer-small.onnx members/poster-large-b-of-ensemble-large.onnx --views none
+--name ensemble-large --measure`` (members as training/README.md's "Ensemble" section gets them).
 
 Why: models of different families make different mistakes, and every model is a little unsure of small shifts
 and zooms of the aligned face. Averaging the class probabilities of several members, each over a few fixed
