@@ -75,4 +75,4 @@ def test_two_datasets_train_together_and_are_scored_apart(tmp_path, monkeypatch)
     assert [d["name"] for d in card["datasets"]] == ["fer_slice", "colour_faces"]
     assert "--vote-weight 0.5" in card["train"]["command"] and "colour_faces" in card["train"]["command"]
     assert card["prior_correction"]["target"] == "uniform"
-    assert json.loads((tmp_path / "m.json").read_text())["dataset"] == "fer_slice.npz + colour_faces"
+    assert json.loads((tmp_path / "m.json").read_text())["dataset"] == "fer_slice + colour_faces"  # names, not files

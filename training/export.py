@@ -153,7 +153,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
         "classes": list(ckpt["classes"]),
         "input": input_spec(cfg, mcfg, getattr(model, "uses_landmarks", False)),
         "alignment": {"template": "fer2013-5pt", "version": TEMPLATE_VERSION},
-        "dataset": " + ".join(Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]),
+        "dataset": " + ".join(trained_on(ckpt)),
         "datasets": [dataset_terms(n) for n in trained_on(ckpt)],
         "splits": ckpt["splits"],
         "metrics": {"checkpoint_val_acc": round(best.get("val_acc", float("nan")), 4)},
