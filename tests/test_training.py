@@ -213,6 +213,30 @@ def test_a_grey_checkpoint_starts_a_colour_model_where_it_left_off():
     assert load_init_weights(grey, grey.state_dict()) == []  # same shapes: a plain load
 
 
+def test_a_small_input_checkpoint_starts_a_larger_input_model_with_its_position_grid_resampled():
+    """A 64 px model is tried by fine-tuning the 48 px one: every weight carries over, and each position embedding
+    grid is resampled so a token keeps the embedding of its place on the face."""
+    import torch
+
+    from training.checkpoint import load_init_weights
+    from training.models import create_model
+
+    torch.manual_seed(0)
+    small = create_model("poster", "tiny", num_classes=7).eval()
+    with torch.no_grad():  # a left-to-right ramp over the 16x16 grid of a 32 px face
+        ramp = torch.linspace(-1, 1, 16).repeat(16).reshape(1, 256, 1)
+        small.img_pos[0].copy_(ramp.expand_as(small.img_pos[0]))
+    large = create_model("poster", "tiny", num_classes=7, input_size=48).eval()
+    adapted = load_init_weights(large, small.state_dict())
+    assert sorted(adapted) == ["img_pos.0", "img_pos.1", "img_pos.2"]  # 16, 8, 4 a side -> 24, 12, 6
+    grid = large.img_pos[0][0, :, 0].reshape(24, 24)
+    assert torch.allclose(grid[0], grid[5]) and (grid[0].diff() > 0).all()  # still a ramp along x only
+    assert abs(grid[0, 0].item() + grid[0, -1].item()) < 1e-5 and grid[0, -1] > 0.9
+    assert torch.equal(large.head.weight, small.head.weight)
+    with torch.no_grad():
+        assert large(torch.rand(2, 1, 48, 48), torch.rand(2, 478, 3))["logits"].shape == (2, 7)
+
+
 @pytest.mark.parametrize("color, channels", [("gray", 1), ("rgb", 3)])
 def test_a_card_spells_out_the_normalisation_per_channel_so_the_app_loads_a_colour_model(color, channels):
     from app.inference.card import ModelCard

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from training.data.augment import mirror_landmarks, mirror_permutation
@@ -22,22 +24,40 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     return model, ckpt
 
 
+def _resize_token_grid(value: torch.Tensor, tokens: int) -> torch.Tensor:
+    """A (1, side*side, dim) position embedding resampled to ``tokens`` = new side squared (bicubic)."""
+    side, new_side = math.isqrt(value.shape[1]), math.isqrt(tokens)
+    grid = value.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
+    return grid.permute(0, 2, 3, 1).reshape(1, tokens, -1)
+
+
 def load_init_weights(model: nn.Module, state: dict) -> list[str]:
-    """Load a checkpoint's weights to fine-tune from; a grey model's may start a colour one.
+    """Load a checkpoint's weights to fine-tune from; a grey model's may start a colour one, a 48 px one a
+    larger input.
 
     Where the model's input convolution takes three channels and the checkpoint's one, the grey filter is split
     evenly over R, G and B: on a grey face (three equal channels) the colour model then starts exactly where the
-    grey one was, and training decides what colour adds. Returns the names of the weights so spread."""
+    grey one was, and training decides what colour adds. Where a square grid of position embeddings has another
+    size (a larger input makes more image tokens), it is resampled over the new grid, so each token starts with
+    the embedding of the same place on the face. Returns the names of the weights so adapted."""
     own = model.state_dict()
-    spread = []
+    adapted = []
     for name, value in state.items():
         target = own.get(name)
-        if (target is not None and value.dim() == 4 and target.dim() == 4 and value.shape[1] == 1
+        if target is None or target.shape == value.shape:
+            continue
+        if (value.dim() == 4 and target.dim() == 4 and value.shape[1] == 1
                 and target.shape[1] == 3 and value.shape[0] == target.shape[0]):
             state = {**state, name: value.repeat(1, 3, 1, 1) / 3}
-            spread.append(name)
+            adapted.append(name)
+        elif (value.dim() == 3 and target.dim() == 3 and value.shape[0] == target.shape[0] == 1
+              and value.shape[2] == target.shape[2] and math.isqrt(value.shape[1]) ** 2 == value.shape[1]
+              and math.isqrt(target.shape[1]) ** 2 == target.shape[1]):
+            state = {**state, name: _resize_token_grid(value, target.shape[1])}
+            adapted.append(name)
     model.load_state_dict(state)
-    return spread
+    return adapted
 
 
 def checkpoint_chain(ckpt: dict, max_stages: int = 10) -> list[dict | str]:

@@ -146,7 +146,8 @@ def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str
     if init:  # fine-tune: weights from another run, fresh optimiser and schedule
         spread = load_init_weights(model, torch.load(init, map_location="cpu", weights_only=False)["model"])
         if spread:
-            print(f"grey weights spread over three colour channels: {', '.join(spread)}", flush=True)
+            print(f"weights adapted to this input (grey filter over colour, position grid resized): "
+                  f"{', '.join(spread)}", flush=True)
         cfg["init"] = str(init)
     model.to(device)
     teacher = None

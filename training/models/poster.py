@@ -43,6 +43,10 @@ class TwoWayFusion(nn.Module):
         # the same on colour crops: a grey small checkpoint initialises it (training.checkpoint.load_init_weights)
         "small_rgb": dict(in_ch=3, input_size=48, widths=(32, 64, 128), dim=128, heads=4, regions=24, depth=2,
                           drop_path=0.1),
+        # the same on 64 px crops: more of a camera face's detail; a 48 px small checkpoint initialises it (its
+        # position embeddings interpolated, training.checkpoint.load_init_weights)
+        "small64": dict(in_ch=1, input_size=64, widths=(32, 64, 128), dim=128, heads=4, regions=24, depth=2,
+                        drop_path=0.1),
         # GPU size: FER2013's own 48 px, a ResNet-18-like stem (two blocks per stage), a wider fusion
         "large": dict(in_ch=1, input_size=48, widths=(64, 128, 256), dim=192, heads=6, regions=48, depth=3,
                       drop_path=0.1, blocks=2),
