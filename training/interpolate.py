@@ -40,9 +40,15 @@ def eval_form_state(ckpt: dict) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-def interpolate(parent: dict, child: dict, alpha: float) -> dict:
+def read_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint as stored (weights and record), on the CPU."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def interpolate(parent: dict, child: dict, alpha: float, paths: tuple[str, str] | None = None) -> dict:
     """A checkpoint whose weights are ``(1 - alpha) * parent + alpha * child``; the child's record otherwise (its
-    datasets, splits and class counts decide the exported prior), with the line noted under ``interpolated``."""
+    datasets, splits and class counts decide the exported prior), with the line (alpha, and the two files where
+    ``paths`` names them) noted under ``interpolated``."""
     if parent["model_args"] != child["model_args"]:
         raise ValueError(f"different architectures: {parent['model_args']} and {child['model_args']}")
     a, b = eval_form_state(parent), eval_form_state(child)
@@ -52,7 +58,8 @@ def interpolate(parent: dict, child: dict, alpha: float) -> dict:
         for name in a
     }
     out = {key: value for key, value in child.items() if key != "optimizer"}
-    return {**out, "model": state, "interpolated": {"alpha": alpha}}
+    line = {"alpha": alpha, **(dict(zip(("parent", "child"), paths)) if paths else {})}
+    return {**out, "model": state, "interpolated": line}
 
 
 def main() -> None:
@@ -64,9 +71,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0.0 <= args.alpha <= 1.0:
         ap.error(f"--alpha must lie in 0..1, not {args.alpha}")
-    load = lambda p: torch.load(p, map_location="cpu", weights_only=False)  # noqa: E731
-    ckpt = interpolate(load(args.parent), load(args.child), args.alpha)
-    ckpt["interpolated"].update(parent=str(args.parent), child=str(args.child))
+    ckpt = interpolate(read_checkpoint(args.parent), read_checkpoint(args.child), args.alpha,
+                       (str(args.parent), str(args.child)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, args.out)
     print(json.dumps({"out": str(args.out), **ckpt["interpolated"]}))

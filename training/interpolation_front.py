@@ -18,21 +18,18 @@ import torch
 from app.inference.engine import InferenceEngine
 from training.cached_eval import score
 from training.export import export
-from training.interpolate import interpolate
+from training.interpolate import interpolate, read_checkpoint
 
 
 def measure_front(parent: Path, child: Path, alphas: list[float], data: list[Path], out_dir: Path,
                   name: str) -> list[dict]:
     """One row per alpha: the exported model's accuracy and macro-F1 on each dataset."""
-    load = lambda p: torch.load(p, map_location="cpu", weights_only=False)  # noqa: E731
-    parent_ckpt, child_ckpt = load(parent), load(child)
+    parent_ckpt, child_ckpt = read_checkpoint(parent), read_checkpoint(child)  # read once for every alpha
     rows = []
     for alpha in alphas:
         point_dir = out_dir / f"alpha{alpha:g}"
         point_dir.mkdir(parents=True, exist_ok=True)
-        ckpt = interpolate(parent_ckpt, child_ckpt, alpha)
-        ckpt["interpolated"].update(parent=str(parent), child=str(child))
-        torch.save(ckpt, point_dir / "best.pt")
+        torch.save(interpolate(parent_ckpt, child_ckpt, alpha, (str(parent), str(child))), point_dir / "best.pt")
         onnx_path = point_dir / f"{name}.onnx"
         export(point_dir / "best.pt", onnx_path, name=name)
         engine = InferenceEngine(onnx_path, provider="cpu")

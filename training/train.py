@@ -144,10 +144,10 @@ def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str
 
         model.set_text_embeddings(text_embeddings(classes))
     if init:  # fine-tune: weights from another run, fresh optimiser and schedule
-        spread = load_init_weights(model, torch.load(init, map_location="cpu", weights_only=False)["model"])
-        if spread:
+        adapted = load_init_weights(model, torch.load(init, map_location="cpu", weights_only=False)["model"])
+        if adapted:
             print(f"weights adapted to this input (grey filter over colour, position grid resized): "
-                  f"{', '.join(spread)}", flush=True)
+                  f"{', '.join(adapted)}", flush=True)
         cfg["init"] = str(init)
     model.to(device)
     teacher = None
