@@ -24,6 +24,10 @@ def test_stream_eval_on_a_handful_of_real_faces():
     assert result["faces"] == 6
     assert result["stream_detection_coverage"] > 0.5  # the composed frames are faces MediaPipe finds
     assert 0.0 <= result["still_accuracy"] <= 1.0
+    assert 0 <= result["faces_never_found"] < 6
+    # the like-for-like reference: stills of the faces the stream finds (six faces: each is a sixth)
+    found = 6 - result["faces_never_found"]
+    assert round(result["still_accuracy_faces_found"] * found, 3) == round(result["still_accuracy_faces_found"] * found)
     assert set(result["presets"]) == {"raw", "old_average_0.6", "balanced"}
     for metrics in result["presets"].values():
         assert 0.0 <= metrics["accuracy_second_half"] <= 1.0
