@@ -83,7 +83,6 @@ def still_correct(engine, faces: LabelledImages) -> np.ndarray:
     return run_engine(engine, aligned) == faces.labels
 
 
-
 def stream_eval(model: str, data: str | Path, split: str | None = None, limit: int | None = 300,
                 layout: StreamLayout | None = None, presets: list[Stability] | None = None, seed: int = 0,
                 provider: str = "auto") -> dict:
@@ -105,11 +104,12 @@ def stream_eval(model: str, data: str | Path, split: str | None = None, limit: i
     still = still_correct(engine, faces)
     # faces the live detector finds on no frame of their segment's second half: the still path reads such a crop
     # whole, a camera frame has nothing to read, so the stills on the other faces are the like-for-like reference
-    found = np.array([bool(f.faces) for f in frames]).reshape(len(faces), layout.hold)[:, layout.hold // 2 :].any(1)
+    with_face = np.array([bool(f.faces) for f in frames])
+    found = with_face.reshape(len(faces), layout.hold)[:, layout.hold // 2 :].any(1)
     result = {
         "model": engine.card.name, "data": Path(data).name, "split": split or "all", "faces": len(faces),
         "hold_frames": layout.hold, "fps": layout.fps, "frame_size": [layout.width, layout.height],
-        "stream_detection_coverage": round(float(np.mean([bool(f.faces) for f in frames])), 4),
+        "stream_detection_coverage": round(float(with_face.mean()), 4),
         "still_accuracy": round(float(still.mean()), 4),
         "faces_never_found": int((~found).sum()),
         "still_accuracy_faces_found": round(float(still[found].mean()), 4) if found.any() else None,
