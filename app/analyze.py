@@ -147,8 +147,9 @@ def analyze(
             if publishers is not None:
                 publishers.publish(result)
             summary.frames += 1
-            summary.faces += len(result.faces)
-            summary.frames_with_face += bool(result.faces)
+            found = sum(not face.held for face in result.faces)  # a held face is shown, not found again
+            summary.faces += found
+            summary.frames_with_face += found > 0
             for k, v in result.timings_ms.items():
                 summary.stage_ms.setdefault(k, []).append(v)
             bar.update(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,6 +17,12 @@ from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
 from app.smoothing import LabelSmoother, Stability, stability_preset
 from app.types import FaceResult, Frame, FrameResult
+
+# A face the mesh misses for a moment (motion blur, a hand passing, a hard frame) keeps its last box and label for
+# this long, marked ``held``, so that its box and label do not blink off and on. About three frames at 30 fps: on
+# the stream benchmark (python -m training.stream_eval, 600 publictest faces) the misses that end within three
+# frames are nearly all that holding recovers; longer holds add nothing there and leave a departed face on screen.
+LOST_FACE_HOLD_S = 0.12
 
 
 class StageTimer:
@@ -50,6 +57,8 @@ class FacePipeline:
         preset = stability_preset(stability)
         self.smoother = LabelSmoother(preset if smoothing is None else preset.with_frame_smoothing(smoothing))
         self.video_mode = video_mode
+        self.hold_s = LOST_FACE_HOLD_S if video_mode else 0.0
+        self._last_seen: dict[int, tuple[FaceResult, float]] = {}  # track -> its last found result, and when
         self._engine = engine
 
     @property
@@ -60,6 +69,7 @@ class FacePipeline:
         """Swap the model; smoothing restarts because the new model's probabilities are not comparable."""
         self._engine = engine
         self.smoother.reset()
+        self._last_seen.clear()  # a held face would show the old model's label
 
     def set_max_faces(self, n: int) -> None:
         self.mesh.set_max_faces(n)
@@ -74,6 +84,7 @@ class FacePipeline:
         self.tracker.reset()
         self.smoother.reset()
         self.changes.reset()
+        self._last_seen.clear()
 
     def process(self, frame: Frame) -> FrameResult:
         engine = self._engine
@@ -104,7 +115,26 @@ class FacePipeline:
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face))
+            results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
+
+    def _held_faces(self, found: list[FaceResult], timestamp: float) -> list[FaceResult]:
+        """Tracks missed on this frame but seen within ``hold_s``, as they were last shown (no raw probabilities:
+        the model saw nothing new), up to the face limit; a track the tracker has dropped is never held."""
+        for face in found:
+            self._last_seen[face.track_id] = (face, timestamp)
+        for track_id in self.tracker.ended:
+            self._last_seen.pop(track_id, None)
+        seen = {face.track_id for face in found}
+        held = []
+        for track_id, (face, at) in list(self._last_seen.items()):
+            if track_id in seen:
+                continue
+            if not 0.0 <= timestamp - at <= self.hold_s:  # too long ago, or time ran backwards (a seek)
+                del self._last_seen[track_id]
+            elif len(found) + len(held) < self.mesh.max_faces:
+                held.append(replace(face, raw_probabilities=None, new_face=False, held=True))
+        return held
 
     def close(self) -> None:
         self.mesh.close()

@@ -128,6 +128,11 @@ class LabelSmoother:
                 state.shown, state.challenger = leader, -1
         return state.probs.copy(), state.shown
 
+    def shown(self, track_id: int) -> int | None:
+        """The label this track shows now (None for a track never seen), without new evidence."""
+        state = self._state.get(track_id)
+        return None if state is None else state.shown
+
     def forget(self, track_ids) -> None:
         for t in track_ids:
             self._state.pop(t, None)

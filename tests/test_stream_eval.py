@@ -119,3 +119,9 @@ def test_flicker_report_counts_the_faces_found_on_a_one_person_clip():
     assert report["frames_with_a_face"] == report["frames"]
     assert report["frames_with_several_faces"] == 0
     assert report["balanced"]["changes_per_s"] <= report["raw"]["changes_per_s"]
+    # what a viewer reads off the clip: every face-frame's label counted once, most shown first
+    share = report["balanced"]["label_share"]
+    assert sum(share.values()) == pytest.approx(1, abs=0.01)
+    assert set(share) <= set(load_engine(MODEL, "cpu").card.classes)
+    assert list(share.values()) == sorted(share.values(), reverse=True)
+    assert "happy" in share  # she smiles at her phone for most of the clip

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from app.analyze import load_engine
 from app.capture import open_source
 from app.pipeline import FacePipeline
-from app.smoothing import PRESETS, RAW, LabelSmoother, Stability
+from app.smoothing import DEFAULT_STABILITY, PRESETS, RAW, LabelSmoother, Stability
 
 SHARED_CLIPS = ("woman_smile_neutral.mp4", "woman_phone_night.mp4", "interview_50s.mp4")
 
@@ -35,8 +35,14 @@ class RecordedFrame:
     """What the smoother saw on one frame: the time, each track's raw probabilities, and the tracks that ended."""
 
     timestamp: float
-    faces: list[tuple[int, np.ndarray, bool]] = field(default_factory=list)  # track, raw probabilities, new face
+    # track, raw probabilities (None: a held face, missed on this frame and shown as last seen), new face
+    faces: list[tuple[int, np.ndarray | None, bool]] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        """Faces the mesh found on this frame (held ones left out)."""
+        return sum(p is not None for _, p, _ in self.faces)
 
 
 def record(pipeline: FacePipeline, frames, desc: str = "", total: int | None = None) -> list[RecordedFrame]:
@@ -55,7 +61,13 @@ def replay(frames: list[RecordedFrame], stability: Stability) -> list[dict[int, 
     shown = []
     for frame in frames:
         smoother.forget(frame.ended)
-        shown.append({tid: smoother.update(tid, p, frame.timestamp, restart=new)[1] for tid, p, new in frame.faces})
+        labels = {}
+        for tid, p, new in frame.faces:
+            if p is not None:
+                labels[tid] = smoother.update(tid, p, frame.timestamp, restart=new)[1]
+            elif (last := smoother.shown(tid)) is not None:  # held: what the pipeline kept showing
+                labels[tid] = last
+        shown.append(labels)
     return shown
 
 
@@ -85,11 +97,19 @@ def label_runs(frames: list[RecordedFrame], shown: list[dict[int, int]]) -> tupl
     return changes, seconds, runs
 
 
-def flicker_report(frames: list[RecordedFrame], stability: Stability) -> dict:
-    changes, seconds, runs = label_runs(frames, replay(frames, stability))
-    return {"changes": changes, "face_seconds": round(seconds, 2),
-            "changes_per_s": round(changes / seconds, 3) if seconds else 0.0,
-            "median_run_frames": float(np.median(runs)) if runs else 0.0}
+def flicker_report(frames: list[RecordedFrame], stability: Stability, classes: tuple[str, ...] = ()) -> dict:
+    """Label changes per second of face time and the median run; with ``classes``, also the share of face-frames
+    shown with each label (what a viewer reads off the clip: a steady label can still be the wrong one)."""
+    shown = replay(frames, stability)
+    changes, seconds, runs = label_runs(frames, shown)
+    report = {"changes": changes, "face_seconds": round(seconds, 2),
+              "changes_per_s": round(changes / seconds, 3) if seconds else 0.0,
+              "median_run_frames": float(np.median(runs)) if runs else 0.0}
+    if classes:
+        counts = np.bincount([label for labels in shown for label in labels.values()], minlength=len(classes))
+        share = counts / max(counts.sum(), 1)
+        report["label_share"] = {classes[i]: round(float(share[i]), 3) for i in np.argsort(-share) if counts[i]}
+    return report
 
 
 def measure_clip(path: Path, engine, presets: list[Stability], max_faces: int = 4) -> dict:
@@ -101,12 +121,12 @@ def measure_clip(path: Path, engine, presets: list[Stability], max_faces: int = 
         source.close()
         pipeline.close()
     fps = source.fps or 30.0
-    faces = np.array([len(f.faces) for f in frames])
+    faces = np.array([f.found for f in frames])
     # how many frames found a face, and how many found more than one (on a one-person clip: a false detection)
     report = {"frames": len(frames), "fps": round(fps, 2), "frames_with_a_face": int((faces > 0).sum()),
               "frames_with_several_faces": int((faces > 1).sum())}
     for stability in [RAW, old_average(fps), *presets]:
-        report[stability.name] = flicker_report(frames, stability)
+        report[stability.name] = flicker_report(frames, stability, tuple(engine.card.classes))
     return report
 
 
@@ -148,6 +168,11 @@ def summary_table(report: dict) -> str:
     for name in names:
         cells = [f"{c[name]['changes_per_s']:.2f}/s (run {c[name]['median_run_frames']:.0f})" for c in clips.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    shown = DEFAULT_STABILITY if DEFAULT_STABILITY in names else names[-1]  # the labels the app would show
+    lines += ["", f"| labels shown ({shown}) | " + " | ".join(clips) + " |", "|---" * (len(clips) + 1) + "|",
+              "| share of face-frames | " + " | ".join(
+                  ", ".join(f"{k} {100 * v:.0f}%" for k, v in c[shown].get("label_share", {}).items()) or "-"
+                  for c in clips.values()) + " |"]
     return "\n".join(lines)
 
 

@@ -104,7 +104,7 @@ def stream_eval(model: str, data: str | Path, split: str | None = None, limit: i
     still = still_correct(engine, faces)
     # faces the live detector finds on no frame of their segment's second half: the still path reads such a crop
     # whole, a camera frame has nothing to read, so the stills on the other faces are the like-for-like reference
-    with_face = np.array([bool(f.faces) for f in frames])
+    with_face = np.array([f.found > 0 for f in frames])  # found by the mesh; a held face is not a detection
     found = with_face.reshape(len(faces), layout.hold)[:, layout.hold // 2 :].any(1)
     result = {
         "model": engine.card.name, "data": Path(data).name, "split": split or "all", "faces": len(faces),

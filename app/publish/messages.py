@@ -53,13 +53,19 @@ def _by_name(classes, values) -> dict[str, float]:
     return {name: round(float(p), 5) for name, p in zip(classes, values)}
 
 
+def _raw_by_name(face: FaceResult) -> dict[str, float | None]:
+    if face.held:
+        return dict.fromkeys(face.classes)
+    return _by_name(face.classes, face.probabilities if face.raw_probabilities is None else face.raw_probabilities)
+
+
 def frame_message(result: FrameResult) -> dict:
     """The ``ferlive.frame/1`` JSON object of one frame (see docs/outputs.md).
 
     Field names and rounding follow the CSV row of the same frame: ``timestamp`` (4 decimals), ``frame_index``,
     per face ``track_id``, ``x0..y1`` in pixels (1 decimal), ``label``, ``confidence``, the smoothed (``p_``) and
     raw (``raw_``) probabilities (5 decimals, keyed by class name), ``model``; plus the box normalised to 0..1
-    (``nx0..ny1``), ``label_index``, and the frame's ``width`` and ``height``.
+    (``nx0..ny1``), ``label_index``, ``held``, and the frame's ``width`` and ``height``.
     """
     width, height = image_size(result)
     faces = []
@@ -74,9 +80,10 @@ def frame_message(result: FrameResult) -> dict:
             "label_index": face.label_index,
             "confidence": round(face.confidence, 5),
             "probabilities": _by_name(face.classes, face.probabilities),
-            # before temporal smoothing; the smoothed ones where none was applied (stills), as the CSV does
-            "raw_probabilities": _by_name(face.classes, face.probabilities if face.raw_probabilities is None
-                                          else face.raw_probabilities),
+            # before temporal smoothing, as the CSV has them: the smoothed ones where none was applied (stills),
+            # null for a face missed on this frame and shown as last seen for a moment (app.pipeline.LOST_FACE_HOLD_S)
+            "raw_probabilities": _raw_by_name(face),
+            "held": face.held,
         })
     return {
         "schema": SCHEMA,

@@ -27,7 +27,8 @@ class ResultsWriter:
     probabilities; ``raw_`` are the model's own for that frame, before temporal smoothing (JSONL:
     ``raw_probabilities``), so an analysis can redo the smoothing its own way. The classes come from ``classes``
     or the first face written; a later result with other classes fills the columns by name (blank where it has no
-    such class). Frames without faces add no CSV row but are counted
+    such class). A face the mesh missed for a moment and the app still shows (``FaceResult.held``) has its row with
+    the ``raw_`` columns blank (JSONL: null). Frames without faces add no CSV row but are counted
     in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay visible.
 
     Each frame's text is built first and handed to the OS in one unbuffered write, so the file on disk always ends
@@ -99,7 +100,10 @@ class ResultsWriter:
             pass  # a device such as /dev/full has no length to cut back; nothing partial was kept there either
 
     def _probabilities(self, face: FaceResult, raw: bool = False) -> dict[str, float | None]:
-        """By our column order; ``raw``: before smoothing (the same as the smoothed ones where none was applied)."""
+        """By our column order; ``raw``: before smoothing (the same as the smoothed ones where none was applied;
+        none at all for a held face, which the model did not see on this frame)."""
+        if raw and face.held:
+            return dict.fromkeys(self.classes or ())
         values = face.raw_probabilities if raw and face.raw_probabilities is not None else face.probabilities
         by_name = {name: float(p) for name, p in zip(face.classes, values)}
         return {name: by_name.get(name) for name in self.classes or ()}
@@ -137,6 +141,7 @@ class ResultsWriter:
                 "confidence": round(face.confidence, 5),
                 "probabilities": _rounded(self._probabilities(face)),
                 "raw_probabilities": _rounded(self._probabilities(face, raw=True)),
+                "held": face.held,
             }
             for face in result.faces
         ]

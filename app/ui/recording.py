@@ -83,7 +83,7 @@ class Recording:
             self._video.write(annotated, timestamp=result.frame.timestamp)
             self._results.write(result)
             self.frames += 1
-            self.frames_with_face += bool(result.faces)
+            self.frames_with_face += any(not face.held for face in result.faces)
 
     def close(self) -> RecordingSummary:
         """Stop taking frames, drain the encoder and write the MP4 index. Idempotent; may take a moment."""
