@@ -118,3 +118,11 @@ def test_results_and_messages_leave_a_held_face_without_raw_probabilities(engine
     message = frame_message(results[10])["faces"][0]
     assert message["held"] is True and set(message["raw_probabilities"].values()) == {None}
     assert frame_message(results[9])["faces"][0]["held"] is False
+
+
+@pytest.mark.parametrize("fps, held", [(15, 1), (60, 7)])
+def test_the_hold_is_measured_in_seconds_not_frames(engine, clip_frames, fps, held):
+    frames = [Frame(f.image, i, i / fps, f.source) for i, f in enumerate(with_gap(clip_frames[:30], 20, 9))]
+    results = run(FacePipeline(engine), frames)
+    assert [bool(r.faces) and r.faces[0].held for r in results[20:29]] == [True] * held + [False] * (9 - held)
+    assert not any(r.faces for r in results[20 + held : 29])
