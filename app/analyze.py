@@ -35,6 +35,7 @@ class AnalysisSummary:
     provider: str = ""
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
     expected_frames: int | None = None  # what the input announced, recorded when it ended before max_frames
+    labels: dict[str, int] = field(default_factory=dict)  # face-frames per label shown (what a viewer saw)
 
     @property
     def fps(self) -> float:
@@ -67,13 +68,20 @@ class AnalysisSummary:
     def stage_medians(self) -> dict[str, float]:
         return {k: float(np.median(v)) for k, v in self.stage_ms.items() if v}
 
+    def label_shares(self) -> dict[str, float]:
+        """Share of shown face-frames per label, most shown first."""
+        total = sum(self.labels.values())
+        return {k: v / total for k, v in sorted(self.labels.items(), key=lambda kv: -kv[1])} if total else {}
+
     def describe(self) -> str:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_medians().items())
+        shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.label_shares().items())
         return (
             f"{'interrupted after ' if self.interrupted else ''}{self.frames} frames processed, "
             f"{self.faces} faces found ({self.frames_with_face} frames with a face, {100 * self.face_coverage:.1f}%), "
             f"{self.fps:.1f} frames per second on {self.provider} with {self.model}\n"
-            f"median ms per frame: {stages}"
+            + (f"labels shown: {shares}\n" if shares else "")
+            + f"median ms per frame: {stages}"
         )
 
 
@@ -150,6 +158,8 @@ def analyze(
             found = sum(not face.held for face in result.faces)  # a held face is shown, not found again
             summary.faces += found
             summary.frames_with_face += found > 0
+            for face in result.faces:
+                summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
             for k, v in result.timings_ms.items():
                 summary.stage_ms.setdefault(k, []).append(v)
             bar.update(1)

@@ -70,6 +70,15 @@ def test_single_face_video_face_found_in_95_percent_of_frames(models_dir, tmp_pa
     faces = [f for line in lines for f in line["faces"]]
     assert len(faces) == summary.faces
     assert len({f["track_id"] for f in faces}) <= 3  # the id stays with the person
+    # the labels a viewer saw, counted from what was written
+    shown = {}
+    for f in faces:
+        shown[f["label"]] = shown.get(f["label"], 0) + 1
+    assert summary.labels == shown
+    shares = summary.label_shares()
+    assert list(shares.values()) == sorted(shares.values(), reverse=True) and sum(shares.values()) == pytest.approx(1)
+    top = next(iter(shares))
+    assert f"labels shown: {top} {100 * shares[top]:.0f}%" in summary.describe()
 
 
 def test_default_model_used_when_none_named(models_dir, tmp_path, capsys):
