@@ -36,8 +36,12 @@ def mirror_landmarks(landmarks: torch.Tensor, perm: torch.Tensor) -> torch.Tenso
 def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float = 0.5, max_rotate: float = 10.0,
                   scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
                   jitter: float = 0.2, gamma: float = 0.0, light: float = 0.0, blur_p: float = 0.0,
-                  noise: float = 0.0, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  noise: float = 0.0, pose: float = 0.0, generator: torch.Generator | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies.
+
+    ``pose`` (degrees, off at 0) turns the face out of the image plane by up to that much in yaw and in pitch, as a
+    webcam sees a face from above (a laptop, a phone) or from the side: ``out_of_plane``.
 
     The camera terms (all off at 0) imitate what a webcam does to a face that FER2013's studio-like crops lack:
     ``gamma`` exposure curves (log-uniform in 1/(1+g)..1+g), ``light`` a linear shading ramp across the face from a
@@ -69,6 +73,8 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     xy = torch.stack([(cos[:, None] * d[..., 0] + sin[:, None] * d[..., 1]) / det,
                       (-sin[:, None] * d[..., 0] + cos[:, None] * d[..., 1]) / det], dim=-1)
     landmarks = torch.cat([(xy + 1) / 2, landmarks[..., 2:] * sc[:, None, None]], dim=-1)
+    if pose > 0:
+        images, landmarks = out_of_plane(images, landmarks, pose, g)
     # brightness / contrast jitter
     if jitter > 0:
         c = 1 + (torch.rand(b, 1, 1, 1, generator=g, device=dev) * 2 - 1) * jitter
@@ -90,6 +96,60 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
         noise = torch.rand(images.shape, generator=g, device=dev)
         images = torch.where(mask[:, None], noise, images)
     return images, landmarks
+
+
+FACE_DISTANCE = 4.0  # camera distance in half crop widths: a webcam's mild perspective on a face at arm's length
+
+
+def plane_rotation_homography(yaw: torch.Tensor, pitch: torch.Tensor, distance: float = FACE_DISTANCE
+                              ) -> torch.Tensor:
+    """(B,3,3) maps crop coordinates (-1..1, y down) of a flat face to where they appear once the face turns by
+    ``yaw`` (about the vertical axis) and ``pitch`` (about the horizontal one; positive: the chin moves away and the
+    brow towards the camera, as when a face looks down at a phone), seen in perspective from ``distance``."""
+    cy, sy, cp, sp = torch.cos(yaw), torch.sin(yaw), torch.cos(pitch), torch.sin(pitch)
+    zero, one = torch.zeros_like(yaw), torch.ones_like(yaw)
+    # R = R_pitch (about x) @ R_yaw (about y); only its first two columns act on a point of the plane z = 0
+    r = torch.stack([torch.stack([cy, zero, sy], -1),
+                     torch.stack([sp * sy, cp, -sp * cy], -1),
+                     torch.stack([-cp * sy, sp, cp * cy], -1)], -2)
+    return torch.stack([torch.stack([r[:, 0, 0], r[:, 0, 1], zero], -1),
+                        torch.stack([r[:, 1, 0], r[:, 1, 1], zero], -1),
+                        torch.stack([r[:, 2, 0] / distance, r[:, 2, 1] / distance, one], -1)], -2)
+
+
+def _apply_homography(h: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """(B,3,3) applied to (B,N,2) points."""
+    p = torch.cat([xy, torch.ones_like(xy[..., :1])], -1) @ h.transpose(1, 2)
+    return p[..., :2] / p[..., 2:]
+
+
+def out_of_plane(images: torch.Tensor, landmarks: torch.Tensor, max_degrees: float, g: torch.Generator | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The face turned out of the image plane by a uniform yaw and pitch within +-``max_degrees``, image and
+    landmarks alike (a planar approximation: the foreshortening and perspective of a turned face, not its
+    self-occlusion)."""
+    b, dev = images.shape[0], images.device
+    yaw = (torch.rand(b, generator=g, device=dev) * 2 - 1) * math.radians(max_degrees)
+    pitch = (torch.rand(b, generator=g, device=dev) * 2 - 1) * math.radians(max_degrees)
+    return turn_face(images, landmarks, yaw, pitch)
+
+
+def turn_face(images: torch.Tensor, landmarks: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,C,S,S) images and (B,478,3) unit-square landmarks with each face turned by its ``yaw`` and ``pitch``
+    (radians)."""
+    b, _, s, _ = images.shape
+    dev = images.device
+    h = plane_rotation_homography(yaw, pitch)
+    # each output pixel samples the input where the inverse map sends it
+    ax = (torch.arange(s, device=dev, dtype=images.dtype) + 0.5) / s * 2 - 1
+    gy, gx = torch.meshgrid(ax, ax, indexing="ij")
+    out = torch.stack([gx, gy], -1).reshape(1, -1, 2).expand(b, -1, -1)
+    # inv_ex: no singularity check, which would make the CPU wait for the GPU (|angles| < 90 degrees: invertible)
+    grid = _apply_homography(torch.linalg.inv_ex(h).inverse, out).reshape(b, s, s, 2)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    xy = _apply_homography(h, landmarks[..., :2] * 2 - 1)
+    return images, torch.cat([(xy + 1) / 2, landmarks[..., 2:]], dim=-1)
 
 
 def camera_conditions(images: torch.Tensor, gamma: float, light: float, blur_p: float, noise: float,
