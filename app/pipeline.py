@@ -57,7 +57,7 @@ class FacePipeline:
         preset = stability_preset(stability)
         self.smoother = LabelSmoother(preset if smoothing is None else preset.with_frame_smoothing(smoothing))
         self.video_mode = video_mode
-        self.hold_s = LOST_FACE_HOLD_S if video_mode else 0.0
+        self.hold_s = LOST_FACE_HOLD_S
         self._last_seen: dict[int, tuple[FaceResult, float]] = {}  # track -> its last found result, and when
         self._engine = engine
 
@@ -115,7 +115,8 @@ class FacePipeline:
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face))
-            results += self._held_faces(results, frame.timestamp)
+            if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
+                results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
 
     def _held_faces(self, found: list[FaceResult], timestamp: float) -> list[FaceResult]:

@@ -55,6 +55,14 @@ class FaceResult:
     held: bool = False  # not found on this frame: its last box and label, kept a moment (app.pipeline.LOST_FACE_HOLD_S)
 
     @property
+    def reported_raw(self) -> np.ndarray | None:
+        """The raw probabilities as results files and live outputs report them: the model's own before smoothing,
+        the smoothed ones where none was applied (stills), None for a held face (the model saw nothing new)."""
+        if self.held:
+            return None
+        return self.probabilities if self.raw_probabilities is None else self.raw_probabilities
+
+    @property
     def label_index(self) -> int:
         return int(np.argmax(self.probabilities)) if self.shown_index is None else self.shown_index
 

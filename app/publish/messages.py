@@ -53,12 +53,6 @@ def _by_name(classes, values) -> dict[str, float]:
     return {name: round(float(p), 5) for name, p in zip(classes, values)}
 
 
-def _raw_by_name(face: FaceResult) -> dict[str, float | None]:
-    if face.held:
-        return dict.fromkeys(face.classes)
-    return _by_name(face.classes, face.probabilities if face.raw_probabilities is None else face.raw_probabilities)
-
-
 def frame_message(result: FrameResult) -> dict:
     """The ``ferlive.frame/1`` JSON object of one frame (see docs/outputs.md).
 
@@ -71,6 +65,7 @@ def frame_message(result: FrameResult) -> dict:
     faces = []
     for face in result.faces:
         nx0, ny0, nx1, ny1 = normalised_box(face, width, height)
+        raw = face.reported_raw
         x0, y0, x1, y1 = (round(float(v), 1) for v in face.box)
         faces.append({
             "track_id": int(face.track_id),
@@ -82,7 +77,7 @@ def frame_message(result: FrameResult) -> dict:
             "probabilities": _by_name(face.classes, face.probabilities),
             # before temporal smoothing, as the CSV has them: the smoothed ones where none was applied (stills),
             # null for a face missed on this frame and shown as last seen for a moment (app.pipeline.LOST_FACE_HOLD_S)
-            "raw_probabilities": _raw_by_name(face),
+            "raw_probabilities": dict.fromkeys(face.classes) if raw is None else _by_name(face.classes, raw),
             "held": face.held,
         })
     return {

@@ -102,9 +102,9 @@ class ResultsWriter:
     def _probabilities(self, face: FaceResult, raw: bool = False) -> dict[str, float | None]:
         """By our column order; ``raw``: before smoothing (the same as the smoothed ones where none was applied;
         none at all for a held face, which the model did not see on this frame)."""
-        if raw and face.held:
+        values = face.reported_raw if raw else face.probabilities
+        if values is None:
             return dict.fromkeys(self.classes or ())
-        values = face.raw_probabilities if raw and face.raw_probabilities is not None else face.probabilities
         by_name = {name: float(p) for name, p in zip(face.classes, values)}
         return {name: by_name.get(name) for name in self.classes or ()}
 
