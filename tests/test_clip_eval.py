@@ -1,5 +1,7 @@
 """The labelled-clip benchmark lines its hand labels up with the frames the pipeline saw, and scores what is shown."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,8 @@ from app.capture import open_source
 from app.pipeline import FacePipeline
 from app.smoothing import PRESETS
 from tests.datapaths import require_data, video
-from training.clip_eval import LABELS_FILE, evaluate_clip, frame_truth, load_labels, score
+from training.clip_eval import LABELS_FILE, card_metrics, evaluate_clip, frame_truth, load_labels, score, update_card
+from training.ship import choose_default
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -72,3 +75,37 @@ def test_raw_accuracy_is_the_share_of_frames_whose_own_argmax_is_the_label():
     assert report["raw"]["accuracy"] == pytest.approx(expected, abs=1e-4)
     assert set(report) == {"raw", "balanced"}
     assert 0.0 <= report["balanced"]["accuracy"] <= 1.0
+
+
+def _report(accuracies: dict[str, float]) -> dict:
+    return {"model": "m", "source": "m", "clips": {
+        clip: {"raw": {"accuracy": 0.0}, "balanced": {"accuracy": acc}} for clip, acc in accuracies.items()}}
+
+
+def test_card_metrics_keep_the_default_preset_and_the_mean_over_clips():
+    m = card_metrics(_report({"a.mp4": 0.5, "b.mp4": 0.7}))
+    assert m == {"clip_acc": 0.6, "clip_acc_per_clip": {"a.mp4": 0.5, "b.mp4": 0.7}, "clip_preset": "balanced"}
+
+
+def test_update_card_writes_the_json_card_and_leaves_the_onnx_file_alone(tmp_path):
+    model = tmp_path / "x.onnx"
+    model.write_bytes(b"weights")
+    (tmp_path / "x.json").write_text(json.dumps({"name": "x", "metrics": {"publictest_acc": 0.6}}))
+    update_card(str(model), _report({"a.mp4": 0.25}))
+    card = json.loads((tmp_path / "x.json").read_text())
+    assert card["metrics"]["publictest_acc"] == 0.6 and card["metrics"]["clip_acc"] == 0.25
+    assert model.read_bytes() == b"weights"
+
+
+def test_the_default_is_the_small_model_best_over_stills_and_clips(tmp_path):
+    def card(name, size, publictest, affectnet, clips=None):
+        metrics = {"publictest_acc": publictest, "affectnet_acc": affectnet,
+                   **({"clip_acc": clips} if clips is not None else {})}
+        (tmp_path / f"{name}.json").write_text(json.dumps({"name": name, "size": size, "metrics": metrics}))
+
+    card("stills-best", "small", 0.67, 0.72, 0.40)  # best on the photographs, wrong on the talking face
+    card("balanced", "small", 0.68, 0.67, 0.63)
+    card("large", "large", 0.70, 0.70, 0.70)  # not real time: never the default
+    assert choose_default(tmp_path) == "balanced"
+    flags = {p.stem: bool(json.loads(p.read_text()).get("default")) for p in tmp_path.glob("*.json")}
+    assert flags == {"stills-best": False, "balanced": True, "large": False}

@@ -54,3 +54,9 @@ def test_different_architectures_are_refused():
     other = {**_checkpoint(3), "model_args": {"arch": "poster", "size": "small", "num_classes": 7}}
     with pytest.raises(ValueError, match="different architectures"):
         interpolate(_checkpoint(0), other, 0.5)
+
+
+def test_the_model_between_names_every_dataset_either_end_saw():
+    parent, child = _checkpoint(0), _checkpoint(1)
+    parent["trained_on"], child["trained_on"] = ["fer2013"], ["fer2013", "affectnet96"]
+    assert interpolate(parent, child, 0.7)["trained_on"] == ["fer2013", "affectnet96"]

@@ -40,6 +40,8 @@ def test_recovered_checkpoint_reproduces_the_shipped_model_and_trains_on(arch, s
     recover_main([str(onnx_path), "--out", str(out), "--data", str(small_archive)])
     ckpt = torch.load(out, weights_only=False)
     assert ckpt["recovered"]["parity_max_abs"] <= 1e-4
+    # the datasets the shipped model saw, not the archive that calibrated the rebuild
+    assert ckpt["trained_on"] == [d["name"] for d in json.loads(onnx_path.with_suffix(".json").read_text())["datasets"]]
     # the card of a model built on this file tells how to redo this step, data included
     assert ckpt["recovered"]["stages"][-1]["recovered"]["command"].endswith(f"--data {small_archive}")
 

@@ -20,7 +20,7 @@ import numpy as np
 from app.analyze import load_engine
 from app.capture import open_source
 from app.pipeline import FacePipeline
-from app.smoothing import PRESETS, RAW, Stability
+from app.smoothing import DEFAULT_STABILITY, PRESETS, RAW, Stability
 from training.flicker import _frames, record, replay
 
 LABELS_FILE = Path(__file__).with_name("clip_labels.json")
@@ -107,6 +107,26 @@ def summary_table(reports: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def card_metrics(report: dict) -> dict:
+    """What the model card keeps: accuracy with the app's default preset, the mean over the clips and each clip's."""
+    per_clip = {clip: presets[DEFAULT_STABILITY]["accuracy"] for clip, presets in report["clips"].items()}
+    return {"clip_acc": round(float(np.mean(list(per_clip.values()))), 4), "clip_acc_per_clip": per_clip,
+            "clip_preset": DEFAULT_STABILITY}
+
+
+def update_card(model: str, report: dict) -> Path:
+    """Write ``card_metrics`` into the JSON card beside the model. Only the JSON: rewriting the ONNX file's own
+    copy of the card would add another copy of its weights to the history (as ``training.ship.choose_default``)."""
+    from app.inference.registry import default_models_dir
+
+    onnx_path = Path(model) if model.endswith(".onnx") else default_models_dir() / f"{model}.onnx"
+    card_path = onnx_path.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card.setdefault("metrics", {}).update(card_metrics(report))
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card_path
+
+
 def main(argv: list[str] | None = None) -> None:
     from training.flicker import default_clips
 
@@ -117,12 +137,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stability", choices=list(PRESETS), action="append", help="preset(s); default: all")
     ap.add_argument("--provider", default="auto")
     ap.add_argument("--json", type=Path, default=None, help="also write the reports here")
+    ap.add_argument("--update-card", action="store_true",
+                    help=f"write the accuracy with the default preset ({DEFAULT_STABILITY}) into each model's card")
     args = ap.parse_args(argv)
     clips_dir = args.clips_dir or default_clips()[0].parent
     presets = [PRESETS[n] for n in (args.stability or PRESETS)]
+    if args.update_card and PRESETS[DEFAULT_STABILITY] not in presets:
+        presets.append(PRESETS[DEFAULT_STABILITY])
     labels = load_labels(args.labels)
     reports = [evaluate(m, clips_dir, labels, presets, args.provider) for m in args.models]
     print(summary_table(reports))
+    if args.update_card:
+        for model, report in zip(args.models, reports):
+            print(f"{update_card(model, report)}: clip_acc {card_metrics(report)['clip_acc']:.4f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(reports, indent=2) + "\n")

@@ -107,6 +107,17 @@ def training_stages(ckpt: dict) -> list[dict]:
     return stages
 
 
+def interpolation_stage(ckpt: dict) -> list[dict]:
+    """The last step of a model made by ``training.interpolate`` (its weights a share ``alpha`` of the way from
+    a parent to a fine-tune), as the card's final stage; none for a trained checkpoint."""
+    line = ckpt.get("interpolated")
+    if not line:
+        return []
+    paths = [_portable(line[k]) for k in ("parent", "child") if line.get(k)]
+    command = " ".join(["python -m training.interpolate", *paths, f"--alpha {line['alpha']:g}"])
+    return [{"interpolated": {"alpha": line["alpha"], **dict(zip(("parent", "child"), paths)), "command": command}}]
+
+
 DATASET_TERMS = {
     "fer2013": "FER2013 (Goodfellow et al. 2013), research use; FERPlus votes (Barsoum et al. 2016), MIT licence",
     "affectnet96": "AffectNet (Mollahosseini et al. 2017): licensed for non-commercial research only, and so is "
@@ -123,10 +134,12 @@ def dataset_terms(name: str) -> dict:
 def trained_on(ckpt: dict) -> list[str]:
     """The datasets' own names: a bundle's file name (``fer2013_48g_q90.bundle.npz``) is not its dataset's, but the
     mixture recorded each source under its dataset name."""
+    if ckpt.get("trained_on"):  # a recovered or interpolated model: what its sources saw, not its calibration data
+        return list(ckpt["trained_on"])
     by_dataset = ckpt.get("train_class_counts_by_dataset")
     if by_dataset:
         return list(by_dataset)
-    return [Path(d).name for d in ckpt.get("datasets") or [ckpt["data"]]]
+    return [Path(d).name for d in ckpt.get("datasets") or ([ckpt["data"]] if ckpt.get("data") else [])]
 
 
 def input_spec(cfg: dict, mcfg: dict, uses_landmarks: bool) -> dict:
@@ -156,7 +169,8 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
         "dataset": " + ".join(trained_on(ckpt)),
         "datasets": [dataset_terms(n) for n in trained_on(ckpt)],
         "splits": ckpt["splits"],
-        "metrics": {"checkpoint_val_acc": round(best.get("val_acc", float("nan")), 4)},
+        # none for a model made by interpolation: it was never validated as a checkpoint
+        "metrics": {"checkpoint_val_acc": round(best["val_acc"], 4)} if "val_acc" in best else {},
         "params": int(sum(p.numel() for p in model.parameters())),
         # per face as shipped: the mirror view of test-time augmentation doubles the work
         "gmacs": round(count_gmacs(model, mcfg["input_size"], mcfg["in_ch"]) * (2 if tta == "hflip" else 1), 4),
@@ -179,7 +193,7 @@ def build_card(name: str, ckpt: dict, model: torch.nn.Module, parity: float, tta
             "command": stage_command(ckpt),
             "fine_tuned_from": _portable(cfg["init"]) if cfg.get("init") else None,
             "distilled_from": _portable(cfg["teacher"]) if cfg.get("teacher") else cfg.get("teacher_models"),
-            "stages": (stages := training_stages(ckpt)),
+            "stages": (stages := training_stages(ckpt) + interpolation_stage(ckpt)),
             "total_epochs": sum(st.get("epochs", 0) for st in stages),
             "total_minutes": round(sum(st.get("minutes", 0.0) for st in stages), 1),
         },

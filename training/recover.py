@@ -303,6 +303,7 @@ def _checkpoint(model: nn.Module, card: dict, onnx_path: Path, data, gap: float,
         "hardware": train.get("hardware", ""),
         "minutes": 0.0,
         "train_class_counts": counts,
+        "trained_on": [d["name"] for d in card.get("datasets", [])] or None,
         # the shipped model's own training stages, so a card built on top of this file still tells the whole recipe
         "recovered": {"onnx": str(onnx_path), "stages": train.get("stages", []), "parity_max_abs": gap,
                       "calibration_faces": faces},
