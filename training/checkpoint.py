@@ -187,3 +187,14 @@ def count_gmacs(model: nn.Module, size: int, channels: int) -> float:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x, lm)
     return counter.get_total_flops() / 2 / 1e9
+
+
+def trained_on(ckpt: dict) -> list[str]:
+    """The datasets' own names: a bundle's file name (``fer2013_48g_q90.bundle.npz``) is not its dataset's, but the
+    mixture recorded each source under its dataset name."""
+    if ckpt.get("trained_on"):  # a recovered or interpolated model: what its sources saw, not its calibration data
+        return list(ckpt["trained_on"])
+    by_dataset = ckpt.get("train_class_counts_by_dataset")
+    if by_dataset:
+        return list(by_dataset)
+    return [Path(d).name for d in ckpt.get("datasets") or ([ckpt["data"]] if ckpt.get("data") else [])]

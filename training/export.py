@@ -21,7 +21,14 @@ import torch
 
 from app.face.align import TEMPLATE_VERSION
 from app.inference.card import METADATA_KEY
-from training.checkpoint import checkpoint_chain, count_gmacs, load_checkpoint, prior_weights, shipped_module
+from training.checkpoint import (
+    checkpoint_chain,
+    count_gmacs,
+    load_checkpoint,
+    prior_weights,
+    shipped_module,
+    trained_on,
+)
 from training.config import load_config
 from training.train import channels_first, normalise
 
@@ -129,17 +136,6 @@ def dataset_terms(name: str) -> dict:
     """A dataset a model saw, with the terms that travel with the model."""
     stem = Path(name).stem
     return {"name": stem, "terms": DATASET_TERMS.get(stem, "see the dataset's own licence")}
-
-
-def trained_on(ckpt: dict) -> list[str]:
-    """The datasets' own names: a bundle's file name (``fer2013_48g_q90.bundle.npz``) is not its dataset's, but the
-    mixture recorded each source under its dataset name."""
-    if ckpt.get("trained_on"):  # a recovered or interpolated model: what its sources saw, not its calibration data
-        return list(ckpt["trained_on"])
-    by_dataset = ckpt.get("train_class_counts_by_dataset")
-    if by_dataset:
-        return list(by_dataset)
-    return [Path(d).name for d in ckpt.get("datasets") or ([ckpt["data"]] if ckpt.get("data") else [])]
 
 
 def input_spec(cfg: dict, mcfg: dict, uses_landmarks: bool) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training.checkpoint import trained_on
 from training.models import create_model
 
 
@@ -57,8 +58,6 @@ def interpolate(parent: dict, child: dict, alpha: float, paths: tuple[str, str] 
         if a[name].is_floating_point() else b[name]
         for name in a
     }
-    from training.export import trained_on
-
     out = {key: value for key, value in child.items() if key != "optimizer"}
     # the model has seen what either end saw (the card must name every dataset and its terms)
     out["trained_on"] = list(dict.fromkeys(trained_on(parent) + trained_on(child)))
