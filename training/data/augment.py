@@ -36,8 +36,8 @@ def mirror_landmarks(landmarks: torch.Tensor, perm: torch.Tensor) -> torch.Tenso
 def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float = 0.5, max_rotate: float = 10.0,
                   scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
                   jitter: float = 0.2, gamma: float = 0.0, light: float = 0.0, blur_p: float = 0.0,
-                  noise: float = 0.0, pose: float = 0.0, generator: torch.Generator | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  noise: float = 0.0, pose: float = 0.0, talk_p: float = 0.0, talk_drop: float = 0.06,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies.
 
     ``pose`` (degrees, off at 0) turns the face out of the image plane by up to that much in yaw and in pitch, as a
@@ -46,10 +46,15 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     The camera terms (all off at 0) imitate what a webcam does to a face that FER2013's studio-like crops lack:
     ``gamma`` exposure curves (log-uniform in 1/(1+g)..1+g), ``light`` a linear shading ramp across the face from a
     random direction (side light, up to +-light), ``blur_p`` defocus/motion softness or sharpening, ``noise`` sensor
-    noise (Gaussian, sigma up to ``noise``)."""
+    noise (Gaussian, sigma up to ``noise``).
+
+    ``talk_p`` (off at 0) parts the lips of that share of the faces, whatever their label, by up to ``talk_drop``
+    of the crop: a talking face, whose open mouth is not the surprise or fear it resembles (``open_mouth``)."""
     b = images.shape[0]
     g = generator
     dev = images.device
+    if talk_p > 0:  # on the aligned, upright face, before any flip or turn
+        images, landmarks = open_mouth(images, landmarks, talk_p, talk_drop, g)
     flip = torch.rand(b, generator=g, device=dev) < flip_p
     # no ``if flip.any()``: a data-dependent branch makes the CPU wait for the GPU every step
     perm = torch.as_tensor(mirror_permutation(), device=dev)
@@ -150,6 +155,52 @@ def turn_face(images: torch.Tensor, landmarks: torch.Tensor, yaw: torch.Tensor, 
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     xy = _apply_homography(h, landmarks[..., :2] * 2 - 1)
     return images, torch.cat([(xy + 1) / 2, landmarks[..., 2:]], dim=-1)
+
+
+UPPER_LIP_INNER, LOWER_LIP_INNER, MOUTH_LEFT, MOUTH_RIGHT, CHIN = 13, 14, 61, 291, 152  # MediaPipe face mesh
+CHIN_FADE = 0.1  # below the chin the drop fades out over this much of the crop (the neck stays)
+
+
+def open_mouth(images: torch.Tensor, landmarks: torch.Tensor, p: float, max_drop: float,
+               g: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mid-speech faces from still ones: for a share ``p`` of the (B,C,S,S) upright faces, everything below the
+    line where the lips meet moves down by up to ``max_drop`` (unit square), most at the mouth's centre and none
+    beyond its corners (half an ellipse), fading out below the chin; the parting shows as a dark mouth. The
+    landmarks move with the image. Why: datasets hold posed photographs, where an open mouth mostly means surprise
+    or fear, while a webcam mostly sees people talking."""
+    b, _, s, _ = images.shape
+    dev = images.device
+    if not 0 <= max_drop < CHIN_FADE:
+        raise ValueError(f"talk_drop must lie in [0, {CHIN_FADE}), got {max_drop}")
+    drop = torch.rand(b, generator=g, device=dev) * max_drop * (torch.rand(b, generator=g, device=dev) < p)
+    left, right = landmarks[:, MOUTH_LEFT, 0], landmarks[:, MOUTH_RIGHT, 0]
+    centre, half = (left + right) / 2, ((right - left).abs() / 2).clamp_min(1e-3)
+    lips = (landmarks[:, UPPER_LIP_INNER, 1] + landmarks[:, LOWER_LIP_INNER, 1]) / 2
+    chin = landmarks[:, CHIN, 1]
+
+    def opening(x: torch.Tensor) -> torch.Tensor:
+        """How far the jaw drops at x ((B, N), unit square): half an ellipse over the mouth's width."""
+        return drop[:, None] * (1 - ((x - centre[:, None]) / half[:, None]).clamp(-1, 1) ** 2).sqrt()
+
+    def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Where the point (x, y) goes: down by the opening from the lips to the chin, less and less below it."""
+        fade = 1 - ((y - chin[:, None]) / CHIN_FADE).clamp(0, 1)
+        return y + opening(x) * (y >= lips[:, None]) * fade
+
+    axis = (torch.arange(s, device=dev, dtype=images.dtype) + 0.5) / s
+    gx, gy = axis[None, None, :].expand(b, s, s), axis[None, :, None].expand(b, s, s)
+    a = opening(gx.reshape(b, -1)).reshape(b, s, s)
+    top, bottom = lips[:, None, None], chin[:, None, None]
+    # the inverse of ``forward`` for each output pixel (linear in each stretch): where it was before the drop
+    src = torch.where(gy < bottom + a, gy - a, bottom + (gy - bottom - a) / (1 - a / CHIN_FADE))
+    src = torch.where((gy < top + a) | (gy >= bottom + CHIN_FADE), gy, src)
+    out = F.grid_sample(images, torch.stack([gx, src], dim=-1) * 2 - 1, mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    mouth = (gy >= top) & (gy < top + a)  # the parting: a dark mouth
+    dark = torch.rand(b, 1, 1, 1, generator=g, device=dev) * 0.2 + 0.05
+    out = torch.where(mouth[:, None], dark.expand_as(out), out)
+    moved = forward(landmarks[..., 0], landmarks[..., 1])
+    return out, torch.stack([landmarks[..., 0], moved, landmarks[..., 2]], dim=-1)
 
 
 def camera_conditions(images: torch.Tensor, gamma: float, light: float, blur_p: float, noise: float,
