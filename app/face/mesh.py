@@ -8,6 +8,7 @@ import cv2
 import mediapipe as mp
 import numpy as np
 
+from app.face.small import SmallFaceFinder
 from app.quiet import filtered_native_stderr
 from app.types import Face
 
@@ -25,15 +26,18 @@ class FaceMesh:
     """Finds up to ``max_faces`` faces with MediaPipe's face mesh (478 refined landmarks).
 
     ``video_mode=True`` uses MediaPipe's tracking between detections (fast, for streams);
-    ``video_mode=False`` runs detection on every image (for stills and datasets).
+    ``video_mode=False`` runs detection on every image (for stills and datasets). ``small_faces`` also finds the
+    faces too small for the mesh's own detector (``app.face.small``) while fewer than ``max_faces`` are found.
     """
 
     def __init__(self, max_faces: int = 4, video_mode: bool = True,
-                 min_confidence: float = MIN_DETECTION_CONFIDENCE):
+                 min_confidence: float = MIN_DETECTION_CONFIDENCE, small_faces: bool = True):
         self.max_faces = max_faces
         self.video_mode = video_mode
         self.min_confidence = min_confidence
+        self.small_faces = small_faces
         self._noise: ExitStack | None = None
+        self._small: SmallFaceFinder | None = None
         self._mesh = self._create()
 
     def _create(self):
@@ -44,6 +48,7 @@ class FaceMesh:
         self._noise = ExitStack()
         self._noise.enter_context(filtered_native_stderr())
         try:
+            self._small = SmallFaceFinder(self.video_mode) if self.small_faces else None
             return mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=not self.video_mode,
                 max_num_faces=self.max_faces,
@@ -92,10 +97,16 @@ class FaceMesh:
         for lm in result.multi_face_landmarks or []:
             pts = np.array([(p.x * w, p.y * h, p.z * w) for p in lm.landmark], dtype=np.float32)
             faces.append(face_from_landmarks(pts, w, h))
+        if self._small is not None and len(faces) < self.max_faces:
+            for pts in self._small.find(rgb, [f.box for f in faces], self.max_faces - len(faces)):
+                faces.append(face_from_landmarks(pts, w, h))
         return faces
 
     def close(self) -> None:
         self._end_noise()
+        if self._small is not None:
+            self._small.close()
+            self._small = None
         if self._mesh is not None:
             self._mesh.close()
             self._mesh = None

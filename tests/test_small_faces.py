@@ -1,0 +1,72 @@
+"""Faces too small for the face mesh's own detector (a person a few metres from the camera, a film frame) are
+found by the full-range detector and meshed in an enlarged crop, on stills and on video."""
+
+import cv2  # noqa: E402  (after the app imports, as elsewhere in the suite)
+import numpy as np
+import pytest
+
+from app.capture import VideoFileSource
+from app.face.mesh import FaceMesh
+from tests.datapaths import require_data, video
+
+
+@pytest.fixture(scope="module")
+def face_crop():
+    """A real face from the shared clip: the woman's head, about 170 px square."""
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        frame = src.read().image
+    return frame[60:230, 200:370].copy()
+
+
+def scene(face: np.ndarray, width: int, centre: tuple[int, int], size: tuple[int, int] = (1920, 1080)) -> np.ndarray:
+    """A plain frame with ``face`` shrunk to ``width`` pixels and pasted with its centre at ``centre``."""
+    w, h = size
+    frame = np.full((h, w, 3), 110, np.uint8)
+    small = cv2.resize(face, (width, width), interpolation=cv2.INTER_AREA)
+    x0, y0 = centre[0] - width // 2, centre[1] - width // 2
+    frame[y0:y0 + width, x0:x0 + width] = small
+    return frame
+
+
+def centre_of(face) -> np.ndarray:
+    x0, y0, x1, y1 = face.box
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+
+
+def test_a_small_face_is_missed_by_the_mesh_alone_and_found_with_the_full_range_detector(face_crop):
+    frame = scene(face_crop, 150, (600, 400))  # 8% of the frame's width
+    with FaceMesh(max_faces=1, video_mode=False, small_faces=False) as plain:
+        assert plain.process(frame) == []
+    with FaceMesh(max_faces=1, video_mode=False) as mesh:
+        faces = mesh.process(frame)
+    assert len(faces) == 1
+    assert np.linalg.norm(centre_of(faces[0]) - [600, 400]) < 0.15 * 150
+    assert faces[0].landmarks.shape == (478, 3)
+    # the landmarks span the face, not the crop: about the pasted face's width
+    assert 0.5 * 150 < np.ptp(faces[0].landmarks[:, 0]) < 1.2 * 150
+
+
+def test_a_small_face_keeps_its_landmarks_on_every_video_frame_as_it_moves(face_crop):
+    with FaceMesh(max_faces=2, video_mode=True) as mesh:
+        for i in range(20):
+            centre = (500 + 6 * i, 500)
+            faces = mesh.process(scene(face_crop, 140, centre))
+            assert len(faces) == 1, i
+            assert np.linalg.norm(centre_of(faces[0]) - centre) < 0.15 * 140, i
+
+
+def test_a_large_and_a_small_face_are_both_found_up_to_the_limit(face_crop):
+    frame = scene(face_crop, 200, (1500, 500))  # 10% of the width, beside a face of 400 px
+    frame[300:700, 200:600] = cv2.resize(face_crop, (400, 400))
+    with FaceMesh(max_faces=2, video_mode=False, small_faces=False) as plain:
+        assert len(plain.process(frame)) == 1
+    with FaceMesh(max_faces=2, video_mode=False) as mesh:
+        centres = sorted(centre_of(f)[0] for f in mesh.process(frame))
+    assert len(centres) == 2 and centres[0] < 600 < 1300 < centres[1]
+    with FaceMesh(max_faces=1, video_mode=False) as mesh:
+        assert len(mesh.process(frame)) == 1
+
+
+def test_no_face_is_made_up_on_an_empty_frame():
+    with FaceMesh(max_faces=4, video_mode=False) as mesh:
+        assert mesh.process(np.full((720, 1280, 3), 110, np.uint8)) == []
