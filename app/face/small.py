@@ -7,6 +7,12 @@ about five metres) looks for the faces the mesh did not find; each one is cut ou
 meshed on its own, and its landmarks are mapped back into the frame. On a video the detector runs every
 ``DETECT_EVERY`` frames; in between, each small face is meshed again in a crop around its last landmarks (as the
 mesh tracks its own faces), so a small face keeps its landmarks on every frame at one crop's cost.
+
+Cost, with up to four faces on 300 frames of the shared clips (one face each, big enough for the mesh) on a 2-core
+AMD EPYC: the mesh alone 6.2-6.3 ms per frame, with this finder 7.1-8.2 ms on average and 12-14 ms on the frames
+where the detector runs (95th percentile). Found, on a plain 1920x1080 frame (12 AffectNet faces each): faces 5%
+of the width wide 8, 8% 10, 13% 11 (the mesh alone: 0, 0, 2); on 640x480, where the same shares are fewer
+pixels, 1, 6 and 9 (the mesh alone: 0, 0, 1). Next to a large face, the detector can miss a small one.
 """
 
 from __future__ import annotations
