@@ -98,6 +98,8 @@ def test_at_start_up_the_dropdown_shows_the_loading_model_and_every_frame_is_ana
     assert window.model_controls.model_combo.currentData() == "beta"  # not the first entry
     assert window.model_controls.loading
     wait_for_faces(qtbot, window, frames=5)
+    # the recording slot runs after the window's own: wait for it to have seen five frames as well
+    qtbot.waitUntil(lambda: sum(f is not None for f in shown) >= 5, timeout=WAIT_MS)
     assert [f.result.model_name for f in shown if f is not None][:5] == ["beta"] * 5
     # the video opened once the model was ready (only frames dropped while MediaPipe starts are skipped)
     assert shown[0].result.frame.timestamp < 1.0
