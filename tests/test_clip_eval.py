@@ -77,8 +77,8 @@ def test_raw_accuracy_is_the_share_of_frames_whose_own_argmax_is_the_label():
     assert 0.0 <= report["balanced"]["accuracy"] <= 1.0
 
 
-def _report(accuracies: dict[str, float]) -> dict:
-    return {"model": "m", "source": "m", "clips": {
+def _report(accuracies: dict[str, float], onnx: str = "m.onnx") -> dict:
+    return {"model": "m", "source": "m", "onnx": onnx, "clips": {
         clip: {"raw": {"accuracy": 0.0}, "balanced": {"accuracy": acc}} for clip, acc in accuracies.items()}}
 
 
@@ -91,7 +91,7 @@ def test_update_card_writes_the_json_card_and_leaves_the_onnx_file_alone(tmp_pat
     model = tmp_path / "x.onnx"
     model.write_bytes(b"weights")
     (tmp_path / "x.json").write_text(json.dumps({"name": "x", "metrics": {"publictest_acc": 0.6}}))
-    update_card(str(model), _report({"a.mp4": 0.25}))
+    update_card(_report({"a.mp4": 0.25}, str(model)))
     card = json.loads((tmp_path / "x.json").read_text())
     assert card["metrics"]["publictest_acc"] == 0.6 and card["metrics"]["clip_acc"] == 0.25
     assert model.read_bytes() == b"weights"

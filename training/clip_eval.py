@@ -87,7 +87,7 @@ def evaluate(model: str, clips_dir: Path, labels: dict[str, list[Segment]], pres
     missing = [name for name in labels if not (clips_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"labelled clips not found in {clips_dir}: {', '.join(missing)}")
-    return {"model": engine.card.name, "source": str(model),
+    return {"model": engine.card.name, "source": str(model), "onnx": str(engine.path),
             "clips": {name: evaluate_clip(clips_dir / name, engine, segments, presets)
                       for name, segments in labels.items()}}
 
@@ -114,13 +114,11 @@ def card_metrics(report: dict) -> dict:
             "clip_preset": DEFAULT_STABILITY}
 
 
-def update_card(model: str, report: dict) -> Path:
-    """Write ``card_metrics`` into the JSON card beside the model. Only the JSON: rewriting the ONNX file's own
-    copy of the card would add another copy of its weights to the history (as ``training.ship.choose_default``)."""
-    from app.inference.registry import default_models_dir
-
-    onnx_path = Path(model) if model.endswith(".onnx") else default_models_dir() / f"{model}.onnx"
-    card_path = onnx_path.with_suffix(".json")
+def update_card(report: dict) -> Path:
+    """Write ``card_metrics`` into the JSON card beside the model the report scored. Only the JSON: rewriting the
+    ONNX file's own copy of the card would add another copy of its weights to the history (as
+    ``training.ship.choose_default``)."""
+    card_path = Path(report["onnx"]).with_suffix(".json")
     card = json.loads(card_path.read_text())
     card.setdefault("metrics", {}).update(card_metrics(report))
     card_path.write_text(json.dumps(card, indent=2) + "\n")
@@ -148,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     reports = [evaluate(m, clips_dir, labels, presets, args.provider) for m in args.models]
     print(summary_table(reports))
     if args.update_card:
-        for model, report in zip(args.models, reports):
-            print(f"{update_card(model, report)}: clip_acc {card_metrics(report)['clip_acc']:.4f}")
+        for report in reports:
+            print(f"{update_card(report)}: clip_acc {card_metrics(report)['clip_acc']:.4f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(reports, indent=2) + "\n")

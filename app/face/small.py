@@ -97,10 +97,6 @@ class SmallFaceFinder:
         pts[:, 1] += y0
         return pts
 
-    def reset(self) -> None:
-        self._followed = []
-        self._frames_since_detection = DETECT_EVERY
-
     def close(self) -> None:
         self._detector.close()
         self._mesh.close()
