@@ -247,3 +247,25 @@ def test_a_card_spells_out_the_normalisation_per_channel_so_the_app_loads_a_colo
     card = ModelCard.from_dict({"name": "m", "architecture": "poster", "size": "small", "classes": ["a", "b"],
                                "input": spec})
     assert card.input.channels == channels
+
+
+def test_frozen_batch_norm_keeps_its_statistics_while_the_weights_learn(small_archive, tmp_path):
+    from training.config import load_config
+    from training.train import train
+
+    def norm_stats(run):
+        ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+        return {k: v for k, v in ckpt["model"].items() if k.endswith(("running_mean", "running_var"))}, ckpt
+
+    base = {"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 4, "warmup_epochs": 0}
+    train(load_config("poster", "tiny", overrides=base), str(small_archive), tmp_path / "start")
+    start, start_ckpt = norm_stats(tmp_path / "start")
+    assert start
+    for freeze in (True, False):
+        cfg = load_config("poster", "tiny", overrides={**base, "freeze_norm": freeze})
+        train(cfg, str(small_archive), tmp_path / f"freeze_{freeze}", init=str(tmp_path / "start" / "last.pt"))
+        after, ckpt = norm_stats(tmp_path / f"freeze_{freeze}")
+        same = all(torch.equal(start[k], after[k]) for k in start)
+        assert same is freeze
+        weights = [k for k in ckpt["model"] if k.endswith("weight")]
+        assert any(not torch.equal(ckpt["model"][k], start_ckpt["model"][k]) for k in weights)  # they train either way

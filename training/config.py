@@ -30,6 +30,7 @@ DEFAULTS: dict = {
     "kd_temperature": 2.0,
     "teacher_probs": None,  # cached teacher distributions (training.teacher_probs) blended into the targets
     "vote_weight": 0.0,  # share of the FERPlus crowd-vote distribution in FER2013's targets (training.data.mixture)
+    "freeze_norm": False,  # BatchNorm kept in eval mode while training (fine-tunes of interpolated checkpoints)
     "max_steps_per_epoch": 0,  # 0 = full epoch; tests use a few steps
     "amp": True,  # bf16 autocast on CPU (3x faster on AVX512-BF16), fp16/bf16 on CUDA
 }

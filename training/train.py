@@ -67,6 +67,16 @@ def sample_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
     return per_class[labels]
 
 
+def freeze_batch_norm(model: torch.nn.Module) -> int:
+    """Put every BatchNorm layer in eval mode (running statistics used and kept, not batch statistics); returns
+    how many. A fine-tune of an interpolated checkpoint needs it: its BatchNorm was averaged in eval form, and
+    batch statistics would shift every layer at the first step."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.eval()
+    return len(norms)
+
+
 def compute_loss(out: dict, y: torch.Tensor, cfg: dict) -> torch.Tensor:
     loss = F.cross_entropy(out["logits"].float(), y, label_smoothing=cfg["label_smoothing"])
     if "text_logits" in out:
@@ -183,6 +193,8 @@ def train(cfg: dict, data_path: str | list[str], out_dir: Path, device_name: str
     planned_epochs = cfg["epochs"]
     while epoch < cfg["epochs"]:
         model.train()
+        if cfg.get("freeze_norm"):
+            freeze_batch_norm(model)
         if weights is not None:
             order = torch.multinomial(torch.from_numpy(weights), len(tr_y), replacement=True, generator=gen)
         else:
