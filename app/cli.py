@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import importlib.util
 import json
 import os
+import re
 import sys
+from pathlib import Path
 
 from app import quiet
 from app.errors import FerliveError
@@ -85,8 +89,47 @@ def display_problem(env: dict[str, str] | None = None, platform: str = sys.platf
             "QT_QPA_PLATFORM (e.g. offscreen) to start the window")
 
 
+# What Qt 6's X11 plugin links against beyond a desktop's usual libraries, as Debian/Ubuntu name the packages
+X11_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0"
+
+
+def qt_x11_library() -> Path | None:
+    """PySide6's library behind Qt's xcb platform plugin, found without importing Qt (None if not laid out so)."""
+    spec = importlib.util.find_spec("PySide6")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "Qt" / "lib" / "libQt6XcbQpa.so.6"
+    return path if path.exists() else None
+
+
+def x11_library_problem(env: dict[str, str] | None = None, platform: str = sys.platform,
+                        library: Path | None = None) -> str | None:
+    """Which system library Qt's X11 plugin lacks, or None; checked only where Qt will take X11.
+
+    A minimal Debian or Ubuntu has the X server but not every xcb library Qt 6 links against; Qt then aborts
+    (exit 134) with "Could not load the Qt platform plugin xcb" and names none of them. Loading the plugin's
+    library first gives the dynamic loader's own answer, which names the missing file.
+    """
+    env = os.environ if env is None else env
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return None
+    if not env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    library = library or qt_x11_library()
+    if library is None:
+        return None
+    try:
+        ctypes.CDLL(str(library))
+    except OSError as exc:
+        missing = re.match(r"([^:\s]+\.so[.\d]*): cannot open shared object file", str(exc))
+        what = f"{missing.group(1)} is missing" if missing else str(exc)
+        return (f"Qt cannot open its X11 window support: {what}; on Debian/Ubuntu install "
+                f"{X11_PACKAGES} (or set QT_QPA_PLATFORM=wayland on a Wayland desktop)")
+    return None
+
+
 def _gui(args: argparse.Namespace) -> int:
-    if problem := display_problem():
+    if problem := display_problem() or x11_library_problem():
         raise FerliveError(problem)
     from app.publish import config_from_args
     from app.ui.main import run_app

@@ -172,3 +172,32 @@ def test_display_problem_only_where_no_display_can_exist():
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert display_problem({}, "win32") is None and display_problem({}, "darwin") is None
+
+
+def test_x11_library_check_only_where_qt_takes_x11(tmp_path):
+    from app.cli import x11_library_problem
+
+    broken = tmp_path / "libQt6XcbQpa.so.6"
+    broken.write_bytes(b"not a shared library")
+    x11 = {"DISPLAY": ":0"}
+    assert x11_library_problem({**x11, "QT_QPA_PLATFORM": "offscreen"}, "linux", broken) is None
+    assert x11_library_problem({**x11, "WAYLAND_DISPLAY": "wayland-0"}, "linux", broken) is None
+    assert x11_library_problem({}, "linux", broken) is None  # no display: display_problem's sentence instead
+    assert x11_library_problem(x11, "darwin", broken) is None
+    problem = x11_library_problem({**x11, "QT_QPA_PLATFORM": "xcb"}, "linux", broken)
+    assert problem.startswith("Qt cannot open its X11 window support: ") and "libxcb-icccm4" in problem
+
+
+def test_x11_library_check_passes_where_the_plugin_loads():
+    from app.cli import qt_x11_library, x11_library_problem
+
+    library = qt_x11_library()
+    if library is None:
+        pytest.skip("this PySide6 has no libQt6XcbQpa (not a Linux wheel)")
+    try:
+        import ctypes
+
+        ctypes.CDLL(str(library))
+    except OSError as exc:
+        pytest.skip(f"this machine lacks an X11 library Qt needs ({exc}); the check's message path is tested above")
+    assert x11_library_problem({"DISPLAY": ":0"}, "linux") is None
