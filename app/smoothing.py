@@ -27,6 +27,7 @@ class Stability:
     ``margin``: a challenger whose smoothed probability leads the shown label's by this much is shown at once.
     ``hold_s``: a challenger that has led by any amount for this long is shown too.
     ``stale_ratio``: the shown label gives way at once when its probability is below this share of the leader's.
+    ``settle_margin``: for a new face's first time constant, when no hold applies yet, the lead a challenger needs.
     """
 
     name: str
@@ -34,9 +35,10 @@ class Stability:
     margin: float
     hold_s: float
     stale_ratio: float = 0.5
+    settle_margin: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.time_constant_s < 0 or self.hold_s < 0 or not 0 <= self.margin <= 1:
+        if self.time_constant_s < 0 or self.hold_s < 0 or not 0 <= self.margin <= 1 or not 0 <= self.settle_margin <= 1:
             raise ValueError(f"invalid stability parameters: {self}")
 
     @property
@@ -56,9 +58,12 @@ class Stability:
 
 # Chosen by measurement (python -m training.flicker; python -m training.stream_eval), with an earlier poster-small
 # and kept for the shipped one: on the three shared clips its raw argmax changes 2.0-7.6 times a second, "balanced"
-# holds them at 0.66-0.80 changes a second while a clear change still shows within 0.68 s (a 0.30 s time constant
+# holds them at 0.44-0.80 changes a second while a clear change still shows within 0.68 s (a 0.30 s time constant
 # and hold gave 0.72-1.29 with the earlier model). On the stream benchmark (600 publictest faces, 12 frames each)
-# the shipped poster-small scores 66.9% with it, 67.7% raw and 69.0% as still images.
+# the shipped poster-small scores 67.2% with it, 67.7% raw and 69.0% as still images. In a new face's first time
+# constant a challenger needs a 0.1 lead (settle_margin), and a face that takes over a live track weighs its first
+# frame as one frame (_decayed_mean): with neither, the stream scored 66.9% and the clips 0.66-0.80 changes a
+# second (training/README.md, "Evaluate").
 PRESETS: dict[str, Stability] = {
     p.name: p
     for p in (
@@ -68,7 +73,7 @@ PRESETS: dict[str, Stability] = {
     )
 }
 DEFAULT_STABILITY = "balanced"
-RAW = Stability("raw", time_constant_s=0.0, margin=0.0, hold_s=0.0)  # the model's own argmax on every frame
+RAW = Stability("raw", time_constant_s=0.0, margin=0.0, hold_s=0.0, settle_margin=0.0)  # the argmax, every frame
 
 
 def stability_preset(value: Stability | str | None = None) -> Stability:
@@ -83,12 +88,31 @@ def stability_preset(value: Stability | str | None = None) -> Stability:
 
 @dataclass
 class _TrackState:
-    probs: np.ndarray
+    probs: np.ndarray  # the weighted mean of this face's frames so far (what is shown)
     time: float
     shown: int
     born: float = 0.0  # when this face's smoothing started (a new track, or a different face on it)
     challenger: int = -1
     challenger_since: float = 0.0
+    weight: float = 1.0  # the decayed weight behind ``probs``; 0: the first frame's is set by the second frame
+
+
+def _decayed_mean(state: _TrackState, probs: np.ndarray, keep: float) -> np.ndarray:
+    """Exponential smoothing that keeps the weight behind its mean (the bias correction of Adam-style moving
+    averages), so that a mean started with a weight of 0 gives its first frame the weight of one frame.
+
+    A new track starts from a fresh detection and its first frame starts the average (weight 1: plain smoothing).
+    A different face taking over a live track (``restart``) does not: MediaPipe follows the previous face's
+    landmarks into its first frames, and a plain average would still be 72% that frame a third of a time constant
+    later; it starts at weight 0. Either way the weight tends to 1 and this becomes plain smoothing.
+    """
+    new = 1.0 - keep
+    if state.weight == 0.0:  # second frame: the first one counts as one frame of the same length
+        state.weight = new
+    total = keep * state.weight + new
+    mean = (keep * state.weight * state.probs + new * probs) / total if total > 0 else probs
+    state.weight = total
+    return mean.astype(np.float32)
 
 
 class LabelSmoother:
@@ -107,17 +131,20 @@ class LabelSmoother:
         state = self._state.get(track_id)
         # time running backwards (a seek, a new source) or another model's classes: start this track afresh
         if restart or state is None or timestamp < state.time or state.probs.shape != probs.shape:
-            state = _TrackState(probs=probs.copy(), time=timestamp, shown=int(np.argmax(probs)), born=timestamp)
+            state = _TrackState(probs=probs.copy(), time=timestamp, shown=int(np.argmax(probs)), born=timestamp,
+                                weight=0.0 if restart else 1.0)
             self._state[track_id] = state
             return state.probs.copy(), state.shown
         st = self.stability
         tau = st.time_constant_s
         keep = math.exp(-(timestamp - state.time) / tau) if tau > 0 else 0.0
-        state.probs = (keep * state.probs + (1.0 - keep) * probs).astype(np.float32)
+        state.probs = _decayed_mean(state, probs, keep)
         state.time = timestamp
         leader = int(np.argmax(state.probs))
-        if timestamp - state.born < tau:  # a new face's first frames are its least sure: no label holds yet
-            state.shown, state.challenger = leader, -1
+        if timestamp - state.born < tau:  # a new face's first frames are its least sure: a small lead suffices
+            if leader != state.shown and state.probs[leader] - state.probs[state.shown] >= st.settle_margin:
+                state.shown = leader
+            state.challenger = -1
         elif leader == state.shown:
             state.challenger = -1
         else:

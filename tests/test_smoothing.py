@@ -108,8 +108,9 @@ def test_old_frame_smoothing_maps_to_its_time_constant_at_30_fps():
     stability = stability_preset("balanced").with_frame_smoothing(0.5)
     assert stability.time_constant_s == pytest.approx(1 / (30 * math.log(2)))
     smoother = LabelSmoother(stability)
-    smoother.update(1, np.array([1.0, 0.0], np.float32), 0.0)
-    probs, _ = smoother.update(1, np.array([0.0, 1.0], np.float32), 1 / 30)
+    for i in range(30):  # a second: many time constants, past the first frames' start-up
+        smoother.update(1, np.array([1.0, 0.0], np.float32), i / 30)
+    probs, _ = smoother.update(1, np.array([0.0, 1.0], np.float32), 1.0)
     np.testing.assert_allclose(probs, [0.5, 0.5], atol=1e-6)
     assert stability_preset("balanced").with_frame_smoothing(0.0).time_constant_s == 0.0
 
@@ -161,3 +162,46 @@ def test_restart_drops_the_past_of_a_track():
     assert shown == 3  # steady holds the old label against one frame
     probs, shown = smoother.update(1, sad, 1.0 + 1 / 30, restart=True)
     assert shown == 4 and np.allclose(probs, sad)
+
+
+@pytest.mark.parametrize("fps", [15, 30, 60])
+def test_a_face_taking_over_a_track_weighs_its_first_frame_as_one_frame(fps):
+    """A different face takes over a live track (a cut): its first frame (landmarks still the last face's) says
+    angry, every later one happy. A third of a time constant on, the mean is happy's and shows it; a brand-new
+    track's first frame, a fresh detection, starts the average as plain smoothing does (still 72% angry)."""
+    preset = stability_preset("balanced")
+    angry, happy = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    frames = max(2, round(preset.time_constant_s / 3 * fps))
+    keep = math.exp(-1 / (fps * preset.time_constant_s))
+    for restart in (True, False):
+        smoother = LabelSmoother(preset)
+        smoother.update(1, happy, -1 / fps)  # the face before the cut
+        smoother.update(1, angry, 0.0, restart=restart)
+        if not restart:
+            smoother.forget([1])
+            smoother.update(1, angry, 0.0)  # a new track
+        for i in range(1, frames + 1):
+            probs, shown = smoother.update(1, happy, i / fps)
+        if restart:
+            expected_angry = keep**frames / sum(keep**k for k in range(frames + 1))
+            assert probs[0] == pytest.approx(expected_angry, abs=1e-5) and probs[0] < 0.4 and shown == 1
+        else:
+            assert probs[0] == pytest.approx(keep**frames, abs=1e-5) and probs[0] > 0.6 and shown == 0
+
+
+def test_a_new_face_near_a_tie_keeps_its_label_until_a_clear_lead():
+    """In a new face's first time constant no hold applies yet, but a challenger still needs a small lead
+    (``settle_margin``): a near-tie that tips back and forth does not flip the label; a clear change does."""
+    preset = stability_preset("balanced")
+    smoother = LabelSmoother(preset)
+    _, shown = smoother.update(1, np.array([0.52, 0.48], np.float32), 0.0)
+    assert shown == 0
+    t = 0.0
+    for _ in range(3):  # class 1 ahead by a few points: the mean tips to it, by less than the settle margin
+        t += 1 / 30
+        probs, shown = smoother.update(1, np.array([0.40, 0.60], np.float32), t)
+    assert probs[1] > probs[0] and shown == 0
+    while shown == 0:
+        t += 1 / 30
+        probs, shown = smoother.update(1, np.array([0.1, 0.9], np.float32), t)
+    assert t < preset.time_constant_s and probs[1] - probs[0] >= preset.settle_margin
