@@ -21,7 +21,7 @@ from app.analyze import load_engine
 from app.capture import open_source
 from app.pipeline import FacePipeline
 from app.smoothing import DEFAULT_STABILITY, PRESETS, RAW, Stability
-from training.flicker import _frames, record, replay
+from training.flicker import _frames, record, shown_per_frame
 
 LABELS_FILE = Path(__file__).with_name("clip_labels.json")
 
@@ -62,11 +62,6 @@ def score(shown: np.ndarray, truth: np.ndarray, classes: tuple[str, ...]) -> dic
     }
 
 
-def shown_labels(frames, stability: Stability) -> np.ndarray:
-    """The label each frame shows for its face under ``stability`` (-1 where none is shown)."""
-    return np.array([next(iter(labels.values())) if labels else -1 for labels in replay(frames, stability)])
-
-
 def evaluate_clip(path: Path, engine, segments: list[Segment], presets: list[Stability]) -> dict:
     """One clip through the live pipeline (one face: the clips show one person), scored raw and per preset."""
     source = open_source(path)
@@ -78,7 +73,7 @@ def evaluate_clip(path: Path, engine, segments: list[Segment], presets: list[Sta
         pipeline.close()
     classes = tuple(engine.card.classes)
     truth = frame_truth(segments, len(frames), classes)
-    return {stability.name: score(shown_labels(frames, stability), truth, classes) for stability in [RAW, *presets]}
+    return {stability.name: score(shown_per_frame(frames, stability), truth, classes) for stability in [RAW, *presets]}
 
 
 def evaluate(model: str, clips_dir: Path, labels: dict[str, list[Segment]], presets: list[Stability],

@@ -30,6 +30,9 @@ def old_average(fps: float, strength: float = 0.6) -> Stability:
     return replace(RAW.with_frame_smoothing(strength, fps), name=f"old_average_{strength:g}")
 
 
+NO_FACE = -1  # the label index of a frame where no face is shown
+
+
 @dataclass
 class RecordedFrame:
     """What the smoother saw on one frame: the time, each track's raw probabilities, and the tracks that ended."""
@@ -69,6 +72,16 @@ def replay(frames: list[RecordedFrame], stability: Stability) -> list[dict[int, 
                 labels[tid] = last
         shown.append(labels)
     return shown
+
+
+def shown_per_frame(frames: list[RecordedFrame], stability: Stability) -> np.ndarray:
+    """The label shown on each frame (the oldest track's when several; ``NO_FACE`` where none is shown), for the
+    one-face benchmarks (``training.stream_eval``, ``training.clip_eval``)."""
+    out = np.full(len(frames), NO_FACE, np.int64)
+    for i, labels in enumerate(replay(frames, stability)):
+        if labels:
+            out[i] = labels[min(labels)]
+    return out
 
 
 def label_runs(frames: list[RecordedFrame], shown: list[dict[int, int]]) -> tuple[int, float, list[int]]:

@@ -24,10 +24,8 @@ from app.pipeline import FacePipeline
 from app.smoothing import PRESETS, Stability
 from training.data.archive import LabelledImages, load_dataset
 from training.evaluate import align_all, run_engine
-from training.flicker import RAW, RecordedFrame, old_average, record, replay
+from training.flicker import NO_FACE, RAW, old_average, record, shown_per_frame
 from training.stream_video import StreamLayout, stream_frames
-
-NO_FACE = -1
 
 
 def pick_faces(data: LabelledImages, limit: int | None, seed: int = 0) -> LabelledImages:
@@ -36,15 +34,6 @@ def pick_faces(data: LabelledImages, limit: int | None, seed: int = 0) -> Labell
     order = np.random.default_rng(seed).permutation(len(data))[:limit]
     images = data.images[order] if isinstance(data.images, np.ndarray) else [data.images[i] for i in order]
     return LabelledImages(images, data.labels[order], data.split[order], data.classes, data.face_crops, data.name)
-
-
-def shown_per_frame(frames: list[RecordedFrame], stability: Stability) -> np.ndarray:
-    """The label shown on each frame (the largest track's when several; ``NO_FACE`` where none was found)."""
-    out = np.full(len(frames), NO_FACE, np.int64)
-    for i, labels in enumerate(replay(frames, stability)):
-        if labels:
-            out[i] = labels[min(labels)]  # one face per frame here; the oldest track if the mesh saw two
-    return out
 
 
 def segment_metrics(shown: np.ndarray, truth: np.ndarray, hold: int, fps: float) -> dict:

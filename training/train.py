@@ -67,14 +67,13 @@ def sample_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
     return per_class[labels]
 
 
-def freeze_batch_norm(model: torch.nn.Module) -> int:
-    """Put every BatchNorm layer in eval mode (running statistics used and kept, not batch statistics); returns
-    how many. A fine-tune of an interpolated checkpoint needs it: its BatchNorm was averaged in eval form, and
-    batch statistics would shift every layer at the first step."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.eval()
-    return len(norms)
+def freeze_batch_norm(model: torch.nn.Module) -> None:
+    """Put every BatchNorm layer in eval mode (running statistics used and kept, not batch statistics). A fine-tune
+    of an interpolated checkpoint needs it: its BatchNorm was averaged in eval form, and batch statistics would
+    shift every layer at the first step."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 def compute_loss(out: dict, y: torch.Tensor, cfg: dict) -> torch.Tensor:
