@@ -2,6 +2,8 @@
 its members run separately, float16 storage changes nothing that matters, and the app loads it like any model."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -10,6 +12,8 @@ import pytest
 import torch
 
 from tests.test_training import cache_in_tmp, small_archive  # noqa: F401  (fixtures)
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 def test_a_pixel_shift_moves_the_face_and_its_landmarks_together():
@@ -239,3 +243,71 @@ def test_with_two_datasets_the_search_ranks_by_their_mean_so_the_larger_does_not
     assert ranked(combos, correct)[0]["models"] == ["a"]  # one pool of faces: the big dataset decides
     got = selection_optimism(correct, splits=20, datasets={"big": big, "small": small})
     assert 0.7 < got["accuracy_held_out"] <= 1.0
+
+
+def _recorded(frames):
+    from itertools import islice
+
+    from app.capture import open_source
+    from app.pipeline import FacePipeline
+    from training.flicker import _frames, record
+
+    def run(engine):
+        source = open_source(frames)
+        pipeline = FacePipeline(engine, max_faces=1)
+        try:
+            return record(pipeline, islice(_frames(source), 45))
+        finally:
+            source.close()
+            pipeline.close()
+    return run
+
+
+def test_an_ensembles_clip_recording_is_the_mean_of_its_members_recordings(tmp_path):
+    """The clip criterion of the search scores a subset without building it: the members' recordings of a real
+    clip, averaged face by face, are what the composed ensemble records through the live pipeline."""
+    from app.inference.engine import InferenceEngine
+    from tests.datapaths import require_data, video
+    from training.ensemble import export_ensemble
+    from training.ensemble_search import mean_recording
+
+    run = _recorded(require_data(video("woman_phone_night.mp4")))
+    members = [Path("models/poster-small.onnx"), Path("models/ferformer-small.onnx")]
+    export_ensemble(members, tmp_path / "pair.onnx", "none")
+    alone = [run(InferenceEngine(m, provider="cpu")) for m in members]
+    together = run(InferenceEngine(tmp_path / "pair.onnx", provider="cpu"))
+    mean = mean_recording(alone)
+    assert len(mean) == len(together) == 45 and sum(f.found for f in together) >= 40
+    for want, got in zip(mean, together):
+        assert [(t, p is None, n) for t, p, n in want.faces] == [(t, p is None, n) for t, p, n in got.faces]
+        for (_, p, _), (_, q, _) in zip(want.faces, got.faces):
+            if p is not None:
+                np.testing.assert_allclose(p, q, atol=3e-3)
+    assert not np.allclose(alone[0][10].faces[0][1], alone[1][10].faces[0][1], atol=1e-2)  # the members differ
+    with pytest.raises(ValueError, match="differ in length"):
+        mean_recording([alone[0], alone[1][:-1]])
+    shifted = [replace(f, faces=[(t + 1, p, n) for t, p, n in f.faces]) for f in alone[1]]
+    with pytest.raises(ValueError, match="different faces"):
+        mean_recording([alone[0], shifted])
+
+
+def test_with_clips_the_search_ranks_by_the_mean_of_the_stills_and_the_clips():
+    """A model that is best on the stills but wrong on the clip loses to one a little behind on the stills and
+    right on the clip; the stills-only ranking is left as it was."""
+    from training.ensemble_search import add_clip_scores
+    from training.flicker import RecordedFrame
+
+    def clip(label: int, n: int = 40) -> list[RecordedFrame]:
+        p = np.full(7, 0.02)
+        p[label] = 0.88
+        return [RecordedFrame(i / 30, [(1, p.copy(), i == 0)]) for i in range(n)]
+
+    clips = {"c.mp4": [(0, 40, "happy")]}
+    recordings = {"stills": {"c.mp4": clip(4)}, "video": {"c.mp4": clip(3)}}
+    rows = [{"models": ["stills"], "views": "none", "accuracy": 0.70, "by_dataset": {"a": 0.70, "b": 0.70}},
+            {"models": ["video"], "views": "none", "accuracy": 0.66, "by_dataset": {"a": 0.66, "b": 0.66}}]
+    ranked = add_clip_scores(rows, recordings, clips, CLASSES)
+    assert [r["models"] for r in ranked] == [["video"], ["stills"]]
+    assert ranked[0]["clip_acc"] == 1.0 and ranked[1]["clip_acc"] == 0.0
+    assert ranked[0]["mean_with_clips"] == pytest.approx((0.66 + 0.66 + 1.0) / 3, abs=1e-4)
+    assert ranked[1]["by_clip"] == {"c.mp4": 0.0}

@@ -21,7 +21,7 @@ from app.analyze import load_engine
 from app.capture import open_source
 from app.pipeline import FacePipeline
 from app.smoothing import DEFAULT_STABILITY, PRESETS, RAW, Stability
-from training.flicker import _frames, record, shown_per_frame
+from training.flicker import RecordedFrame, _frames, record, shown_per_frame
 
 LABELS_FILE = Path(__file__).with_name("clip_labels.json")
 
@@ -62,18 +62,27 @@ def score(shown: np.ndarray, truth: np.ndarray, classes: tuple[str, ...]) -> dic
     }
 
 
-def evaluate_clip(path: Path, engine, segments: list[Segment], presets: list[Stability]) -> dict:
-    """One clip through the live pipeline (one face: the clips show one person), scored raw and per preset."""
+def record_clip(path: Path, engine) -> list[RecordedFrame]:
+    """One clip through the live pipeline with one face (the clips show one person): the raw probabilities each
+    frame gave the smoother, to be replayed through any preset."""
     source = open_source(path)
     pipeline = FacePipeline(engine, max_faces=1)
     try:
-        frames = record(pipeline, _frames(source), desc=path.name, total=source.frame_count)
+        return record(pipeline, _frames(source), desc=path.name, total=source.frame_count)
     finally:
         source.close()
         pipeline.close()
-    classes = tuple(engine.card.classes)
+
+
+def score_recording(frames: list[RecordedFrame], segments: list[Segment], classes: tuple[str, ...],
+                    presets: list[Stability]) -> dict:
+    """A recorded clip scored on its labelled frames, raw and per preset."""
     truth = frame_truth(segments, len(frames), classes)
     return {stability.name: score(shown_per_frame(frames, stability), truth, classes) for stability in [RAW, *presets]}
+
+
+def evaluate_clip(path: Path, engine, segments: list[Segment], presets: list[Stability]) -> dict:
+    return score_recording(record_clip(path, engine), segments, tuple(engine.card.classes), presets)
 
 
 def evaluate(model: str, clips_dir: Path, labels: dict[str, list[Segment]], presets: list[Stability],
