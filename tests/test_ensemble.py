@@ -311,3 +311,14 @@ def test_with_clips_the_search_ranks_by_the_mean_of_the_stills_and_the_clips():
     assert ranked[0]["clip_acc"] == 1.0 and ranked[1]["clip_acc"] == 0.0
     assert ranked[0]["mean_with_clips"] == pytest.approx((0.66 + 0.66 + 1.0) / 3, abs=1e-4)
     assert ranked[1]["by_clip"] == {"c.mp4": 0.0}
+
+
+def test_above_keeps_only_the_combinations_better_than_the_default_on_every_split():
+    from training.ensemble_search import above
+
+    rows = [{"models": ["default"], "accuracy": 0.675, "by_dataset": {"a": 0.68, "b": 0.67}},
+            {"models": ["x", "y"], "accuracy": 0.69, "by_dataset": {"a": 0.70, "b": 0.68}},
+            {"models": ["z"], "accuracy": 0.70, "by_dataset": {"a": 0.74, "b": 0.66}}]  # better mean, worse on b
+    assert [r["models"] for r in above(rows, "default")] == [["x", "y"]]
+    with pytest.raises(ValueError, match="not one of the candidates"):
+        above(rows, "missing")
