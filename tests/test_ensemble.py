@@ -322,3 +322,24 @@ def test_above_keeps_only_the_combinations_better_than_the_default_on_every_spli
     assert [r["models"] for r in above(rows, "default")] == [["x", "y"]]
     with pytest.raises(ValueError, match="not one of the candidates"):
         above(rows, "missing")
+
+
+def test_clip_recordings_are_cached_per_model_graph(tmp_path):
+    from tests.datapaths import require_data, video
+    from training.ensemble_search import clip_recordings
+
+    clip = require_data(video("woman_phone_night.mp4"))
+    clips = {clip.name: [(0, 60, "happy")]}
+    first = clip_recordings(Path("models/poster-small.onnx"), clips, clip.parent, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    again = clip_recordings(Path("models/poster-small.onnx"), clips, clip.parent, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    frames = first[clip.name]
+    assert len(frames) == len(again[clip.name]) and sum(f.found for f in frames) > 0.8 * len(frames)
+    for a, b in zip(frames, again[clip.name]):
+        assert a.timestamp == b.timestamp
+        for (_, p, _), (_, q, _) in zip(a.faces, b.faces):
+            assert (p is None and q is None) or np.array_equal(p, q)
+    other = clip_recordings(Path("models/ferformer-small.onnx"), clips, clip.parent, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
+    assert not np.allclose(other[clip.name][20].faces[0][1], frames[20].faces[0][1], atol=1e-3)

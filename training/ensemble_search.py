@@ -76,11 +76,24 @@ def cached_view_probabilities(model: Path, views: tuple[View, ...], images: np.n
     return probs
 
 
+def pipeline_fingerprint() -> str:
+    """Fingerprint of the code that finds, tracks and aligns faces (``app.face``, ``app.pipeline``): a recording
+    made before that code changed is not reused."""
+    import app
+
+    root = Path(app.__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted([*(root / "face").glob("*.py"), root / "pipeline.py"]):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def clip_recordings(model: Path, clips: dict[str, list[Segment]], clips_dir: Path,
                     cache_dir: Path | None) -> dict[str, list[RecordedFrame]]:
     """Each labelled clip's recording through the live pipeline with this model (``clip_eval.record_clip``), kept
-    in ``cache_dir`` under the model's graph fingerprint and the clips' names and sizes."""
+    in ``cache_dir`` under the model's graph fingerprint, the pipeline's code and the clips' names and sizes."""
     key = hashlib.sha256(graph_sha256(model).encode())
+    key.update(pipeline_fingerprint().encode())
     for name in clips:
         key.update(f"{name}:{(clips_dir / name).stat().st_size}".encode())
     path = cache_dir / f"{model.stem}_clips_{key.hexdigest()[:16]}.pkl" if cache_dir else None
@@ -256,9 +269,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.above:
         rows = above(rows, args.above)
     optimism = selection_optimism(correct, args.splits, datasets=datasets)
+    scores = [r["accuracy"] for r in rows]
     print(json.dumps({"datasets": {k: v.stop - v.start for k, v in datasets.items()}, "per_model": singles,
                       **({"above": args.above, "combinations_above": len(rows)} if args.above else {}),
-                      "best": rows[: args.top], "range": [rows[-1]["accuracy"], rows[0]["accuracy"]] if rows else [],
+                      "best": rows[: args.top], "range": [min(scores), max(scores)] if scores else [],
                       "combinations": len(combos), "split_half_selection": optimism}, indent=1))
 
 
