@@ -28,9 +28,10 @@ from tqdm import tqdm
 
 from app.analyze import load_engine
 from app.smoothing import DEFAULT_STABILITY, PRESETS
-from training.clip_eval import Segment, record_clip, score_recording
+from training.clip_eval import Segment, frame_truth, record_clip
+from training.clip_eval import score as score_shown
 from training.ensemble import VIEW_SETS, View, ViewBatch, graph_sha256
-from training.flicker import RecordedFrame
+from training.flicker import RecordedFrame, shown_per_frame
 from training.recover import read_card
 
 
@@ -125,19 +126,26 @@ def mean_recording(recordings: list[list[RecordedFrame]]) -> list[RecordedFrame]
     return out
 
 
+def split_accuracies(row: dict) -> dict[str, float]:
+    """A row's accuracy on each validation split (one unnamed entry when a single dataset was scored)."""
+    return row.get("by_dataset", {"": row["accuracy"]})
+
+
 def add_clip_scores(rows: list[dict], recordings: dict[str, dict[str, list[RecordedFrame]]],
                     clips: dict[str, list[Segment]], classes: tuple[str, ...]) -> list[dict]:
     """Each row scored on the labelled clips with the default preset (``clip_acc``: the mean over the clips, as
     the model cards keep it) and ranked by the mean of its validation accuracies and that, best first."""
     preset = PRESETS[DEFAULT_STABILITY]
+    some_model = next(iter(recordings.values()))
+    truths = {name: frame_truth(segments, len(some_model[name]), classes) for name, segments in clips.items()}
     for row in rows:
-        by_clip = {name: score_recording(mean_recording([recordings[m][name] for m in row["models"]]), segments,
-                                         classes, [preset])[preset.name]["accuracy"]
-                   for name, segments in clips.items()}
+        by_clip = {}
+        for name, truth in truths.items():
+            shown = shown_per_frame(mean_recording([recordings[m][name] for m in row["models"]]), preset)
+            by_clip[name] = score_shown(shown, truth, classes)["accuracy"]
         row["by_clip"] = by_clip
         row["clip_acc"] = round(float(np.mean(list(by_clip.values()))), 4)
-        accuracies = list(row.get("by_dataset", {"": row["accuracy"]}).values()) + [row["clip_acc"]]
-        row["mean_with_clips"] = round(float(np.mean(accuracies)), 4)
+        row["mean_with_clips"] = round(float(np.mean([*split_accuracies(row).values(), row["clip_acc"]])), 4)
     return sorted(rows, key=lambda row: -row["mean_with_clips"])
 
 
@@ -147,8 +155,7 @@ def above(rows: list[dict], model: str) -> list[dict]:
     floor = next((r for r in rows if r["models"] == [model]), None)
     if floor is None:
         raise ValueError(f"{model!r} is not one of the candidates")
-    scores = floor.get("by_dataset", {"": floor["accuracy"]})
-    return [r for r in rows if all(r.get("by_dataset", {"": r["accuracy"]})[k] > v for k, v in scores.items())]
+    return [r for r in rows if all(split_accuracies(r)[k] > v for k, v in split_accuracies(floor).items())]
 
 
 def correct_per_face(probs: dict[str, dict[str, np.ndarray]], labels: np.ndarray,
