@@ -13,6 +13,7 @@ import numpy as np
 from app.face.align import align_face
 from app.face.change import FaceChangeDetector
 from app.face.mesh import FaceMesh
+from app.face.mouth import mouth_opening
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
 from app.smoothing import LabelSmoother, Stability, stability_preset
@@ -110,11 +111,13 @@ class FacePipeline:
             results = []
             for f, a, p in zip(faces, aligned, probs):
                 new_face = self.video_mode and self.changes.update(f.track_id, a.image)
-                smoothed, shown = (self.smoother.update(f.track_id, p, frame.timestamp, restart=new_face)
+                opening = mouth_opening(f.landmarks)
+                smoothed, shown = (self.smoother.update(f.track_id, p, frame.timestamp, restart=new_face,
+                                                        mouth_opening=opening)
                                    if self.video_mode else (p, None))
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
-                                          new_face=new_face))
+                                          new_face=new_face, mouth_opening=opening))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

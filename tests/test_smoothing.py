@@ -2,6 +2,7 @@
 needs a margin or a lead held for a while, and a real sustained change shown within the preset's bound."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -205,3 +206,90 @@ def test_a_new_face_near_a_tie_keeps_its_label_until_a_clear_lead():
         t += 1 / 30
         probs, shown = smoother.update(1, np.array([0.1, 0.9], np.float32), t)
     assert t < preset.time_constant_s and probs[1] - probs[0] >= preset.settle_margin
+
+
+def face_landmarks(lip_gap: float, eye_width: float = 100.0, angle: float = 0.0) -> np.ndarray:
+    """478 points, all at the centre but the outer eye corners and the inner lips, rotated by ``angle``."""
+    from app.face.mouth import LEFT_EYE_OUTER, LOWER_LIP_INNER, RIGHT_EYE_OUTER, UPPER_LIP_INNER
+
+    pts = np.zeros((478, 3), np.float32)
+    pts[RIGHT_EYE_OUTER, :2] = (-eye_width / 2, 0)
+    pts[LEFT_EYE_OUTER, :2] = (eye_width / 2, 0)
+    pts[UPPER_LIP_INNER, :2] = (0, eye_width * 0.6)
+    pts[LOWER_LIP_INNER, :2] = (0, eye_width * 0.6 + lip_gap * eye_width)
+    c, s = math.cos(angle), math.sin(angle)
+    pts[:, :2] = pts[:, :2] @ np.array([[c, -s], [s, c]], np.float32).T + 320
+    return pts
+
+
+@pytest.mark.parametrize("eye_width,angle", [(100.0, 0.0), (37.0, 0.5), (400.0, -1.2)])
+def test_mouth_opening_is_the_lip_gap_in_eye_widths(eye_width, angle):
+    from app.face.mouth import mouth_opening
+
+    assert mouth_opening(face_landmarks(0.2, eye_width, angle)) == pytest.approx(0.2, abs=1e-4)
+    assert mouth_opening(face_landmarks(0.0, eye_width, angle)) == pytest.approx(0.0, abs=1e-4)
+
+
+SURPRISE = np.array([0.30, 0.05, 0.65], np.float32)  # here class 2 stands for the open-mouthed reading
+
+
+def talking_run(stability: Stability, fps: float, seconds: float = 3.0, opening_of=None):
+    """A talking neutral face: lips apart 60% of the time in a 4 Hz syllable rhythm, read as the open-mouthed
+    class whenever they are apart and as neutral whenever they are closed."""
+    smoother = LabelSmoother(stability)
+    shown = []
+    for t in np.arange(int(seconds * fps)) / fps:
+        apart = (t * 4.0) % 1.0 < 0.6
+        opening = 0.2 if apart else 0.01
+        shown.append(smoother.update(1, SURPRISE if apart else NEUTRAL, float(t),
+                                     mouth_opening=opening if opening_of is None else opening_of(opening))[1])
+    return np.array(shown)
+
+
+@pytest.mark.parametrize("fps", [15, 60])
+def test_a_talking_faces_open_lipped_frames_count_less(fps):
+    balanced = PRESETS["balanced"]
+    weighted = talking_run(balanced, fps)
+    unweighted = talking_run(replace(balanced, talk_weight=1.0), fps)
+    settled = slice(fps, None)  # after the first second
+    assert (weighted[settled] == 0).mean() > 0.9  # neutral
+    assert (unweighted[settled] == 2).mean() > 0.9  # the open frames outnumber the closed ones
+    # no lip gap known (a caller without landmarks): every frame counts the same
+    assert (talking_run(balanced, fps, opening_of=lambda _: None)[settled] == 2).mean() > 0.9
+
+
+def test_a_steady_open_mouth_is_not_talking():
+    """A held gasp or a wide smile keeps its lips apart without the swing of speech: every frame counts fully."""
+    from app.face.mouth import is_talking, talking_weight
+
+    stability = PRESETS["balanced"]
+    plain, gasping = LabelSmoother(stability), LabelSmoother(stability)
+    rng = np.random.default_rng(0)
+    for t in np.arange(60) / 30:
+        p = rng.dirichlet(np.ones(3)).astype(np.float32)
+        a = plain.update(1, p, float(t))
+        b = gasping.update(1, p, float(t), mouth_opening=0.3 + 0.02 * math.sin(9 * t))
+        np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+        assert a[1] == b[1]
+    assert not is_talking([0.3, 0.32, 0.29, 0.31]) and not is_talking([0.01, 0.2])  # too few to tell
+    assert is_talking([0.01, 0.2, 0.02]) and is_talking([0.2, 0.01, 0.03, 0.2])  # a swing either way
+    assert not is_talking([0.01, 0.02, 0.2, 0.22, 0.21])  # lips parting into a held gasp: one step
+    assert talking_weight(0.02, True, 0.3) == 1.0 and talking_weight(0.3, True, 0.3) == 0.3
+    assert talking_weight(0.3, False, 0.3) == 1.0 and talking_weight(0.3, True, 1.0) == 1.0
+
+
+def test_a_restart_forgets_the_talking():
+    """A different face on the track starts with no lip history, so its first frames count fully."""
+    smoother = LabelSmoother(PRESETS["balanced"])
+    for i, gap in enumerate([0.01, 0.2, 0.01, 0.2, 0.01, 0.2]):
+        smoother.update(1, NEUTRAL, i / 30, mouth_opening=gap)
+    assert smoother._state[1].talking(6 / 30, 0.2)
+    smoother.update(1, SURPRISE, 7 / 30, restart=True, mouth_opening=0.2)
+    assert [gap for _, gap in smoother._state[1].openings] == [0.2]
+
+
+def test_talk_weight_must_be_a_share():
+    with pytest.raises(ValueError):
+        replace(PRESETS["balanced"], talk_weight=0.0)
+    with pytest.raises(ValueError):
+        replace(PRESETS["balanced"], talk_weight=1.5)

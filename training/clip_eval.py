@@ -21,7 +21,7 @@ from app.analyze import load_engine
 from app.capture import open_source
 from app.pipeline import FacePipeline
 from app.smoothing import DEFAULT_STABILITY, PRESETS, RAW, Stability
-from training.flicker import RecordedFrame, _frames, record, shown_per_frame
+from training.flicker import RecordedFrame, _frames, record, shown_per_frame, with_every_frame_alike
 
 LABELS_FILE = Path(__file__).with_name("clip_labels.json")
 
@@ -141,11 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the reports here")
     ap.add_argument("--update-card", action="store_true",
                     help=f"write the accuracy with the default preset ({DEFAULT_STABILITY}) into each model's card")
+    ap.add_argument("--every-frame-alike", action="store_true",
+                    help="also each preset without the talking weight (talk_weight 1)")
     args = ap.parse_args(argv)
     clips_dir = args.clips_dir or default_clips()[0].parent
     presets = [PRESETS[n] for n in (args.stability or PRESETS)]
     if args.update_card and PRESETS[DEFAULT_STABILITY] not in presets:
         presets.append(PRESETS[DEFAULT_STABILITY])
+    presets = with_every_frame_alike(presets) if args.every_frame_alike else presets
     labels = load_labels(args.labels)
     reports = [evaluate(m, clips_dir, labels, presets, args.provider) for m in args.models]
     print(summary_table(reports))

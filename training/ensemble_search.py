@@ -117,11 +117,13 @@ def mean_recording(recordings: list[list[RecordedFrame]]) -> list[RecordedFrame]
         raise ValueError("the members' clip recordings differ in length: they did not see the same frames")
     out = []
     for frames in zip(*recordings):
-        layout = [[(tid, p is None, new) for tid, p, new in f.faces] for f in frames]
+        layout = [[(face.track_id, face.probabilities is None, face.new_face, face.mouth_opening) for face in f.faces]
+                  for f in frames]
         if any(lay != layout[0] for lay in layout) or any(f.ended != frames[0].ended for f in frames):
             raise ValueError(f"the members tracked different faces at {frames[0].timestamp:.3f} s")
-        faces = [(tid, None if p is None else np.mean([f.faces[i][1] for f in frames], axis=0), new)
-                 for i, (tid, p, new) in enumerate(frames[0].faces)]
+        faces = [face._replace(probabilities=None if face.probabilities is None else
+                               np.mean([f.faces[i].probabilities for f in frames], axis=0))
+                 for i, face in enumerate(frames[0].faces)]
         out.append(replace(frames[0], faces=faces))
     return out
 

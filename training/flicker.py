@@ -13,6 +13,7 @@ import argparse
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +31,22 @@ def old_average(fps: float, strength: float = 0.6) -> Stability:
     return replace(RAW.with_frame_smoothing(strength, fps), name=f"old_average_{strength:g}")
 
 
+def with_every_frame_alike(presets: list[Stability]) -> list[Stability]:
+    """``presets`` and, beside each, the same preset counting a talking face's open-lipped frames like any other
+    (``talk_weight`` 1), to measure what the talking weight does (``--every-frame-alike``)."""
+    return [*presets, *(replace(p, name=f"{p.name}, every frame alike", talk_weight=1.0) for p in presets)]
+
+
 NO_FACE = -1  # the label index of a frame where no face is shown
+
+
+class RecordedFace(NamedTuple):
+    """One track on one frame, as the smoother saw it."""
+
+    track_id: int
+    probabilities: np.ndarray | None  # raw; None: a held face, missed on this frame and shown as last seen
+    new_face: bool
+    mouth_opening: float | None = None  # the lip gap (app.face.mouth) the smoother weighs
 
 
 @dataclass
@@ -38,14 +54,13 @@ class RecordedFrame:
     """What the smoother saw on one frame: the time, each track's raw probabilities, and the tracks that ended."""
 
     timestamp: float
-    # track, raw probabilities (None: a held face, missed on this frame and shown as last seen), new face
-    faces: list[tuple[int, np.ndarray | None, bool]] = field(default_factory=list)
+    faces: list[RecordedFace] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
 
     @property
     def found(self) -> int:
         """Faces the mesh found on this frame (held ones left out)."""
-        return sum(p is not None for _, p, _ in self.faces)
+        return sum(f.probabilities is not None for f in self.faces)
 
 
 def record(pipeline: FacePipeline, frames, desc: str = "", total: int | None = None) -> list[RecordedFrame]:
@@ -53,8 +68,8 @@ def record(pipeline: FacePipeline, frames, desc: str = "", total: int | None = N
     out = []
     for frame in tqdm(frames, desc=desc, total=total, unit="frame"):
         result = pipeline.process(frame)
-        out.append(RecordedFrame(frame.timestamp, [(f.track_id, f.raw_probabilities, f.new_face) for f in result.faces],
-                                 list(pipeline.tracker.ended)))
+        faces = [RecordedFace(f.track_id, f.raw_probabilities, f.new_face, f.mouth_opening) for f in result.faces]
+        out.append(RecordedFrame(frame.timestamp, faces, list(pipeline.tracker.ended)))
     return out
 
 
@@ -65,9 +80,9 @@ def replay(frames: list[RecordedFrame], stability: Stability) -> list[dict[int, 
     for frame in frames:
         smoother.forget(frame.ended)
         labels = {}
-        for tid, p, new in frame.faces:
+        for tid, p, new, opening in frame.faces:
             if p is not None:
-                labels[tid] = smoother.update(tid, p, frame.timestamp, restart=new)[1]
+                labels[tid] = smoother.update(tid, p, frame.timestamp, restart=new, mouth_opening=opening)[1]
             elif (last := smoother.shown(tid)) is not None:  # held: what the pipeline kept showing
                 labels[tid] = last
         shown.append(labels)
@@ -161,9 +176,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stability", choices=list(PRESETS), action="append", help="preset(s); default: all")
     ap.add_argument("--provider", default="auto")
     ap.add_argument("--json", type=Path, default=None, help="also write the report here")
+    ap.add_argument("--every-frame-alike", action="store_true",
+                    help="also each preset without the talking weight (talk_weight 1)")
     args = ap.parse_args(argv)
     engine = load_engine(args.model, args.provider)
     presets = [PRESETS[n] for n in (args.stability or PRESETS)]
+    presets = with_every_frame_alike(presets) if args.every_frame_alike else presets
     report = {"model": engine.card.name,
               "clips": {p.name: measure_clip(p, engine, presets) for p in (args.clips or default_clips())}}
     print(json.dumps(report, indent=2))
