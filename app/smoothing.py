@@ -73,9 +73,10 @@ class Stability:
 
 # Chosen by measurement (python -m training.flicker; python -m training.stream_eval), with an earlier poster-small
 # and kept for the shipped one: on the three shared clips its raw argmax changes 2.0-7.6 times a second, "balanced"
-# holds them at 0.44-0.80 changes a second while a clear change still shows within 0.68 s (a 0.30 s time constant
-# and hold gave 0.72-1.29 with the earlier model). On the stream benchmark (600 publictest faces, 12 frames each)
-# the shipped poster-small scores 67.2% with it, 67.7% raw and 69.0% as still images. In a new face's first time
+# holds them at 0.44-0.90 changes a second (0.44-0.80 with every frame alike, talk_weight 1) while a clear change
+# still shows within 0.68 s (a 0.30 s time constant and hold gave 0.72-1.29 with the earlier model). On the stream
+# benchmark (600 publictest faces, 12 frames each) the shipped poster-small scores 67.1% with it (67.2% with every
+# frame alike), 67.7% raw and 69.0% as still images. In a new face's first time
 # constant a challenger needs a 0.1 lead (settle_margin), and a face that takes over a live track weighs its first
 # frame as one frame (_decayed_mean): with neither, the stream scored 66.9% and the clips 0.66-0.80 changes a
 # second (training/README.md, "Evaluate").
