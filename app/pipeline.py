@@ -117,7 +117,8 @@ class FacePipeline:
                                    if self.video_mode else (p, None))
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
-                                          new_face=new_face, mouth_opening=opening))
+                                          new_face=new_face, mouth_opening=opening,
+                                          talking=self.video_mode and self.smoother.talking(f.track_id)))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

@@ -53,6 +53,7 @@ class FaceResult:
     shown_index: int | None = None  # the stable label (see app.smoothing); None = argmax of probabilities
     new_face: bool = False  # a different face took this track over on this frame; smoothing started afresh
     mouth_opening: float | None = None  # lip gap in eye widths (app.face.mouth), which the smoother weighs
+    talking: bool = False  # the face is talking: its frames with parted lips count less in the smoothing
     held: bool = False  # not found on this frame: its last box and label, kept a moment (app.pipeline.LOST_FACE_HOLD_S)
 
     @property

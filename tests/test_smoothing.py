@@ -233,10 +233,11 @@ def test_mouth_opening_is_the_lip_gap_in_eye_widths(eye_width, angle):
 SURPRISE = np.array([0.30, 0.05, 0.65], np.float32)  # here class 2 stands for the open-mouthed reading
 
 
-def talking_run(stability: Stability, fps: float, seconds: float = 3.0, opening_of=None):
+def talking_run(stability: Stability, fps: float, seconds: float = 3.0, opening_of=None,
+                smoother: LabelSmoother | None = None):
     """A talking neutral face: lips apart 60% of the time in a 4 Hz syllable rhythm, read as the open-mouthed
     class whenever they are apart and as neutral whenever they are closed."""
-    smoother = LabelSmoother(stability)
+    smoother = smoother or LabelSmoother(stability)
     shown = []
     for t in np.arange(int(seconds * fps)) / fps:
         apart = (t * 4.0) % 1.0 < 0.6
@@ -249,7 +250,10 @@ def talking_run(stability: Stability, fps: float, seconds: float = 3.0, opening_
 @pytest.mark.parametrize("fps", [15, 60])
 def test_a_talking_faces_open_lipped_frames_count_less(fps):
     balanced = PRESETS["balanced"]
-    weighted = talking_run(balanced, fps)
+    smoother = LabelSmoother(balanced)
+    assert not smoother.talking(1)
+    weighted = talking_run(balanced, fps, smoother=smoother)
+    assert smoother.talking(1)  # what the app shows beside the label
     unweighted = talking_run(replace(balanced, talk_weight=1.0), fps)
     settled = slice(fps, None)  # after the first second
     assert (weighted[settled] == 0).mean() > 0.9  # neutral

@@ -291,3 +291,23 @@ def test_the_model_tooltip_tells_accuracy_and_cpu_cost():
     card = entries["ensemble-large"].card
     assert f"{100 * card.accuracy:.1f}%" in tip
     assert f"{card.metrics['cpu_ms_per_face']:.0f} ms per face" in tip
+
+
+def test_the_face_panel_says_when_a_face_is_talking(qtbot):
+    """The panel's title names a talking face, so that an open mouth not shown as surprise is explained."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from app.types import FaceResult
+    from app.ui.probability_panel import ProbabilityPanel
+
+    panel = ProbabilityPanel()
+    qtbot.addWidget(panel)
+    probs = np.array([0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.7], np.float32)
+    face = FaceResult(track_id=3, box=(0, 0, 10, 10), landmarks=np.zeros((478, 3), np.float32), probabilities=probs,
+                      classes=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"), talking=True)
+    panel.update_face(face, 0.0)
+    assert panel._title.text() == "Face #3 (largest): neutral 70% · talking"
+    panel.update_face(replace(face, talking=False), 0.1)
+    assert panel._title.text() == "Face #3 (largest): neutral 70%"

@@ -127,7 +127,8 @@ class ProbabilityPanel(QWidget):
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
-            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%")
+            talking = " · talking" if face.talking else ""  # why an open mouth is not read as surprise
+            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%{talking}")
             probs = np.asarray(face.probabilities, np.float32)
             for bar, p in zip(self._bars, probs):
                 bar.setValue(int(round(1000 * float(p))))
