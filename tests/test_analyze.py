@@ -55,6 +55,7 @@ def test_analyze_writes_every_frame_and_a_row_per_face(model, models_dir, tmp_pa
     assert probs.shape[1] == 7
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-3)
     assert {r["model"] for r in rows} == {model}
+    assert sum(r["talking"] == "1" for r in rows) <= 0.05 * len(rows)  # she smiles at her phone, silent
 
 
 def test_single_face_video_face_found_in_95_percent_of_frames(models_dir, tmp_path):
@@ -70,6 +71,7 @@ def test_single_face_video_face_found_in_95_percent_of_frames(models_dir, tmp_pa
     faces = [f for line in lines for f in line["faces"]]
     assert len(faces) == summary.faces
     assert len({f["track_id"] for f in faces}) <= 3  # the id stays with the person
+    assert sum(f["talking"] for f in faces) >= 0.6 * len(faces)  # she talks nearly throughout
     # the labels a viewer saw, counted from what was written
     shown = {}
     for f in faces:

@@ -112,7 +112,7 @@ def test_websocket_client_gets_json_for_every_frame_matching_the_csv(frame_resul
             assert message["timestamp"] == float(row["timestamp"]) and message["model"] == row["model"]
             for key in ("x0", "y0", "x1", "y1", "confidence"):
                 assert face[key] == float(row[key]), key
-            assert face["label"] == row["label"]
+            assert face["label"] == row["label"] and face["talking"] == bool(int(row["talking"]))
             assert face["probabilities"] == {k[2:]: float(v) for k, v in row.items() if k.startswith("p_")}
             assert face["raw_probabilities"] == {k[4:]: float(v) for k, v in row.items() if k.startswith("raw_")}
             assert face["nx0"] == pytest.approx(min(1, max(0, face["x0"] / message["width"])), abs=1e-3)

@@ -59,7 +59,8 @@ def frame_message(result: FrameResult) -> dict:
     Field names and rounding follow the CSV row of the same frame: ``timestamp`` (4 decimals), ``frame_index``,
     per face ``track_id``, ``x0..y1`` in pixels (1 decimal), ``label``, ``confidence``, the smoothed (``p_``) and
     raw (``raw_``) probabilities (5 decimals, keyed by class name), ``model``; plus the box normalised to 0..1
-    (``nx0..ny1``), ``label_index``, ``held``, and the frame's ``width`` and ``height``.
+    (``nx0..ny1``), ``label_index``, ``held``, ``talking`` (the CSV's column, as true or false), and the frame's
+    ``width`` and ``height``.
     """
     width, height = image_size(result)
     faces = []
@@ -79,6 +80,7 @@ def frame_message(result: FrameResult) -> dict:
             # null for a face missed on this frame and shown as last seen for a moment (app.pipeline.LOST_FACE_HOLD_S)
             "raw_probabilities": dict.fromkeys(face.classes) if raw is None else _by_name(face.classes, raw),
             "held": face.held,
+            "talking": face.talking,
         })
     return {
         "schema": SCHEMA,

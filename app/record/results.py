@@ -23,8 +23,9 @@ class ResultsWriter:
     """Per-frame results to CSV (one row per face) or JSON Lines (one line per frame, faces nested), by extension.
 
     CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
-    ``raw_<class>`` per class, model. ``label`` is the stable label the app showed and ``p_`` the smoothed
-    probabilities; ``raw_`` are the model's own for that frame, before temporal smoothing (JSONL:
+    ``raw_<class>`` per class, model, talking (1 while the face talks and its parted-lip frames count less in the
+    smoothing, ``app.face.mouth``; JSONL: ``talking`` true). ``label`` is the stable label the app showed and
+    ``p_`` the smoothed probabilities; ``raw_`` are the model's own for that frame, before temporal smoothing (JSONL:
     ``raw_probabilities``), so an analysis can redo the smoothing its own way. The classes come from ``classes``
     or the first face written; a later result with other classes fills the columns by name (blank where it has no
     such class). A face the mesh missed for a moment and the app still shows (``FaceResult.held``) has its row with
@@ -58,7 +59,7 @@ class ResultsWriter:
     def columns(self) -> list[str]:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
         classes = self.classes or ()
-        return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model"]
+        return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -128,6 +129,7 @@ class ResultsWriter:
                     f"{face.confidence:.5f}",
                     *("" if p is None else f"{p:.5f}" for p in probs),
                     result.model_name,
+                    int(face.talking),
                 ]
             )
         return buffer.getvalue(), len(result.faces)
@@ -142,6 +144,7 @@ class ResultsWriter:
                 "probabilities": _rounded(self._probabilities(face)),
                 "raw_probabilities": _rounded(self._probabilities(face, raw=True)),
                 "held": face.held,
+                "talking": face.talking,
             }
             for face in result.faces
         ]
