@@ -64,6 +64,7 @@ def test_osc_receiver_decodes_every_message_of_a_real_clip(tmp_path):
         for name, p in zip(classes, probabilities):
             assert p == pytest.approx(float(row[f"p_{name}"]), abs=2e-5)
             assert messages[f"/ferlive/face/0/p_{name}"][0] == p
+        assert messages["/ferlive/face/0/talking"][0] == int(row["talking"])
         nx0, ny0, nx1, ny1 = messages["/ferlive/face/0/box"]
         assert 0 <= nx0 < nx1 <= 1 and 0 <= ny0 < ny1 <= 1
         assert nx0 == pytest.approx(max(0.0, float(row["x0"])) / width, abs=1e-3)
@@ -81,7 +82,7 @@ def test_vrchat_preset_sends_avatar_parameters(frame_results):
     got = {address.rsplit("/", 1)[1]: args[0] for address, args in receiver.messages}
     assert all(address.startswith("/avatar/parameters/Fer") for address, _ in receiver.messages)
     face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-    assert got["FerFace"] is True
+    assert got["FerFace"] is True and got["FerTalking"] is face.talking
     assert got["FerExpression"] == face.label_index
     assert got["FerHappy"] == pytest.approx(float(face.probabilities[3]), abs=1e-6)
     assert sum(got[f"Fer{n}"] for n in ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")) \

@@ -44,11 +44,13 @@ def generic_messages(result: FrameResult) -> list:
         out.append(_message(f"{base}/box", *normalised_box(face, width, height)))
         out.append(_message(f"{base}/probabilities", *probs))
         out.extend(_message(f"{base}/p_{name}", p) for name, p in zip(face.classes, probs))
+        out.append(_message(f"{base}/talking", int(face.talking)))
     return out
 
 
 def vrchat_messages(result: FrameResult) -> list:
-    """Avatar parameters for the largest face: FerFace (bool), FerExpression (int), FerConfidence, Fer<Expression>."""
+    """Avatar parameters for the largest face: FerFace (bool), FerExpression (int), FerConfidence, Fer<Expression>,
+    FerTalking (bool)."""
     face = primary_face(result)
     if face is None:
         return [_message(VRCHAT_PREFIX + "FerFace", False)]
@@ -59,6 +61,7 @@ def vrchat_messages(result: FrameResult) -> list:
     out.append(_message(VRCHAT_PREFIX + "FerConfidence", float(face.confidence)))
     for name, p in zip(VRCHAT_FLOATS, expression_vector(face)):
         out.append(_message(VRCHAT_PREFIX + name, 0.0 if p != p else p))  # NaN (class not in the model) -> 0
+    out.append(_message(VRCHAT_PREFIX + "FerTalking", bool(face.talking)))
     return out
 
 
