@@ -112,6 +112,7 @@ def test_the_default_is_the_small_model_best_over_stills_and_clips(tmp_path):
     assert flags == {"stills-best": False, "balanced": True, "large": False}
 
 
+@pytest.mark.slow
 def test_weighing_down_a_talking_faces_open_lips_shows_her_neutral_stretches_as_neutral():
     """On the real clip of a woman talking, the default preset shows her labelled neutral stretches as neutral far
     more often than the same preset counting every frame alike, without losing her smiles; on the clip where nobody
