@@ -22,6 +22,7 @@ from app.pipeline import FacePipeline, StageTimer
 from app.publish import PublisherSet
 from app.record import ResultsWriter, VideoRecorder
 from app.render import RenderOptions, render
+from app.smoothing import Stability
 
 
 @dataclass
@@ -105,7 +106,7 @@ def analyze(
     results_paths: list[str | Path] | tuple = (),
     provider: str = "auto",
     max_faces: int = 4,
-    stability: str | None = None,
+    stability: Stability | str | None = None,
     smoothing: float | None = None,
     options: RenderOptions | None = None,
     progress: bool = True,

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from app import quiet
@@ -22,6 +23,17 @@ STABILITY_HELP = ("how firmly the shown label holds still: responsive, balanced 
                   "default %(default)s)")
 
 
+def talk_weight(text: str) -> float:
+    """``--talk-weight``: a share in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value:g}")
+    return value
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from app.analyze import analyze
     from app.publish import PublisherSet, config_from_args
@@ -32,7 +44,9 @@ def _analyze(args: argparse.Namespace) -> int:
     try:
         summary = analyze(
             args.input, model=args.model, out_video=args.out, results_paths=results, provider=args.provider,
-            max_faces=args.max_faces, stability=args.stability, smoothing=args.smoothing,
+            max_faces=args.max_faces, smoothing=args.smoothing,
+            stability=(args.stability if args.talk_weight is None
+                       else replace(PRESETS[args.stability], talk_weight=args.talk_weight)),
             options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
             progress=not args.quiet, max_frames=args.max_frames, publishers=outputs,
         )
@@ -163,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--smoothing", type=float, default=None,
                     help="old per-frame smoothing (0 = none, 0.9 = heavy): replaces the preset's time constant with "
                          "its equivalent at 30 fps and keeps the preset's label hysteresis")
+    an.add_argument("--talk-weight", type=talk_weight, default=None,
+                    help="how much a talking face's frames with parted lips count in the smoothing (default: the "
+                         "preset's 0.3; 1 counts every frame alike; see app/face/mouth.py)")
     an.add_argument("--landmarks", action="store_true", help="draw the face-mesh points")
     an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
     an.add_argument("--max-frames", type=int, default=None)

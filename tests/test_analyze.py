@@ -120,3 +120,24 @@ def test_api_errors_are_typed(models_dir, tmp_path):
         analyze(str(tmp_path / "nothing.mp4"), model="tiny-grey", progress=False)
     with pytest.raises(ModelLoadError):
         load_engine(str(tmp_path / "nothing.onnx"))
+
+
+def test_talk_weight_one_counts_every_frame_alike(models_dir, tmp_path, capsys):
+    """``--talk-weight 1`` turns the talking weight off: on the talking clip the labels shown differ from the
+    default's, while the talking flag (what the face does) is the same; a share outside (0, 1] is refused."""
+    src = require_data(video("woman_smile_neutral.mp4"))
+    runs = {}
+    for weight in (None, "1"):
+        out = tmp_path / f"r{weight}.csv"
+        extra = [] if weight is None else ["--talk-weight", weight]
+        assert main(["analyze", str(src), "--model", "tiny-landmarks", "--csv", str(out), "--max-frames", "150",
+                     "--quiet", *extra]) == 0
+        runs[weight] = list(csv.DictReader(open(out)))
+    assert [r["talking"] for r in runs[None]] == [r["talking"] for r in runs["1"]]
+    assert any(r["talking"] == "1" for r in runs[None])
+    assert [r["p_neutral"] for r in runs[None]] != [r["p_neutral"] for r in runs["1"]]
+    assert [r["raw_neutral"] for r in runs[None]] == [r["raw_neutral"] for r in runs["1"]]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["analyze", str(src), "--talk-weight", "0"])
+    assert "must be above 0" in capsys.readouterr().err
