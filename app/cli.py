@@ -24,13 +24,12 @@ STABILITY_HELP = ("how firmly the shown label holds still: responsive, balanced 
 
 
 def talk_weight(text: str) -> float:
-    """``--talk-weight``: a share in (0, 1]."""
+    """``--talk-weight``: a share in (0, 1], as ``Stability`` accepts it."""
     try:
         value = float(text)
+        replace(PRESETS[DEFAULT_STABILITY], talk_weight=value)  # Stability checks the range
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value:g}")
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text!r}") from None
     return value
 
 

@@ -113,18 +113,18 @@ class _TrackState:
     challenger_since: float = 0.0
     weight: float = 1.0  # the decayed weight behind ``probs``; 0: the first frame's is set by the second frame
     openings: deque = field(default_factory=deque)  # (time, lip gap) over the last TALK_WINDOW_S
-    is_talking: bool = False  # at the last frame
+    talking_now: bool = False  # at the last frame
 
     def talking(self, timestamp: float, opening: float | None) -> bool:
         """Record this frame's lip gap (None: unknown) and say whether the face is talking."""
         if opening is None:
-            self.is_talking = False
+            self.talking_now = False
             return False
         self.openings.append((timestamp, opening))
         while timestamp - self.openings[0][0] > TALK_WINDOW_S:
             self.openings.popleft()
-        self.is_talking = is_talking([gap for _, gap in self.openings])
-        return self.is_talking
+        self.talking_now = is_talking([gap for _, gap in self.openings])
+        return self.talking_now
 
 
 def _decayed_mean(state: _TrackState, probs: np.ndarray, keep: float, frame_weight: float = 1.0) -> np.ndarray:
@@ -193,7 +193,7 @@ class LabelSmoother:
     def talking(self, track_id: int) -> bool:
         """Whether this track's face was talking at its last frame (its parted-lip frames then count less)."""
         state = self._state.get(track_id)
-        return state is not None and state.is_talking
+        return state is not None and state.talking_now
 
     def shown(self, track_id: int) -> int | None:
         """The label this track shows now (None for a track never seen), without new evidence."""
