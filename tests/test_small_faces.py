@@ -70,3 +70,38 @@ def test_a_large_and_a_small_face_are_both_found_up_to_the_limit(face_crop):
 def test_no_face_is_made_up_on_an_empty_frame():
     with FaceMesh(max_faces=4, video_mode=False) as mesh:
         assert mesh.process(np.full((720, 1280, 3), 110, np.uint8)) == []
+
+
+# AffectNet valid faces on which MediaPipe's detector also fires on an eye, the mouth or an ornament when the face
+# fills a 384 px photo (found by running ``ferlive analyze`` over 420 enlarged valid faces)
+NESTED_FALSE_FACES = ["angry/image0031553.jpg", "fear/image0029675.jpg", "fear/image0034876.jpg",
+                      "fear/image0037215.jpg", "neutral/ffhq_1007.jpg", "sad/image0024330.jpg",
+                      "surprise/image0024896.jpg", "surprise/image0040210.jpg"]
+
+
+def test_a_photo_filled_by_one_face_gives_one_face_not_one_per_eye_or_mouth():
+    from tests.datapaths import data_dir
+
+    folder = require_data(data_dir() / "affectnet96" / "valid")
+    with FaceMesh(max_faces=4, video_mode=False) as mesh:
+        for name in NESTED_FALSE_FACES:
+            photo = cv2.resize(cv2.imread(str(require_data(folder / name))), (384, 384),
+                               interpolation=cv2.INTER_CUBIC)
+            faces = mesh.process(photo)
+            assert len(faces) == 1, name
+            assert faces[0].area > 0.25 * 384 * 384, name  # the whole face, not a part of it
+
+
+def face_at(box: tuple[float, float, float, float]):
+    from app.types import Face
+
+    return Face(box=box, landmarks=np.zeros((478, 3), np.float32))
+
+
+def test_only_faces_centred_inside_a_larger_face_are_dropped():
+    from app.face.mesh import without_nested
+
+    big, eye, beside, overlapping = (face_at((100, 100, 300, 340)), face_at((130, 150, 190, 210)),
+                                     face_at((400, 100, 520, 240)), face_at((260, 120, 380, 260)))
+    assert without_nested([eye, big, beside, overlapping]) == [big, beside, overlapping]
+    assert without_nested([eye]) == [eye]
