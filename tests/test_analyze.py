@@ -141,3 +141,38 @@ def test_talk_weight_one_counts_every_frame_alike(models_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["analyze", str(src), "--talk-weight", "0"])
     assert "must be above 0" in capsys.readouterr().err
+
+
+def test_a_folder_of_photos_names_each_photo_in_the_results(models_dir, tmp_path):
+    """Rows name their photo, so a folder with an unreadable file or a photo without a face still lines up."""
+    import cv2
+
+    from app.capture import VideoFileSource
+
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        frame = src.read().image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a_face.jpg"), frame)
+    (photos / "b_damaged.jpg").write_bytes(b"not a jpeg")
+    cv2.imwrite(str(photos / "c_wall.png"), np.full((240, 320, 3), 90, np.uint8))
+    cv2.imwrite(str(photos / "d_mirrored.jpg"), frame[:, ::-1])
+    table, lines = tmp_path / "r.csv", tmp_path / "r.jsonl"
+    assert main(["analyze", str(photos), "--model", "tiny-grey", "--csv", str(table), "--jsonl", str(lines),
+                 "--quiet"]) == 0
+    rows = list(csv.DictReader(table.open()))
+    assert [r["image"] for r in rows] == ["a_face.jpg", "d_mirrored.jpg"]
+    assert [r["frame_index"] for r in rows] == ["0", "2"]  # the damaged file is skipped, the wall has no face
+    frames = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [(f["image"], len(f["faces"])) for f in frames] == [("a_face.jpg", 1), ("c_wall.png", 0),
+                                                               ("d_mirrored.jpg", 1)]
+
+
+def test_video_rows_leave_the_image_column_blank(models_dir, tmp_path):
+    table, lines = tmp_path / "r.csv", tmp_path / "r.jsonl"
+    src = require_data(video("woman_phone_night.mp4"))
+    assert main(["analyze", str(src), "--model", "tiny-grey", "--csv", str(table), "--jsonl", str(lines),
+                 "--max-frames", "5", "--quiet"]) == 0
+    rows = list(csv.DictReader(table.open()))
+    assert rows and all(r["image"] == "" for r in rows)
+    assert all("image" not in json.loads(line) for line in lines.read_text().splitlines())

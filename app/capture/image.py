@@ -41,7 +41,7 @@ class ImageSource(Source):
         if self._delivered:
             return None
         self._delivered = True
-        return Frame(image=self._image, index=0, timestamp=0.0, source=self.name)
+        return Frame(image=self._image, index=0, timestamp=0.0, source=self.name, image_name=self.path.name)
 
     def _close(self) -> None:
         self._image = self._size = None
@@ -125,7 +125,8 @@ class FolderSource(Source):
             if item is None:
                 return None
         self.last_path, image = item
-        frame = Frame(image=image, index=self._index, timestamp=self._index / self._fps, source=self.name)
+        frame = Frame(image=image, index=self._index, timestamp=self._index / self._fps, source=self.name,
+                      image_name=self.last_path.name)
         self._index += 1
         return frame
 

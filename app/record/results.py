@@ -24,13 +24,15 @@ class ResultsWriter:
 
     CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
     ``raw_<class>`` per class, model, talking (1 while the face talks and its parted-lip frames count less in the
-    smoothing, ``app.face.mouth``; JSONL: ``talking`` true). ``label`` is the stable label the app showed and
-    ``p_`` the smoothed probabilities; ``raw_`` are the model's own for that frame, before temporal smoothing (JSONL:
-    ``raw_probabilities``), so an analysis can redo the smoothing its own way. The classes come from ``classes``
-    or the first face written; a later result with other classes fills the columns by name (blank where it has no
-    such class). A face the mesh missed for a moment and the app still shows (``FaceResult.held``) has its row with
-    the ``raw_`` columns blank (JSONL: null). Frames without faces add no CSV row but are counted
-    in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay visible.
+    smoothing, ``app.face.mouth``; JSONL: ``talking`` true), image (the photo's file name when the input is a photo
+    or a folder of them, blank for video and cameras; JSONL: ``image``, only for photos). ``label`` is the stable
+    label the app showed and ``p_`` the smoothed probabilities; ``raw_`` are the model's own for that frame, before
+    temporal smoothing (JSONL: ``raw_probabilities``), so an analysis can redo the smoothing its own way. The
+    classes come from ``classes`` or the first face written; a later result with other classes fills the columns by
+    name (blank where it has no such class). A face the mesh missed for a moment and the app still shows
+    (``FaceResult.held``) has its row with the ``raw_`` columns blank (JSONL: null). Frames without faces add no CSV
+    row but are counted in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay
+    visible.
 
     Each frame's text is built first and handed to the OS in one unbuffered write, so the file on disk always ends
     at a frame boundary that a crash cannot split. When the disk fills (ENOSPC, or the size limit) the file is cut
@@ -59,7 +61,8 @@ class ResultsWriter:
     def columns(self) -> list[str]:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
         classes = self.classes or ()
-        return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking"]
+        return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking",
+                "image"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -130,6 +133,7 @@ class ResultsWriter:
                     *("" if p is None else f"{p:.5f}" for p in probs),
                     result.model_name,
                     int(face.talking),
+                    result.frame.image_name,
                 ]
             )
         return buffer.getvalue(), len(result.faces)
@@ -154,6 +158,8 @@ class ResultsWriter:
             "model": result.model_name,
             "faces": faces,
         }
+        if result.frame.image_name:
+            line["image"] = result.frame.image_name
         return json.dumps(line) + "\n"
 
     def close(self) -> None:
