@@ -46,10 +46,11 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
         inlet = open_inlet(source_id)
         markers = open_inlet(f"{source_id}-markers")
         info = inlet.info(RESOLVE_S)
-        assert info.type() == "Expression" and info.channel_count() == 8
+        assert info.type() == "Expression" and info.channel_count() == 9
         assert info.nominal_srate() == pylsl.IRREGULAR_RATE and info.channel_format() == pylsl.cf_float32
-        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence"]
+        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking"]
         assert info.desc().child("channels").child("channel").child_value("unit") == "probability"
+        assert info.desc().child("channels").last_child().child_value("unit") == "boolean"
         expected = []
         for result in frame_results:
             offset = pylsl.local_clock() - time.perf_counter()
@@ -57,7 +58,8 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
             assert publisher.flush()
             face = primary_face(result)
             if face is not None:
-                expected.append(([*expression_vector(face), face.confidence], result.frame.captured_at + offset))
+                expected.append(([*expression_vector(face), face.confidence, face.talking],
+                                 result.frame.captured_at + offset))
         got = []
         deadline = time.monotonic() + RESOLVE_S
         while len(got) < len(expected) and time.monotonic() < deadline:
@@ -75,6 +77,7 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
     for (values, stamp), (want, want_stamp) in zip(got, expected):
         np.testing.assert_allclose(values, np.float32(want), rtol=0, atol=1e-6)
         assert stamp == pytest.approx(want_stamp, abs=1e-3)  # same clock; only the offset's read-out jitter
+    assert {values[-1] for values, _ in got} == {0.0, 1.0}  # the clip's woman talks, and not from her first frame
     stamps = [s for _, s in got]
     assert stamps == sorted(stamps) and stamps[-1] < pylsl.local_clock()
     shown = [primary_face(r).label if r.faces else "no_face" for r in frame_results]

@@ -20,7 +20,9 @@ from app.types import FrameResult
 
 STREAM_TYPE = "Expression"
 MARKER_TYPE = "Markers"
-CHANNELS = (*EXPRESSIONS, "confidence")
+CHANNELS = (*EXPRESSIONS, "confidence", "talking")
+# unit and type of the channels after the seven probabilities
+_EXTRA_CHANNELS = {"confidence": ("probability", "Confidence"), "talking": ("boolean", "Talking")}
 NO_FACE = "no_face"
 
 
@@ -62,8 +64,9 @@ class LslPublisher(Publisher):
         for label in CHANNELS:
             channel = channels.append_child("channel")
             channel.append_child_value("label", label)
-            channel.append_child_value("unit", "probability")
-            channel.append_child_value("type", STREAM_TYPE if label != "confidence" else "Confidence")
+            unit, kind = _EXTRA_CHANNELS.get(label, ("probability", STREAM_TYPE))
+            channel.append_child_value("unit", unit)
+            channel.append_child_value("type", kind)
         desc.append_child("acquisition").append_child_value("manufacturer", "ferlive")
         desc.append_child_value("face", "largest face in the frame")
         markers = pylsl.StreamInfo(f"{self.stream_name}-markers", MARKER_TYPE, 1, pylsl.IRREGULAR_RATE,
@@ -84,7 +87,8 @@ class LslPublisher(Publisher):
             self._markers.push_sample([label], stamp)
             self._last_label = label
         if face is not None:
-            self._outlet.push_sample([*expression_vector(face), float(face.confidence)], stamp)
+            self._outlet.push_sample([*expression_vector(face), float(face.confidence), float(face.talking)],
+                                     stamp)
             self.mark_sent(result.frame.captured_at)
 
     def _shutdown(self) -> None:
