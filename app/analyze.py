@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.capture import open_source
-from app.errors import ModelLoadError
+from app.errors import ModelLoadError, SourceError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
 from app.pipeline import FacePipeline, StageTimer
@@ -37,6 +37,7 @@ class AnalysisSummary:
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
     expected_frames: int | None = None  # what the input announced, recorded when it ended before max_frames
     labels: dict[str, int] = field(default_factory=dict)  # face-frames per label shown (what a viewer saw)
+    whole_images: int = 0  # face crops without a found face, taken whole (face_crops)
 
     @property
     def fps(self) -> float:
@@ -81,6 +82,7 @@ class AnalysisSummary:
             f"{'interrupted after ' if self.interrupted else ''}{self.frames} frames processed, "
             f"{self.faces} faces found ({self.frames_with_face} frames with a face, {100 * self.face_coverage:.1f}%), "
             f"{self.fps:.1f} frames per second on {self.provider} with {self.model}\n"
+            + (f"{self.whole_images} face crops without a found face were taken whole\n" if self.whole_images else "")
             + (f"labels shown: {shares}\n" if shares else "")
             + f"median ms per frame: {stages}"
         )
@@ -113,8 +115,12 @@ def analyze(
     max_frames: int | None = None,
     engine: InferenceEngine | None = None,
     publishers: PublisherSet | None = None,
+    face_crops: bool = False,
 ) -> AnalysisSummary:
     """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``.
+
+    ``face_crops``: the input is a photo or folder of face crops (as in a dataset), so a crop in which no face is
+    found is labelled whole, as training and ``training.evaluate`` do, instead of getting no row.
 
     ``publishers`` (started by the caller, who also closes them) get every result as it is made; they never slow
     the loop, so a receiver slower than the analysis sees only the newest frames.
@@ -123,9 +129,12 @@ def analyze(
     engine = engine or load_engine(model, provider)
     source = open_source(input_path)
     source.open()
+    if face_crops and not _is_stills(source):
+        source.close()
+        raise SourceError(f"--face-crops is for photos and folders of face crops; {input_path} is a video or camera.")
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider)
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
-                            video_mode=not _is_stills(source))
+                            video_mode=not _is_stills(source), face_crops=face_crops)
     recorder = None
     writers: list[ResultsWriter] = []
     t0: float | None = None
@@ -159,6 +168,7 @@ def analyze(
             found = sum(not face.held for face in result.faces)  # a held face is shown, not found again
             summary.faces += found
             summary.frames_with_face += found > 0
+            summary.whole_images += sum(face.whole_image for face in result.faces)
             for face in result.faces:
                 summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
             for k, v in result.timings_ms.items():

@@ -47,7 +47,7 @@ def _analyze(args: argparse.Namespace) -> int:
             stability=(args.stability if args.talk_weight is None
                        else replace(PRESETS[args.stability], talk_weight=args.talk_weight)),
             options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
-            progress=not args.quiet, max_frames=args.max_frames, publishers=outputs,
+            progress=not args.quiet, max_frames=args.max_frames, publishers=outputs, face_crops=args.face_crops,
         )
         outputs.flush()
     finally:
@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--jsonl", default=None, help="per-face per-frame results as JSON Lines")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=4)
+    an.add_argument("--face-crops", action="store_true",
+                    help="the photos are face crops (as in a dataset): one where no face is found is labelled whole, "
+                         "as training and evaluation do, instead of getting no row")
     an.add_argument("--stability", choices=list(PRESETS), default=DEFAULT_STABILITY, help=STABILITY_HELP)
     an.add_argument("--smoothing", type=float, default=None,
                     help="old per-frame smoothing (0 = none, 0.9 = heavy): replaces the preset's time constant with "

@@ -10,10 +10,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from app.face.align import align_face
+from app.face.align import align_face, crop_as_face
 from app.face.change import FaceChangeDetector
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
+from app.face.stills import faces_in_still, whole_image_face
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
 from app.smoothing import LabelSmoother, Stability, stability_preset
@@ -47,11 +48,14 @@ class FacePipeline:
 
     ``stability`` is a preset name or ``Stability`` (default: ``app.smoothing.DEFAULT_STABILITY``); ``smoothing``,
     the old per-frame strength, replaces the preset's time constant with its equivalent at 30 fps. Stills
-    (``video_mode=False``) are unrelated photos: each is labelled on its own, without temporal smoothing.
+    (``video_mode=False``) are unrelated photos: each is labelled on its own, without temporal smoothing, its faces
+    found as the training data's were (``app.face.stills``); with ``face_crops`` (every still is a face crop, as in
+    a dataset) a still without a found face is taken whole, as training and evaluation take it.
     """
 
     def __init__(self, engine: InferenceEngine, max_faces: int = 4, stability: Stability | str | None = None,
-                 video_mode: bool = True, smoothing: float | None = None):
+                 video_mode: bool = True, smoothing: float | None = None, face_crops: bool = False):
+        self.face_crops = face_crops
         self.mesh = FaceMesh(max_faces=max_faces, video_mode=video_mode)
         self.tracker = FaceTracker()
         self.changes = FaceChangeDetector()  # a different face at a track's place restarts its smoothing
@@ -92,14 +96,17 @@ class FacePipeline:
         card = engine.card
         timer = StageTimer()
         with timer.stage("face_mesh"):
-            faces = self.mesh.process(frame.image)
+            faces = self.mesh.process(frame.image) if self.video_mode else faces_in_still(self.mesh, frame.image)
+            if not faces and self.face_crops and not self.video_mode:
+                faces = [whole_image_face(frame.image)]
         with timer.stage("tracking"):
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
             self.changes.forget(self.tracker.ended)
         with timer.stage("alignment"):
-            aligned = [align_face(frame.image, f.landmarks, card.input.size, gray=card.input.color == "gray")
-                       for f in faces]
+            gray = card.input.color == "gray"
+            aligned = [crop_as_face(frame.image, card.input.size, gray=gray) if f.whole_image
+                       else align_face(frame.image, f.landmarks, card.input.size, gray=gray) for f in faces]
         with timer.stage("inference"):
             if aligned:
                 crops = np.stack([a.image for a in aligned])
@@ -118,7 +125,8 @@ class FacePipeline:
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face, mouth_opening=opening,
-                                          talking=self.video_mode and self.smoother.talking(f.track_id)))
+                                          talking=self.video_mode and self.smoother.talking(f.track_id),
+                                          whole_image=f.whole_image))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

@@ -29,6 +29,7 @@ class Face:
     landmarks: np.ndarray  # (478, 3) float32: x, y in pixels, z in pixels (MediaPipe's relative depth * width)
     score: float = 1.0
     track_id: int = -1
+    whole_image: bool = False  # not found: the whole image taken as the face (app.face.stills, --face-crops)
 
     @property
     def area(self) -> float:
@@ -56,6 +57,7 @@ class FaceResult:
     mouth_opening: float | None = None  # lip gap in eye widths (app.face.mouth), which the smoother weighs
     talking: bool = False  # the face is talking: its frames with parted lips count less in the smoothing
     held: bool = False  # not found on this frame: its last box and label, kept a moment (app.pipeline.LOST_FACE_HOLD_S)
+    whole_image: bool = False  # no face was found in this face-crop image: the model saw the whole image
 
     @property
     def reported_raw(self) -> np.ndarray | None:

@@ -2,9 +2,10 @@
 
 python -m training.data.prepare ../shared/data/fer2013.npz --size 48 --color gray
 
-Small crops (FER2013's 48x48) are upscaled and padded before MediaPipe sees them. Where no face is found in an
-image that is already a face crop, the whole crop is used with the canonical landmark shape (``crop_as_face``),
-and counted. Photos with no face found are marked undetected (evaluation counts them as misclassified).
+Small crops (FER2013's 48x48) are upscaled and padded before MediaPipe sees them (``app.face.stills``, which the
+app's photo path shares). Where no face is found in an image that is already a face crop, the whole crop is used
+with the canonical landmark shape (``crop_as_face``), and counted. Photos with no face found are marked undetected
+(evaluation counts them as misclassified).
 """
 
 from __future__ import annotations
@@ -21,40 +22,30 @@ import numpy as np
 from tqdm import tqdm
 
 from app.face.align import TEMPLATE_VERSION, AlignedFace, align_face, crop_as_face
+from app.face.stills import enlarge_for_detection, faces_in_still
 from training.data.archive import LabelledImages, load_dataset
 from training.data.bundle_file import is_bundle, unpack
 from training.data.prepared import PreparedData
 
-UPSCALE_TARGET = 192  # MediaPipe's detector finds small crops reliably once they are about this big
-PAD_FRACTION = 1 / 3
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """A dataset image (grey, or RGB as archives hold it) in the app's BGR."""
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
 def upscale_crop(image: np.ndarray) -> tuple[np.ndarray, float, int]:
-    """Small image -> BGR, upscaled to ~192 px and padded by replication; returns (big, scale, pad)."""
-    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    short = min(bgr.shape[:2])
-    scale = max(1.0, UPSCALE_TARGET / short)
-    if scale > 1.0:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        pad = int(round(UPSCALE_TARGET * PAD_FRACTION))
-        bgr = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    else:
-        pad = 0
-    return bgr, scale, pad
+    """Dataset image -> BGR, enlarged and padded for detection as the app does it; returns (big, scale, pad)."""
+    return enlarge_for_detection(as_bgr(image))
 
 
 def align_dataset_image(mesh, image: np.ndarray, size: int, gray: bool, face_crops: bool
                         ) -> tuple[AlignedFace | None, bool]:
-    """The app's pipeline on one dataset image: (aligned face or None, whether MediaPipe found it)."""
-    big, scale, pad = upscale_crop(image)
-    faces = mesh.process(big)
-    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    """The app's still pipeline on one dataset image: (aligned face or None, whether MediaPipe found it)."""
+    bgr = as_bgr(image)
+    faces = faces_in_still(mesh, bgr)
     if faces:
         face = max(faces, key=lambda f: f.area)
-        pts = face.landmarks.copy()
-        pts[:, :2] -= pad
-        pts /= scale
-        return align_face(bgr, pts, size, gray=gray), True
+        return align_face(bgr, face.landmarks, size, gray=gray), True
     if face_crops:
         return crop_as_face(bgr, size, gray=gray), False
     return None, False

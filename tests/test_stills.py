@@ -1,0 +1,80 @@
+"""Photos and folders go through the same face finding and alignment as the training data, so a dataset's face
+crop gets the same probabilities from ``ferlive analyze`` as from ``training.evaluate``."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.face.mesh import FaceMesh
+from app.face.stills import DETECT_SIDE, enlarge_for_detection
+from app.inference.engine import InferenceEngine
+from app.inference.registry import ModelRegistry
+from tests.datapaths import data_dir, require_data, video
+
+pytestmark = pytest.mark.slow
+
+# FER2013 publictest faces by archive index: the first 16, and three in which MediaPipe finds no face
+FOUND = list(range(28709, 28725))
+NOT_FOUND = [28762, 28795, 28805]
+
+
+@pytest.fixture(scope="module")
+def fer_folder(tmp_path_factory):
+    archive = np.load(require_data(data_dir() / "fer2013.npz"))
+    folder = tmp_path_factory.mktemp("fer_crops")
+    for i in FOUND + NOT_FOUND:
+        cv2.imwrite(str(folder / f"{i}.png"), archive["images"][i])
+    return folder, archive
+
+
+def analyze_jsonl(folder, out, *extra) -> dict[str, dict]:
+    assert main(["analyze", str(folder), "--model", "poster-small", "--provider", "cpu", "--jsonl", str(out),
+                 "--quiet", *extra]) == 0
+    return {line["image"]: line for line in map(json.loads, out.read_text().splitlines())}
+
+
+def test_face_crops_get_the_probabilities_training_gives_them(fer_folder, tmp_path, capsys):
+    from training.data.prepare import align_dataset_image
+
+    folder, archive = fer_folder
+    frames = analyze_jsonl(folder, tmp_path / "r.jsonl", "--face-crops")
+    assert "3 face crops without a found face were taken whole" in capsys.readouterr().out
+    engine = InferenceEngine(ModelRegistry().get("poster-small").onnx_path, provider="cpu")
+    taken_whole = []
+    with FaceMesh(max_faces=4, video_mode=False) as mesh:  # the app's still-mode mesh
+        for i in FOUND + NOT_FOUND:
+            aligned, found = align_dataset_image(mesh, archive["images"][i], 48, gray=True, face_crops=True)
+            expected = engine.predict(aligned.image[None], aligned.landmarks[None])[0]
+            faces = frames[f"{i}.png"]["faces"]
+            assert len(faces) == 1, i
+            got = [faces[0]["raw_probabilities"][c] for c in engine.card.classes]
+            np.testing.assert_allclose(got, expected, atol=2e-5, err_msg=str(i))
+            if not found:
+                taken_whole.append(i)
+                assert faces[0]["box"] == [0.0, 0.0, 48.0, 48.0]
+    assert taken_whole == NOT_FOUND
+
+
+def test_without_face_crops_a_crop_without_a_found_face_gets_no_face(fer_folder, tmp_path):
+    frames = analyze_jsonl(fer_folder[0], tmp_path / "r.jsonl")
+    assert {name for name, f in frames.items() if not f["faces"]} == {f"{i}.png" for i in NOT_FOUND}
+
+
+def test_face_crops_is_refused_for_a_video(tmp_path, capsys):
+    clip = require_data(video("woman_phone_night.mp4"))
+    assert main(["analyze", str(clip), "--face-crops", "--csv", str(tmp_path / "r.csv"), "--quiet"]) != 0
+    assert "--face-crops is for photos and folders" in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_small_images_are_enlarged_and_padded_large_ones_left_alone():
+    small = np.zeros((48, 64, 3), np.uint8)
+    big, scale, pad = enlarge_for_detection(small)
+    assert scale == DETECT_SIDE / 48 and pad == round(DETECT_SIDE / 3)
+    assert big.shape == (DETECT_SIDE + 2 * pad, 256 + 2 * pad, 3)
+    photo = np.zeros((480, 640, 3), np.uint8)
+    same, scale, pad = enlarge_for_detection(photo)
+    assert same is photo and (scale, pad) == (1.0, 0)
