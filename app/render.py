@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -25,6 +25,11 @@ EXPRESSION_COLORS: dict[str, BGR] = {
 FALLBACK_COLOR: BGR = (220, 220, 0)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _PANEL_BG: BGR = (30, 30, 30)
+# A frame whose short side is under SMALL_FRAME_SIDE (a 48 px dataset crop, a 160x120 camera) is drawn on a copy
+# enlarged to a short side of ENLARGED_SIDE: labels and bars keep their size in pixels, so on the frame itself
+# they would cover the face they describe.
+SMALL_FRAME_SIDE = 240
+ENLARGED_SIDE = 480
 
 
 @dataclass
@@ -62,12 +67,24 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 def render(frame_bgr: np.ndarray, faces: list[FaceResult], options: RenderOptions | None = None) -> np.ndarray:
     """A new BGR image with ``faces`` drawn on it; ``frame_bgr`` is never modified (the recorder and CSV may still
-    hold it, and the face mesh may be reading it on another thread)."""
+    hold it, and the face mesh may be reading it on another thread). The same size as the frame, except for a
+    small frame (short side under ``SMALL_FRAME_SIDE``), which is drawn enlarged to ``ENLARGED_SIDE``."""
     options = options or RenderOptions()
-    out = frame_bgr.copy()
+    short = min(frame_bgr.shape[:2])
+    if 0 < short < SMALL_FRAME_SIDE:  # the result is larger than the frame, with the faces scaled alike
+        scale = ENLARGED_SIDE / short
+        out = cv2.resize(frame_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        faces = [_scaled(face, scale) for face in faces]
+    else:
+        out = frame_bgr.copy()
     for face in faces:
         _draw_face(out, face, options)
     return out
+
+
+def _scaled(face: FaceResult, scale: float) -> FaceResult:
+    landmarks = None if face.landmarks is None else face.landmarks * np.float32(scale)
+    return replace(face, box=tuple(v * scale for v in face.box), landmarks=landmarks)
 
 
 def _draw_face(out: np.ndarray, face: FaceResult, opt: RenderOptions) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -101,3 +102,20 @@ def test_bar_panel_stays_off_the_face_on_portrait_video(box):
     x0, y0, x1, y1 = box
     assert diff.any()
     assert not diff[y0 : y1 + 1, x0 : x1 + 1].any()
+
+
+def test_a_small_frame_is_drawn_enlarged_so_the_label_leaves_the_face_visible():
+    """A 48 px dataset crop: drawn at its own size, the label tag alone would cover a third of the face."""
+    frame = np.full((48, 48, 3), 100, np.uint8)
+    crop_face = face((2, 2, 46, 46))
+    out = render(frame, [crop_face])
+    assert out.shape == (480, 480, 3)
+    np.testing.assert_array_equal(frame, np.full((48, 48, 3), 100, np.uint8))  # the input is untouched
+    boxed = render(frame, [crop_face], RenderOptions(labels=False, bars=False))
+    assert tuple(int(v) for v in boxed[240, 20]) == color_for(crop_face.label)  # the box at 10x: x 20, not 2
+    tagged = changed(render(frame, [crop_face], RenderOptions(boxes=False, bars=False)),
+                     cv2.resize(frame, (480, 480), interpolation=cv2.INTER_CUBIC))
+    assert tagged.mean() < 0.1  # the tag covers under a tenth of the enlarged crop
+    wide = np.full((120, 200, 3), 100, np.uint8)  # a 200x120 camera: short side 120 -> 480
+    assert render(wide, []).shape == (480, 800, 3)
+    assert render(blank(), []).shape == blank().shape  # a camera-sized frame keeps its size
