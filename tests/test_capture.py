@@ -306,3 +306,22 @@ def test_unplugged_camera_raises_releases_and_reconnects():
     assert frame is not None and frame.index == 0 and frame.image.shape == (336, 596, 3)
     camera.close()
     assert bench.releases == bench.opens - 2  # the two failed opens held nothing
+
+
+@pytest.mark.parametrize("ext", [".tif", ".tiff", ".pgm", ".ppm", ".JPG", ".jfif"])
+def test_face_dataset_formats_open_as_photos_and_folder_members(tmp_path, ext):
+    """JAFFE ships TIFF, older sets PGM, cameras upper-case .JPG; each opens alone and in a folder."""
+    image = first_frames(require_data(video(SMILE)), 1)[0]
+    if ext == ".pgm":
+        image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)  # PGM holds grey
+    ok, data = cv2.imencode(".jpg" if ext.lower() in (".jpg", ".jfif") else ext.lower(),
+                            image[:, :, 0] if ext == ".pgm" else image)
+    assert ok
+    path = tmp_path / f"face{ext}"
+    path.write_bytes(data.tobytes())
+    with open_source(path) as src:
+        assert isinstance(src, ImageSource)
+        frame = src.read()
+    assert frame.image.shape == image.shape and frame.image_name == path.name
+    with open_source(tmp_path) as folder:
+        assert folder.frame_count == 1 and folder.read().image_name == path.name

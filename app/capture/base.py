@@ -15,7 +15,10 @@ from app.types import Frame
 
 S = TypeVar("S", bound="Source")
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+# what OpenCV decodes: the common photo formats, and TIFF and the Netpbm family that face datasets come in (JAFFE is
+# TIFF, several older sets are PGM)
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".tif",
+                                              ".tiff", ".pgm", ".ppm", ".pnm"})
 
 
 class Source(ABC):

@@ -14,9 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from app.capture.base import IMAGE_EXTENSIONS
 from app.labels import EXPRESSIONS, class_mapping
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass
