@@ -24,6 +24,11 @@ from app.record import ResultsWriter, VideoRecorder
 from app.render import RenderOptions, render
 from app.smoothing import Stability
 
+# Faces labelled per frame unless --max-faces says otherwise: a video's cost is paid on every frame, a photo's once,
+# and a group photo (a class, a team) holds more than four people.
+VIDEO_MAX_FACES = 4
+PHOTO_MAX_FACES = 20
+
 
 @dataclass
 class AnalysisSummary:
@@ -107,7 +112,7 @@ def analyze(
     out_video: str | Path | None = None,
     results_paths: list[str | Path] | tuple = (),
     provider: str = "auto",
-    max_faces: int = 4,
+    max_faces: int | None = None,
     stability: Stability | str | None = None,
     smoothing: float | None = None,
     options: RenderOptions | None = None,
@@ -119,6 +124,7 @@ def analyze(
 ) -> AnalysisSummary:
     """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``.
 
+    ``max_faces`` defaults to ``VIDEO_MAX_FACES`` for video and ``PHOTO_MAX_FACES`` for photos (a group photo).
     ``face_crops``: the input is a photo or folder of face crops (as in a dataset), so a crop in which no face is
     found is labelled whole, as training and ``training.evaluate`` do, instead of getting no row.
 
@@ -133,6 +139,8 @@ def analyze(
         source.close()
         raise SourceError(f"--face-crops is for photos and folders of face crops; {input_path} is a video or camera.")
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider)
+    if max_faces is None:
+        max_faces = PHOTO_MAX_FACES if _is_stills(source) else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
                             video_mode=not _is_stills(source), face_crops=face_crops)
     recorder = None

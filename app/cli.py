@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--csv", default=None, help="per-face per-frame results as CSV")
     an.add_argument("--jsonl", default=None, help="per-face per-frame results as JSON Lines")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
-    an.add_argument("--max-faces", type=int, default=4)
+    an.add_argument("--max-faces", type=int, default=None,
+                    help="faces labelled per frame (default: 4 for a video, 20 for photos)")
     an.add_argument("--face-crops", action="store_true",
                     help="the photos are face crops (as in a dataset): one where no face is found is labelled whole, "
                          "as training and evaluation do, instead of getting no row")

@@ -105,3 +105,38 @@ def test_only_faces_centred_inside_a_larger_face_are_dropped():
                                      face_at((400, 100, 520, 240)), face_at((260, 120, 380, 260)))
     assert without_nested([eye, big, beside, overlapping]) == [big, beside, overlapping]
     assert without_nested([eye]) == [eye]
+
+
+def test_a_group_photo_is_searched_in_tiles(face_crop, monkeypatch):
+    """Eight faces 160 px wide in a 1920x1080 photo (8% of its width): the detector, seeing the whole photo at
+    192 px, misses some; searched in tiles, every one is found. Video frames are not tiled (cost per frame)."""
+    import app.face.small as small
+
+    photo = np.full((1080, 1920, 3), 110, np.uint8)
+    centres = [(180 + (i % 4) * 450, 230 + (i // 4) * 450) for i in range(8)]
+    for cx, cy in centres:
+        photo[cy - 80:cy + 80, cx - 80:cx + 80] = cv2.resize(face_crop, (160, 160), interpolation=cv2.INTER_AREA)
+    with FaceMesh(max_faces=8, video_mode=False) as mesh:
+        found = sorted(tuple(np.round(centre_of(f) / 450).astype(int)) for f in mesh.process(photo))
+    assert found == sorted(tuple(np.round(np.array(c) / 450).astype(int)) for c in centres)
+    monkeypatch.setattr(small, "photo_tiles", lambda width, height: [])
+    with FaceMesh(max_faces=8, video_mode=False) as mesh:
+        assert len(mesh.process(photo)) < 8
+
+
+def test_tiles_cover_the_photo_with_overlap_and_stay_few():
+    from app.face.small import TILE_OVERLAP, TILE_SIDE, photo_tiles
+
+    assert photo_tiles(1280, 720) == [(0, 0, 768, 720), (512, 0, 1280, 720)]
+    assert photo_tiles(1000, 800) == []  # small enough for the whole-photo pass
+    for width, height in [(1920, 1080), (1080, 1920), (4000, 3000), (6000, 4000), (12000, 1200)]:
+        tiles = photo_tiles(width, height)
+        assert len(tiles) <= 12 or width / height > 4
+        covered = np.zeros((height, width), bool)
+        for x0, y0, x1, y1 in tiles:
+            assert x1 - x0 >= min(width, TILE_SIDE) and 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+            covered[y0:y1, x0:x1] = True
+        assert covered.all()
+        xs = sorted({t[0] for t in tiles})
+        side = tiles[0][2] - tiles[0][0]
+        assert all(b - a <= side * (1 - TILE_OVERLAP) + 1 for a, b in zip(xs, xs[1:]))
