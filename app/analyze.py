@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.capture import open_source
+from app.capture import FolderSource, open_source
 from app.errors import ModelLoadError, SourceError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
 from app.pipeline import FacePipeline, StageTimer
 from app.publish import PublisherSet
 from app.record import ResultsWriter, VideoRecorder
+from app.record.photos import VIDEO_EXTENSIONS, AnnotatedPhotos
 from app.render import RenderOptions, render
 from app.smoothing import Stability
 
@@ -43,6 +44,7 @@ class AnalysisSummary:
     expected_frames: int | None = None  # what the input announced, recorded when it ended before max_frames
     labels: dict[str, int] = field(default_factory=dict)  # face-frames per label shown (what a viewer saw)
     whole_images: int = 0  # face crops without a found face, taken whole (face_crops)
+    photos_out: AnnotatedPhotos | None = None  # where annotated photos went, when the input was photos
 
     @property
     def fps(self) -> float:
@@ -143,12 +145,16 @@ def analyze(
         max_faces = PHOTO_MAX_FACES if _is_stills(source) else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
                             video_mode=not _is_stills(source), face_crops=face_crops)
-    recorder = None
+    recorder = photos = None
     writers: list[ResultsWriter] = []
     t0: float | None = None
     try:
         # outputs are opened after the input so a bad input leaves no empty files behind
-        recorder = VideoRecorder(out_video, fps=source.fps or 30.0) if out_video else None
+        if out_video and _is_stills(source) and Path(out_video).suffix.lower() not in VIDEO_EXTENSIONS:
+            photos = AnnotatedPhotos(out_video, single=not isinstance(source, FolderSource))
+            summary.photos_out = photos
+        elif out_video:
+            recorder = VideoRecorder(out_video, fps=source.fps or 30.0)
         writers = [ResultsWriter(p, classes=engine.card.classes) for p in results_paths if p]
         total = source.frame_count if max_frames is None else min(source.frame_count or max_frames, max_frames)
         bar = tqdm(total=total, unit="frame", desc=Path(str(input_path)).name, disable=not progress)
@@ -168,6 +174,12 @@ def analyze(
                 with timer.stage("encode_queue"):
                     recorder.write(annotated)
                 result.timings_ms.update({k: timer.ms[k] for k in ("render", "encode_queue")})
+            elif photos is not None:
+                with timer.stage("render"):
+                    annotated = render(frame.image, result.faces, options)
+                with timer.stage("encode"):
+                    photos.write(frame.image_name, annotated)
+                result.timings_ms.update({k: timer.ms[k] for k in ("render", "encode")})
             for writer in writers:
                 writer.write(result)
             if publishers is not None:
@@ -201,6 +213,6 @@ def analyze(
 
 def _is_stills(source) -> bool:
     """Unrelated images (a folder, a photo) need detection on every frame, not tracking."""
-    from app.capture import FolderSource, ImageSource
+    from app.capture import ImageSource
 
     return isinstance(source, (FolderSource, ImageSource))

@@ -56,7 +56,9 @@ def _analyze(args: argparse.Namespace) -> int:
     print(summary.describe())
     for status in statuses:
         print(status.describe())
-    if args.out:
+    if summary.photos_out is not None:
+        print(f"annotated photos: {summary.photos_out.target} ({summary.photos_out.written})")
+    elif args.out:
         print(f"annotated video: {args.out}")
     for path in results:
         print(f"results: {path}")
@@ -167,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input")
     an.add_argument("--model", default=None, help="model name in models/ or a path to an .onnx")
-    an.add_argument("--out", default=None, help="annotated H.264 MP4 to write")
+    an.add_argument("--out", default=None,
+                    help="annotated H.264 video to write (.mp4, .mkv, .mov); for a photo an image file, for a folder "
+                         "of photos a folder of annotated photos under their own names")
     an.add_argument("--csv", default=None, help="per-face per-frame results as CSV")
     an.add_argument("--jsonl", default=None, help="per-face per-frame results as JSON Lines")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")

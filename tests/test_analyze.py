@@ -176,3 +176,48 @@ def test_video_rows_leave_the_image_column_blank(models_dir, tmp_path):
     rows = list(csv.DictReader(table.open()))
     assert rows and all(r["image"] == "" for r in rows)
     assert all("image" not in json.loads(line) for line in lines.read_text().splitlines())
+
+
+def test_photos_are_annotated_as_image_files(models_dir, tmp_path, capsys):
+    """A photo's --out is an image; a folder's is a folder of annotated photos under their own names."""
+    import cv2
+
+    from app.capture import VideoFileSource
+
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        frame = src.read().image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "smile.jpg"), frame)
+    cv2.imwrite(str(photos / "wall.png"), np.full((240, 320, 3), 90, np.uint8))
+    (photos / "damaged.jpg").write_bytes(b"not a jpeg")
+
+    single = tmp_path / "out" / "smile_annotated.png"
+    assert main(["analyze", str(photos / "smile.jpg"), "--model", "tiny-grey", "--out", str(single), "--quiet"]) == 0
+    annotated = cv2.imread(str(single))
+    assert annotated.shape == frame.shape and np.abs(annotated.astype(int) - frame).max() > 100  # drawn on
+    assert f"annotated photos: {single} (1)" in capsys.readouterr().out
+
+    folder = tmp_path / "annotated"
+    assert main(["analyze", str(photos), "--model", "tiny-grey", "--out", str(folder), "--quiet"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["smile.jpg", "wall.png"]  # the damaged file is skipped
+    np.testing.assert_array_equal(cv2.imread(str(folder / "wall.png")), np.full((240, 320, 3), 90, np.uint8))
+
+
+@pytest.mark.parametrize("source, out, message", [
+    ("video", "frame.jpg", ".jpg is an image format"),
+    ("folder", "all.jpg", "for a folder of photos, --out is a folder"),
+    ("photo", "annotated", "use an image file name"),
+])
+def test_out_that_does_not_fit_the_input_is_refused_before_any_work(source, out, message, models_dir, tmp_path,
+                                                                    capsys):
+    import cv2
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), np.full((240, 320, 3), 90, np.uint8))
+    inputs = {"video": require_data(video("woman_phone_night.mp4")), "folder": photos, "photo": photos / "a.png"}
+    assert main(["analyze", str(inputs[source]), "--model", "tiny-grey", "--out", str(tmp_path / out),
+                 "--quiet"]) != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / out).exists()

@@ -15,6 +15,7 @@ import av
 import cv2
 import numpy as np
 
+from app.capture.base import IMAGE_EXTENSIONS
 from app.errors import OutputError
 from app.record.paths import prepare_output_path
 from app.types import Frame
@@ -90,6 +91,9 @@ class VideoRecorder:
         self.codec_name = pick_encoder(codec)
         self.crf, self.preset = crf, preset
         self.write_timeout = write_timeout
+        if self.path.suffix.lower() in IMAGE_EXTENSIONS:  # FFmpeg would take it and fail on the first frame
+            raise OutputError(f"Cannot write video to {self.path}: {self.path.suffix} is an image format; use .mp4, "
+                              ".mkv or .mov (annotated photos are written for photo and folder inputs).")
         prepare_output_path(self.path, "video")
         try:
             self._container = av.open(str(self.path), "w", format=format, options=container_options(self.path, format))

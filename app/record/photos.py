@@ -1,0 +1,61 @@
+"""Annotated photos as image files: a photo's ``--out`` is an image, a folder's ``--out`` a folder of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.capture.base import IMAGE_EXTENSIONS
+from app.errors import OutputError
+from app.record.paths import prepare_output_path
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+class AnnotatedPhotos:
+    """Writes each annotated photo: to ``target`` itself when ``single`` (one photo in), else into the folder
+    ``target`` under the photo's own file name, so an annotated set lines up with its originals and the CSV's
+    ``image`` column. A file that cannot be written (full disk, no permission) raises ``OutputError``; what was
+    written before stays."""
+
+    def __init__(self, target: str | Path, single: bool) -> None:
+        self.target = Path(target)
+        self.single = single
+        self.written = 0
+        if single:
+            if not is_image_path(self.target):
+                raise OutputError(f"Cannot write the annotated photo to {self.target}: use an image file name "
+                                  f"(.jpg, .png, ...), or {', '.join(VIDEO_EXTENSIONS)} for a one-frame video.")
+            prepare_output_path(self.target, "the annotated photo")
+            return
+        if self.target.suffix.lower() in IMAGE_EXTENSIONS:
+            raise OutputError(f"Cannot write annotated photos to {self.target}: for a folder of photos, --out is a "
+                              f"folder (or {', '.join(VIDEO_EXTENSIONS)} for a slideshow video).")
+        if self.target.exists() and not self.target.is_dir():
+            raise OutputError(f"Cannot write annotated photos into {self.target}: it is a file, not a folder.")
+        try:
+            self.target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"Cannot create the folder {self.target}: {exc.strerror or exc}.") from exc
+
+    def path_for(self, image_name: str) -> Path:
+        return self.target if self.single else self.target / image_name
+
+    def write(self, image_name: str, image: np.ndarray) -> Path:
+        path = self.path_for(image_name)
+        ok, data = cv2.imencode(path.suffix.lower(), image)
+        if not ok:
+            raise OutputError(f"Cannot write {path}: OpenCV cannot encode {path.suffix} images.")
+        try:
+            data.tofile(str(path))
+        except OSError as exc:
+            path.unlink(missing_ok=True)  # never leave half an image that looks whole
+            raise OutputError(f"Writing {path} failed: {exc.strerror or exc}.") from exc
+        self.written += 1
+        return path
