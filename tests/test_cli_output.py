@@ -122,6 +122,17 @@ def test_third_party_noise_is_hidden_and_verbose_restores_it(models_dir, tmp_pat
     assert "partial file" in loud.stderr or "NAL unit" in loud.stderr  # and so does FFmpeg
 
 
+@pytest.mark.slow
+def test_an_output_refused_before_the_first_frame_is_one_sentence(models_dir, tmp_path):
+    """The face mesh's graphs, closed before they saw a frame, log as they stop; that stays hidden too."""
+    clip = require_data(video("woman_phone_night.mp4"))
+    run = run_ferlive(["analyze", str(clip), "--model", "tiny-grey", "--out", str(tmp_path / "frame.jpg")],
+                      {"FERLIVE_MODELS": str(models_dir)})
+    assert run.returncode != 0
+    lines = without_progress_bar(run.stderr)
+    assert len(lines) == 1 and lines[0].startswith("ferlive: Cannot write video to"), run.stderr[-3000:]
+
+
 # ---- a full disk (item 10) -----------------------------------------------------------------------------------------
 
 

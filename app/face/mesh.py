@@ -104,13 +104,16 @@ class FaceMesh:
         return faces
 
     def close(self) -> None:
-        self._end_noise()
-        if self._small is not None:
-            self._small.close()
-            self._small = None
-        if self._mesh is not None:
-            self._mesh.close()
-            self._mesh = None
+        # the graphs are closed while their log lines are still caught: one that never saw a frame logs as it stops
+        try:
+            if self._small is not None:
+                self._small.close()
+                self._small = None
+            if self._mesh is not None:
+                self._mesh.close()
+                self._mesh = None
+        finally:
+            self._end_noise()
 
     def __enter__(self) -> FaceMesh:
         return self
