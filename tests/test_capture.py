@@ -44,6 +44,36 @@ def first_frames(path: Path, n: int) -> list[np.ndarray]:
 # ---- video files ---------------------------------------------------------------------------------------------------
 
 
+def phone_clip(tmp_path: Path, degrees: int, n: int = 30) -> tuple[Path, list[np.ndarray]]:
+    """The night clip as a phone films it held upright: frames stored turned by ``degrees`` (counter-clockwise)
+    against their display, and the container's display matrix saying so. Returns the file and the upright frames."""
+    upright = first_frames(require_data(video(NIGHT)), n)
+    turn = {90: cv2.ROTATE_90_CLOCKWISE, -90: cv2.ROTATE_90_COUNTERCLOCKWISE}[degrees]
+    path = tmp_path / f"phone_{degrees}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        if not hasattr(stream, "set_display_rotation"):
+            pytest.skip("this PyAV cannot write a display rotation (stream.set_display_rotation)")
+        stream.height, stream.width = upright[0].shape[1], upright[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(degrees)
+        for image in upright:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(cv2.rotate(image, turn), format="bgr24")))
+        container.mux(stream.encode())
+    return path, upright
+
+
+@pytest.mark.parametrize("degrees", [90, -90])
+def test_a_phone_video_with_a_display_rotation_is_delivered_upright(tmp_path, degrees):
+    path, upright = phone_clip(tmp_path, degrees)
+    with VideoFileSource(path, loop=True) as src:
+        assert src.size == (596, 336)
+        frames = [src.read() for _ in range(len(upright) + 5)]  # into the second pass: the reopened file too
+    for frame, want in zip(frames, upright + upright[:5]):
+        assert frame.image.shape == want.shape
+        assert np.abs(frame.image.astype(int) - want).mean() < 6  # H.264 round trip, not a turned picture
+
+
 def test_video_file_delivers_every_frame_with_media_time():
     path = require_data(video(NIGHT))
     with VideoFileSource(path) as src:

@@ -28,6 +28,18 @@ def _diagnose(path: Path) -> str:
         return f"it is not a video file, or it is damaged ({exc.strerror or exc})"
 
 
+def _upright_capture(path: Path) -> cv2.VideoCapture:
+    """OpenCV's FFmpeg capture of ``path`` with the file's display rotation applied.
+
+    A phone filming upright stores its frames sideways with a rotation in the container; this OpenCV build does
+    not apply it unless asked, and a sideways face is one the face mesh mostly misses and the models never saw.
+    """
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if cap.isOpened():
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
 class VideoFileSource(Source):
     """Frames of a video file in decode order.
 
@@ -67,7 +79,7 @@ class VideoFileSource(Source):
         self._loop_offset = self._last_timestamp = 0.0
 
     def _open_capture(self) -> tuple[cv2.VideoCapture, np.ndarray]:
-        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        cap = _upright_capture(self.path)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"Cannot open {self.path} as a video: {_diagnose(self.path)}.")
@@ -117,7 +129,7 @@ class VideoFileSource(Source):
         period = 1.0 / self._fps if self._fps else 1.0 / 30.0
         self._loop_offset = self._last_timestamp + period
         self._loop_index = 0
-        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        self._cap = _upright_capture(self.path)
 
     def _close(self) -> None:
         if self._cap is not None:
