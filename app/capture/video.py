@@ -1,7 +1,9 @@
-"""Video files decoded with OpenCV's FFmpeg backend, stamped with media time."""
+"""Video files decoded with OpenCV's FFmpeg backend (PyAV's where OpenCV's lacks the codec), stamped with media
+time."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -10,8 +12,11 @@ import cv2
 import numpy as np
 
 from app.capture.base import Source, require_file
+from app.capture.pyav_reader import PyAVReader
 from app.errors import SourceError
 from app.types import Frame
+
+log = logging.getLogger(__name__)
 
 
 def _diagnose(path: Path) -> str:
@@ -40,6 +45,13 @@ def _upright_capture(path: Path) -> cv2.VideoCapture:
     return cap
 
 
+def _pyav_reader(path: Path) -> PyAVReader | None:
+    try:
+        return PyAVReader(path)
+    except (av.FFmpegError, ValueError, OSError):
+        return None
+
+
 class VideoFileSource(Source):
     """Frames of a video file in decode order.
 
@@ -61,6 +73,7 @@ class VideoFileSource(Source):
         self._loop_index = 0  # frames delivered in the current pass
         self._loop_offset = 0.0  # media time at which the current pass started
         self._last_timestamp = 0.0
+        self._pyav = False  # decoding through PyAV (OpenCV's FFmpeg lacks the codec)
 
     @property
     def name(self) -> str:
@@ -78,16 +91,26 @@ class VideoFileSource(Source):
         self._index = self._loop_index = 0
         self._loop_offset = self._last_timestamp = 0.0
 
-    def _open_capture(self) -> tuple[cv2.VideoCapture, np.ndarray]:
+    def _open_capture(self) -> tuple[cv2.VideoCapture | PyAVReader, np.ndarray]:
+        """OpenCV's capture, or PyAV's where OpenCV's FFmpeg cannot decode the file (AV1), with its first frame."""
         cap = _upright_capture(self.path)
-        if not cap.isOpened():
-            cap.release()
+        opened = cap.isOpened()
+        ok, first = cap.read() if opened else (False, None)
+        if ok and first is not None:
+            self._pyav = False
+            return cap, first
+        cap.release()
+        reader = _pyav_reader(self.path)
+        if reader is not None:
+            ok, first = reader.read()
+            if ok and first is not None:
+                log.info("%s: OpenCV cannot decode it; decoding with PyAV", self.path.name)
+                self._pyav = True
+                return reader, first
+            reader.release()
+        if not opened:
             raise SourceError(f"Cannot open {self.path} as a video: {_diagnose(self.path)}.")
-        ok, first = cap.read()
-        if not ok or first is None:
-            cap.release()
-            raise SourceError(f"Cannot read {self.path}: {_diagnose(self.path)}.")
-        return cap, first
+        raise SourceError(f"Cannot read {self.path}: {_diagnose(self.path)}.")
 
     def _read(self) -> Frame | None:
         assert self._cap is not None
@@ -129,7 +152,7 @@ class VideoFileSource(Source):
         period = 1.0 / self._fps if self._fps else 1.0 / 30.0
         self._loop_offset = self._last_timestamp + period
         self._loop_index = 0
-        self._cap = _upright_capture(self.path)
+        self._cap = _pyav_reader(self.path) if self._pyav else _upright_capture(self.path)
 
     def _close(self) -> None:
         if self._cap is not None:
