@@ -203,3 +203,8 @@ def test_relative_links_and_images_exist(doc):
         elif not (doc.parent / path).exists():
             broken.append(path)
     assert not broken, f"{doc.relative_to(ROOT)} links to what does not exist: {broken}"
+
+
+def test_readme_stays_a_one_page_read():
+    """The README is the front page, kept under 10,000 bytes; the details live in docs/, training/ and tests/."""
+    assert len((ROOT / "README.md").read_bytes()) < 10_000
