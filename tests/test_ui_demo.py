@@ -30,9 +30,17 @@ ENSEMBLE = default_models_dir() / "ensemble-large.onnx"
 
 
 def record_shown(window) -> list:
-    """The frames painted from now on (appended by a slot that runs after the window's own)."""
+    """The frames painted from now on (appended by a slot that runs after the window's own). A ``frameReady`` whose
+    frame the worker dropped (stale after a model switch) paints nothing, so it adds nothing here either."""
     shown: list = []
-    window.worker.frameReady.connect(lambda: shown.append(window.last_frame))
+    last = [window.last_frame]
+
+    def on_frame_ready() -> None:
+        if window.last_frame is not last[0]:
+            last[0] = window.last_frame
+            shown.append(window.last_frame)
+
+    window.worker.frameReady.connect(on_frame_ready)
     return shown
 
 
