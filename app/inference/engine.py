@@ -73,6 +73,7 @@ class InferenceEngine:
         self.warmup_ms: float = 0.0
         self._runs: set[ort.RunOptions] = set()  # runs in flight, so cancel() can stop them
         self._runs_lock = threading.Lock()
+        self._cancels = 0  # cancel() calls so far: predict() stops between chunks when it changes
         self.warmup(warmup_runs)
 
     @property
@@ -117,7 +118,12 @@ class InferenceEngine:
         start = time.perf_counter()
         images = self.preprocess(crops)
         step = self.max_batch or n
-        parts = [self._run(images[i : i + step], None if lms is None else lms[i : i + step]) for i in range(0, n, step)]
+        generation = self._cancels  # a cancel() during this call also stops the chunks not yet started
+        parts = []
+        for i in range(0, n, step):
+            if self._cancels != generation:
+                raise InferenceCancelled(f"{self.card.name}: run cancelled")
+            parts.append(self._run(images[i : i + step], None if lms is None else lms[i : i + step]))
         probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
         self.last_ms = (time.perf_counter() - start) * 1000.0
         return probs
@@ -144,6 +150,7 @@ class InferenceEngine:
         per frame on a busy CPU); later runs are unaffected.
         """
         with self._runs_lock:
+            self._cancels += 1
             for options in self._runs:
                 options.terminate = True
 
@@ -155,7 +162,12 @@ class InferenceEngine:
         with self._runs_lock:
             self._runs.add(options)
         try:
-            return self.session.run([OUTPUT], feed, options)[0]
+            probs = self.session.run([OUTPUT], feed, options)[0]
+            if options.terminate:  # cancelled as its last node ran: finished, but no longer wanted
+                raise InferenceCancelled(f"{self.card.name}: run cancelled")
+            return probs
+        except InferenceCancelled:
+            raise
         except Exception:
             if options.terminate:
                 raise InferenceCancelled(f"{self.card.name}: run cancelled") from None
