@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -74,6 +76,27 @@ def test_a_phone_video_with_a_display_rotation_is_delivered_upright(tmp_path, de
         assert np.abs(frame.image.astype(int) - want).mean() < 6  # H.264 round trip, not a turned picture
 
 
+# Encodes the night clip's first frames as AV1 in a child process: SVT-AV1 switches the thread that calls it to
+# real-time scheduling, which would starve this test process's other threads in later tests.
+_AV1_WRITER = """
+import sys, av, cv2
+src, dst, n, degrees = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cap = cv2.VideoCapture(src)
+frames = [cap.read()[1] for _ in range(n)]
+if degrees == 90:
+    frames = [cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE) for f in frames]
+with av.open(dst, "w") as container:
+    stream = container.add_stream("libsvtav1", rate=25)
+    stream.height, stream.width = frames[0].shape[:2]
+    stream.pix_fmt = "yuv420p"
+    if degrees:
+        stream.set_display_rotation(degrees)
+    for image in frames:
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+    container.mux(stream.encode())
+"""
+
+
 def av1_clip(tmp_path: Path, n: int = 40, degrees: int = 0) -> tuple[Path, list[np.ndarray]]:
     """The night clip's first ``n`` frames as AV1 (what many phones and video sites now write), optionally stored
     turned with a display rotation; skips where PyAV has no AV1 encoder."""
@@ -81,19 +104,11 @@ def av1_clip(tmp_path: Path, n: int = 40, degrees: int = 0) -> tuple[Path, list[
         av.codec.Codec("libsvtav1", "w")
     except Exception:  # noqa: BLE001 (PyAV raises different errors across versions for a missing codec)
         pytest.skip("this PyAV has no AV1 encoder (libsvtav1) to make the test file")
-    upright = first_frames(require_data(video(NIGHT)), n)
+    source = require_data(video(NIGHT))
     path = tmp_path / f"av1_{degrees}.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libsvtav1", rate=25)
-        stored = [cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE) if degrees == 90 else im for im in upright]
-        stream.height, stream.width = stored[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        if degrees:
-            stream.set_display_rotation(degrees)
-        for image in stored:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        container.mux(stream.encode())
-    return path, upright
+    subprocess.run([sys.executable, "-c", _AV1_WRITER, str(source), str(path), str(n), str(degrees)], check=True,
+                   capture_output=True, timeout=120)
+    return path, first_frames(source, n)
 
 
 @pytest.mark.parametrize("degrees", [0, 90])
@@ -396,3 +411,16 @@ def test_face_dataset_formats_open_as_photos_and_folder_members(tmp_path, ext):
     assert frame.image.shape == image.shape and frame.image_name == path.name
     with open_source(tmp_path) as folder:
         assert folder.frame_count == 1 and folder.read().image_name == path.name
+
+
+def test_a_dataset_laid_out_in_class_folders_is_read_through_its_subfolders(tmp_path):
+    images = first_frames(require_data(video(NIGHT)), 4)
+    for name, image in zip(["sad/10.png", "happy/2.png", "happy/10.png", "happy/1.png"], images):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_png(tmp_path / name, image)
+    with open_source(tmp_path) as src:
+        names = [f.image_name for f in iter(src.read, None)]
+    assert names == ["happy/1.png", "happy/2.png", "happy/10.png", "sad/10.png"]
+    write_png(tmp_path / "top.png", images[0])  # a folder with images of its own keeps to them
+    with open_source(tmp_path) as src:
+        assert [f.image_name for f in iter(src.read, None)] == ["top.png"]
