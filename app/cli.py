@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start a video file again at its end (default: the last choice, else on)")
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
-    an.add_argument("input")
+    an.add_argument("input", help="a video file, a photo, or a folder of photos (a folder without photos of its own: "
+                                   "those of its subfolders, e.g. a dataset's <class>/<image> layout)")
     an.add_argument("--model", default=None, help="model name in models/ or a path to an .onnx")
     an.add_argument("--out", default=None,
                     help="annotated H.264 video to write (.mp4, .mkv, .mov); for a photo an image file, for a folder "

@@ -221,3 +221,21 @@ def test_out_that_does_not_fit_the_input_is_refused_before_any_work(source, out,
                  "--quiet"]) != 0
     assert message in capsys.readouterr().err
     assert not (tmp_path / out).exists()
+
+
+def test_a_labelled_dataset_folder_keeps_its_class_folders_in_results_and_annotated_photos(models_dir, tmp_path):
+    import cv2
+
+    from app.capture import VideoFileSource
+
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        frame = src.read().image
+    dataset = tmp_path / "valid"
+    for name in ["happy/a.jpg", "neutral/b.jpg"]:
+        (dataset / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(dataset / name), frame)
+    table, out = tmp_path / "r.csv", tmp_path / "annotated"
+    assert main(["analyze", str(dataset), "--model", "tiny-grey", "--csv", str(table), "--out", str(out),
+                 "--quiet"]) == 0
+    assert [r["image"] for r in csv.DictReader(table.open())] == ["happy/a.jpg", "neutral/b.jpg"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg")) == ["happy/a.jpg", "neutral/b.jpg"]

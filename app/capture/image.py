@@ -52,8 +52,17 @@ def _natural_key(path: Path) -> list[object]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+
+
 class FolderSource(Source):
-    """The images of one folder (not its subfolders) in natural name order, as a sequence at ``fps``.
+    """The images of one folder in natural name order, as a sequence at ``fps``.
+
+    A folder without images of its own but with images in subfolders (a dataset laid out as ``<class>/<image>``)
+    delivers those, in natural order of their paths; each frame's ``image_name`` is then the path inside the folder
+    (``angry/0001.jpg``), so results keep the class folder. Subfolders of a folder that has images are not read
+    (an ``--out`` folder of annotated photos made inside it stays out of the next run).
 
     Timestamps are ``index / fps``: the default of 1 fps treats the folder as a slideshow of unrelated photos; pass
     the capture rate for a dump of video frames. Unreadable files are skipped with a logged warning, so
@@ -92,12 +101,13 @@ class FolderSource(Source):
     def _open(self) -> None:
         if not self.path.is_dir():
             raise SourceError(f"Image folder not found: {self.path}")
-        files = sorted(
-            (p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key
-        )
+        files = sorted((p for p in self.path.iterdir() if _is_image_file(p)), key=_natural_key)
+        if not files:  # a dataset's layout: the images are one or more folders down
+            files = sorted((p for p in self.path.rglob("*") if _is_image_file(p)),
+                           key=lambda p: [_natural_key(Path(part)) for part in p.relative_to(self.path).parts])
         if not files:
             exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-            raise SourceError(f"Folder {self.path} contains no image files ({exts}).")
+            raise SourceError(f"Folder {self.path} contains no image files ({exts}), nor do its subfolders.")
         self._files, self._next, self._index = files, 0, 0
         first = self._decode_next()
         if first is None:
@@ -126,7 +136,7 @@ class FolderSource(Source):
                 return None
         self.last_path, image = item
         frame = Frame(image=image, index=self._index, timestamp=self._index / self._fps, source=self.name,
-                      image_name=self.last_path.name)
+                      image_name=self.last_path.relative_to(self.path).as_posix())
         self._index += 1
         return frame
 

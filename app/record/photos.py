@@ -20,9 +20,9 @@ def is_image_path(path: str | Path) -> bool:
 
 class AnnotatedPhotos:
     """Writes each annotated photo: to ``target`` itself when ``single`` (one photo in), else into the folder
-    ``target`` under the photo's own file name, so an annotated set lines up with its originals and the CSV's
-    ``image`` column. A file that cannot be written (full disk, no permission) raises ``OutputError``; what was
-    written before stays."""
+    ``target`` under the photo's own file name (its path inside the input folder), so an annotated set lines up
+    with its originals and the CSV's ``image`` column. A file that cannot be written (full disk, no permission)
+    raises ``OutputError``; what was written before stays."""
 
     def __init__(self, target: str | Path, single: bool) -> None:
         self.target = Path(target)
@@ -49,6 +49,11 @@ class AnnotatedPhotos:
 
     def write(self, image_name: str, image: np.ndarray) -> Path:
         path = self.path_for(image_name)
+        if not self.single and path.parent != self.target:  # a photo from a subfolder (<class>/<image>)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"Cannot create the folder {path.parent}: {exc.strerror or exc}.") from exc
         ok, data = cv2.imencode(path.suffix.lower(), image)
         if not ok:
             raise OutputError(f"Cannot write {path}: OpenCV cannot encode {path.suffix} images.")
