@@ -45,6 +45,7 @@ class AnalysisSummary:
     labels: dict[str, int] = field(default_factory=dict)  # face-frames per label shown (what a viewer saw)
     whole_images: int = 0  # face crops without a found face, taken whole (face_crops)
     photos_out: AnnotatedPhotos | None = None  # where annotated photos went, when the input was photos
+    unit: str = "frames"  # what the input is made of: "frames" of a video, or "photos"
 
     @property
     def fps(self) -> float:
@@ -85,14 +86,21 @@ class AnalysisSummary:
     def describe(self) -> str:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_medians().items())
         shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.label_shares().items())
+        unit = self.unit[:-1]  # "frame" or "photo"
         return (
-            f"{'interrupted after ' if self.interrupted else ''}{self.frames} frames processed, "
-            f"{self.faces} faces found ({self.frames_with_face} frames with a face, {100 * self.face_coverage:.1f}%), "
-            f"{self.fps:.1f} frames per second on {self.provider} with {self.model}\n"
-            + (f"{self.whole_images} face crops without a found face were taken whole\n" if self.whole_images else "")
+            f"{'interrupted after ' if self.interrupted else ''}{_count(self.frames, unit)} processed, "
+            f"{_count(self.faces, 'face')} found ({_count(self.frames_with_face, unit)} with a face, "
+            f"{100 * self.face_coverage:.1f}%), "
+            f"{self.fps:.1f} {self.unit} per second on {self.provider} with {self.model}\n"
+            + (f"{_count(self.whole_images, 'face crop')} without a found face taken whole\n" if self.whole_images
+               else "")
             + (f"labels shown: {shares}\n" if shares else "")
-            + f"median ms per frame: {stages}"
+            + f"median ms per {unit}: {stages}"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def load_engine(model: str | None, provider: str = "auto", registry: ModelRegistry | None = None) -> InferenceEngine:
@@ -140,7 +148,8 @@ def analyze(
     if face_crops and not _is_stills(source):
         source.close()
         raise SourceError(f"--face-crops is for photos and folders of face crops; {input_path} is a video or camera.")
-    summary = AnalysisSummary(model=engine.card.name, provider=engine.provider)
+    summary = AnalysisSummary(model=engine.card.name, provider=engine.provider,
+                              unit="photos" if _is_stills(source) else "frames")
     if max_faces is None:
         max_faces = PHOTO_MAX_FACES if _is_stills(source) else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,

@@ -196,7 +196,9 @@ def test_photos_are_annotated_as_image_files(models_dir, tmp_path, capsys):
     assert main(["analyze", str(photos / "smile.jpg"), "--model", "tiny-grey", "--out", str(single), "--quiet"]) == 0
     annotated = cv2.imread(str(single))
     assert annotated.shape == frame.shape and np.abs(annotated.astype(int) - frame).max() > 100  # drawn on
-    assert f"annotated photos: {single} (1)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"annotated photos: {single} (1)" in printed
+    assert "1 photo processed, 1 face found (1 photo with a face, 100.0%)" in printed
 
     folder = tmp_path / "annotated"
     assert main(["analyze", str(photos), "--model", "tiny-grey", "--out", str(folder), "--quiet"]) == 0

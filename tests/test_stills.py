@@ -41,7 +41,7 @@ def test_face_crops_get_the_probabilities_training_gives_them(fer_folder, tmp_pa
 
     folder, archive = fer_folder
     frames = analyze_jsonl(folder, tmp_path / "r.jsonl", "--face-crops")
-    assert "3 face crops without a found face were taken whole" in capsys.readouterr().out
+    assert "3 face crops without a found face taken whole" in capsys.readouterr().out
     engine = InferenceEngine(ModelRegistry().get("poster-small").onnx_path, provider="cpu")
     taken_whole = []
     with FaceMesh(max_faces=4, video_mode=False) as mesh:  # the app's still-mode mesh
