@@ -44,13 +44,13 @@ class PyAVReader:
             self._start = frame.time if self._start is None else self._start
             self._position_s = frame.time - self._start
         image = frame.to_ndarray(format="bgr24")
-        turns = round((frame.rotation or 0) / 90) % 4  # the display matrix's angle, counter-clockwise
+        turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # display matrix angle, counter-clockwise
         return True, np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
     def get(self, prop: int) -> float:
         if self._container is None:
             return 0.0
-        rate = self._stream.average_rate or self._stream.guessed_rate
+        rate = self._stream.average_rate or getattr(self._stream, "guessed_rate", None)
         if prop == cv2.CAP_PROP_FPS:
             return float(rate) if rate else 0.0
         if prop == cv2.CAP_PROP_FRAME_COUNT:  # as OpenCV does where the container has no count: duration x rate
