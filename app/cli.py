@@ -69,6 +69,11 @@ def _analyze(args: argparse.Namespace) -> int:
     return 130 if summary.interrupted else 0
 
 
+# ``ferlive models`` columns: (heading, card metric, shown as a percentage)
+MODEL_METRICS = (("publictest", "publictest_acc", True), ("AffectNet", "affectnet_acc", True),
+                 ("CK+", "ckplus_acc", True), ("clips", "clip_acc", True), ("CPU ms/face", "cpu_ms_per_face", False))
+
+
 def _models(args: argparse.Namespace) -> int:
     from app.inference.registry import ModelRegistry
 
@@ -76,12 +81,28 @@ def _models(args: argparse.Namespace) -> int:
     default = reg.default()
     rows = []
     for e in reg.entries():
-        acc = e.card.accuracy if e.card else None
+        metrics = {key: e.card.metric(key) if e.card else None for _, key, _ in MODEL_METRICS}
         rows.append({"name": e.name, "default": bool(default and e.name == default.name),
                      "architecture": e.card.architecture if e.card else None,
-                     "publictest_acc": acc, "error": e.error})
-    print(json.dumps(rows, indent=2))
+                     "purpose": e.card.purpose if e.card else "", **metrics, "error": e.error})
+    print(json.dumps(rows, indent=2) if args.json else models_table(rows))
     return 0
+
+
+def models_table(rows: list[dict]) -> str:
+    """The models as an aligned text table: measured accuracy (through the app's pipeline) and speed per model,
+    the default marked; an unusable model shows why instead."""
+    def cell(value: float | None, percent: bool) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%" if percent else f"{value:.1f}"
+
+    head = ["model", *(title for title, _, _ in MODEL_METRICS), "for"]
+    lines = [[r["name"] + (" *" if r["default"] else ""),
+              *(cell(r[key], percent) for _, key, percent in MODEL_METRICS),
+              r["purpose"] if not r["error"] else f"unusable: {r['error']}"] for r in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *lines)]
+    text = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [head, *lines]]
+    return "\n".join(text + ["* the default. Accuracy through ferlive's own pipeline; clips: hand-labelled real clips "
+                              "(balanced labels). Details: models/<name>.json"])
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -198,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_arguments(an)
     an.set_defaults(func=_analyze)
     mo = sub.add_parser("models", help="list the models in models/ with their accuracy")
+    mo.add_argument("--json", action="store_true", help="one JSON object per model, for scripts")
     mo.set_defaults(func=_models)
     be = sub.add_parser("bench", help="per-stage benchmark (see python -m app.bench --help)")
     be.add_argument("rest", nargs=argparse.REMAINDER)

@@ -45,7 +45,7 @@ def add_copy(folder: Path, name: str, data: bytes, card_changes: dict | None = N
 
 
 def listing(capsys) -> dict[str, dict]:
-    assert main(["models"]) == 0
+    assert main(["models", "--json"]) == 0
     return {row["name"]: row for row in json.loads(capsys.readouterr().out)}
 
 
@@ -115,3 +115,14 @@ def test_save_card_writes_the_fingerprint_of_the_finished_file(tmp_path):
 
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     assert "sha256" not in json.loads(meta[METADATA_KEY])["onnx"]  # a file cannot hold its own hash
+
+
+def test_the_listing_reads_as_a_table_with_the_default_marked_and_broken_models_explained(models_dir, capsys):
+    add_copy(models_dir, "notes", b"\x08\x07garbage" * 10, drop_fingerprint=True)
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["model", "publictest", "AffectNet"]
+    shipped_row = next(line for line in lines if line.startswith(SHIPPED))
+    card = json.loads(shipped(".json").read_text())
+    assert shipped_row.startswith(f"{SHIPPED} *") and f"{100 * card['metrics']['publictest_acc']:.1f}%" in shipped_row
+    assert "unusable: " in next(line for line in lines if line.startswith("notes"))

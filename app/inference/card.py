@@ -70,7 +70,7 @@ class ModelCard:
         """True when the graph takes a ``landmarks`` input (the aligned 478 face-mesh points)."""
         return self.input.landmarks == "mediapipe478"
 
-    def _metric(self, key: str) -> float | None:
+    def metric(self, key: str) -> float | None:
         """A measured number from the card, or None when absent or not a finite number."""
         value = self.metrics.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -80,12 +80,12 @@ class ModelCard:
     @property
     def accuracy(self) -> float | None:
         """FER2013 PublicTest accuracy as a fraction, or None when not measured."""
-        return self._metric("publictest_acc")
+        return self.metric("publictest_acc")
 
     @property
     def cpu_ms_per_face(self) -> float | None:
         """ONNX Runtime CPU milliseconds per face as measured when shipped, or None."""
-        ms = self._metric("cpu_ms_per_face")
+        ms = self.metric("cpu_ms_per_face")
         return ms if ms is not None and ms > 0 else None
 
     @property
