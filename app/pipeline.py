@@ -100,6 +100,9 @@ class FacePipeline:
             if not faces and self.face_crops and not self.video_mode:
                 faces = [whole_image_face(frame.image)]
         with timer.stage("tracking"):
+            if not self.video_mode:  # a photo's faces are numbered afresh, left to right, not matched to the last
+                self.tracker.reset()
+                faces = sorted(faces, key=lambda f: f.box[0] + f.box[2])
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
             self.changes.forget(self.tracker.ended)

@@ -78,3 +78,23 @@ def test_small_images_are_enlarged_and_padded_large_ones_left_alone():
     photo = np.zeros((480, 640, 3), np.uint8)
     same, scale, pad = enlarge_for_detection(photo)
     assert same is photo and (scale, pad) == (1.0, 0)
+
+
+def test_each_photo_numbers_its_faces_afresh_from_the_left(tmp_path):
+    """Track ids carry a face through a video; across unrelated photos they would tie strangers together."""
+    from app.capture import VideoFileSource
+    from app.pipeline import FacePipeline
+    from app.types import Frame
+
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        face = cv2.resize(src.read().image[40:250, 180:390], (200, 200))
+    engine = InferenceEngine(ModelRegistry().get("poster-small").onnx_path, provider="cpu")
+    pipeline = FacePipeline(engine, max_faces=8, video_mode=False)
+    for index, xs in enumerate([(100, 500, 900), (900, 100)]):  # the second photo: faces where others were
+        photo = np.full((480, 1200, 3), 110, np.uint8)
+        for x in xs:
+            photo[140:340, x:x + 200] = face
+        result = pipeline.process(Frame(image=photo, index=index, timestamp=float(index)))
+        found = sorted((f.box[0], f.track_id) for f in result.faces)
+        assert [track for _, track in found] == list(range(1, len(xs) + 1)), found
+    pipeline.close()
