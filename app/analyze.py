@@ -18,17 +18,12 @@ from app.capture import FolderSource, open_source
 from app.errors import ModelLoadError, SourceError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
-from app.pipeline import FacePipeline, StageTimer
+from app.pipeline import PHOTO_MAX_FACES, VIDEO_MAX_FACES, FacePipeline, StageTimer
 from app.publish import PublisherSet
 from app.record import ResultsWriter, VideoRecorder
 from app.record.photos import VIDEO_EXTENSIONS, AnnotatedPhotos
 from app.render import RenderOptions, render
 from app.smoothing import Stability
-
-# Faces labelled per frame unless --max-faces says otherwise: a video's cost is paid on every frame, a photo's once,
-# and a group photo (a class, a team) holds more than four people.
-VIDEO_MAX_FACES = 4
-PHOTO_MAX_FACES = 20
 
 
 @dataclass

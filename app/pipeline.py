@@ -25,6 +25,11 @@ from app.types import FaceResult, Frame, FrameResult
 # the stream benchmark (python -m training.stream_eval, 600 publictest faces) the misses that end within three
 # frames are nearly all that holding recovers; longer holds add nothing there and leave a departed face on screen.
 LOST_FACE_HOLD_S = 0.12
+# Faces labelled per frame by default: a video's cost is paid on every frame, a photo's once, and a group photo (a
+# class, a team) holds more than four people. ``ferlive analyze --max-faces`` overrides both; the app's Max faces box
+# sets the video limit and raises the photo one no further than itself.
+VIDEO_MAX_FACES = 4
+PHOTO_MAX_FACES = 20
 
 
 class StageTimer:

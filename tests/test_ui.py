@@ -311,3 +311,25 @@ def test_the_face_panel_says_when_a_face_is_talking(qtbot):
     assert panel._title.text() == "Face #3 (largest): neutral 70% · talking"
     panel.update_face(replace(face, talking=False), 0.1)
     assert panel._title.text() == "Face #3 (largest): neutral 70%"
+
+
+def test_a_group_photo_shows_every_face_whatever_the_video_face_limit(make_window, qtbot, tmp_path):
+    """The Max faces box (4 by default) is a per-frame cost limit for video; a photo is analysed once."""
+    import cv2
+    import numpy as np
+
+    from app.capture import VideoFileSource
+
+    with VideoFileSource(require_data(video(SMILE))) as src:
+        face = cv2.resize(src.read().image[40:250, 180:390], (180, 180))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    group = np.full((420, 1500, 3), 110, np.uint8)
+    for x in range(30, 1500 - 180, 245):  # six faces side by side
+        group[120:300, x:x + 180] = face
+    cv2.imwrite(str(photos / "team.png"), group)
+    window = make_window(str(photos))
+    assert window.display_controls.max_faces.value() == 4
+    qtbot.waitUntil(lambda: window.last_frame is not None and len(window.last_frame.result.faces) == 6,
+                    timeout=30_000)
+    assert [f.track_id for f in sorted(window.last_frame.result.faces, key=lambda f: f.box[0])] == [1, 2, 3, 4, 5, 6]

@@ -137,6 +137,8 @@ class DisplayControls(QGroupBox):
         self.max_faces = QSpinBox()
         self.max_faces.setRange(1, 10)
         self.max_faces.setMaximumWidth(70)
+        self.max_faces.setToolTip("Faces labelled per video frame (the cost of each is paid on every frame). "
+                                  "Photos are analysed once: up to 20 faces each, or this many if more.")
         grid = QGridLayout(self)
         grid.addWidget(self.boxes, 0, 0)
         grid.addWidget(self.landmarks, 0, 1)

@@ -25,7 +25,7 @@ from app.capture import FolderSource, ImageSource, LatestFrameMailbox, Source, T
 from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.inference.engine import InferenceEngine
-from app.pipeline import FacePipeline
+from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
 from app.smoothing import DEFAULT_STABILITY
@@ -279,6 +279,8 @@ class StreamWorker(QThread):
     def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, stability: str) -> None:
         if engine is None:
             return
+        if self._stills:  # a photo is analysed once: the Max faces box does not cut a group photo short
+            max_faces = max(max_faces, PHOTO_MAX_FACES)
         if self._pipeline is None:
             self._pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, video_mode=not self._stills)
             return
