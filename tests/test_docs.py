@@ -21,7 +21,8 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "training" / "README.md", ROOT / "tests" / "README.md"]
+DOCS = [ROOT / "README.md", ROOT / "training" / "README.md", ROOT / "tests" / "README.md",
+        *sorted((ROOT / "docs").glob("*.md"))]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SCRIPTS: dict[str, str] = PYPROJECT["project"].get("scripts", {})  # e.g. ferlive = "app.cli:main"
 OUR_PACKAGES = ("app", "training")
@@ -85,7 +86,7 @@ def entry_points(command: str) -> list[tuple[str, ...]]:
 
 
 def documented_entry_points() -> list[tuple[str, ...]]:
-    """Every entry point named in a bash block or in inline code of the READMEs, once each, in order."""
+    """Every entry point named in a bash block or in inline code of the READMEs and docs/, once each, in order."""
     seen: dict[tuple[str, ...], None] = {}
     for doc in DOCS:
         text = doc.read_text()
