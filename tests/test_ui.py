@@ -333,3 +333,30 @@ def test_a_group_photo_shows_every_face_whatever_the_video_face_limit(make_windo
     qtbot.waitUntil(lambda: window.last_frame is not None and len(window.last_frame.result.faces) == 6,
                     timeout=30_000)
     assert [f.track_id for f in sorted(window.last_frame.result.faces, key=lambda f: f.box[0])] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_talking_discount_can_be_switched_off_and_is_remembered(qtbot, make_window):
+    """Off, every frame of a talking face counts alike in the smoothing (the preset, talk weight 1); on again,
+    the preset's own weight; the choice outlives the window."""
+    from dataclasses import replace
+
+    from app.smoothing import PRESETS
+
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=1)
+    assert window.display_controls.talking.isChecked()
+    smoother = lambda: window.worker._pipeline.smoother  # noqa: E731
+    assert smoother().stability == PRESETS["balanced"]
+    window.display_controls.talking.setChecked(False)
+    qtbot.waitUntil(lambda: smoother().stability.talk_weight == 1.0, timeout=WAIT_MS)
+    assert smoother().stability.name == "balanced" and smoother().stability.margin == PRESETS["balanced"].margin
+    window.display_controls.select_stability("steady")
+    qtbot.waitUntil(lambda: smoother().stability.name == "steady", timeout=WAIT_MS)
+    assert smoother().stability.talk_weight == 1.0  # the switch holds across presets
+    window.close()
+    again = make_window(str(require_data(video(SMILE))))
+    assert not again.display_controls.talking.isChecked()
+    wait_for_faces(qtbot, again, frames=1)
+    assert again.worker._pipeline.smoother.stability == replace(PRESETS["steady"], talk_weight=1.0)
+    again.display_controls.talking.setChecked(True)
+    qtbot.waitUntil(lambda: again.worker._pipeline.smoother.stability == PRESETS["steady"], timeout=WAIT_MS)

@@ -121,6 +121,7 @@ class DisplayControls(QGroupBox):
 
     optionsChanged = Signal()  # noqa: N815
     stabilityChanged = Signal(str)  # noqa: N815 - a preset name from app.smoothing.PRESETS
+    talkingChanged = Signal(bool)  # noqa: N815 - whether a talking face's parted-lip frames count less
     maxFacesChanged = Signal(int)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -134,6 +135,12 @@ class DisplayControls(QGroupBox):
             self.stability.setItemData(self.stability.count() - 1, stability_tooltip(preset),
                                        Qt.ItemDataRole.ToolTipRole)
         self.select_stability(DEFAULT_STABILITY)
+        self.talking = QCheckBox("Talking mouths count less")
+        self.talking.setChecked(True)
+        self.talking.setToolTip(
+            f"While a face talks, its frames with parted lips count {PRESETS[DEFAULT_STABILITY].talk_weight:g} of a "
+            "frame in the smoothing: models that learnt from posed photos read a talking mouth as surprise or fear. "
+            "Off: every frame counts alike (the raw probabilities in recordings and outputs are the same either way).")
         self.max_faces = QSpinBox()
         self.max_faces.setRange(1, 10)
         self.max_faces.setMaximumWidth(70)
@@ -145,12 +152,14 @@ class DisplayControls(QGroupBox):
         grid.addWidget(self.labels, 0, 2)
         grid.addWidget(QLabel("Stability"), 1, 0)
         grid.addWidget(self.stability, 1, 1, 1, 2)
-        grid.addWidget(QLabel("Max faces"), 2, 0)
-        grid.addWidget(self.max_faces, 2, 1)
+        grid.addWidget(self.talking, 2, 0, 1, 3)
+        grid.addWidget(QLabel("Max faces"), 3, 0)
+        grid.addWidget(self.max_faces, 3, 1)
         for box in (self.boxes, self.landmarks, self.labels):
             box.toggled.connect(self.optionsChanged)
         self.stability.currentIndexChanged.connect(lambda pos: self.stabilityChanged.emit(self.stability.itemData(pos)))
         self.max_faces.valueChanged.connect(self.maxFacesChanged)
+        self.talking.toggled.connect(self.talkingChanged)
 
     def select_stability(self, name: str) -> None:
         """Show preset ``name`` (unknown names: the default); emits ``stabilityChanged`` when it changes."""

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         )
         dc = self.display_controls
         self.worker = StreamWorker(dc.render_options(), dc.max_faces.value(), dc.current_stability())
+        self.worker.set_talk_discount(dc.talking.isChecked())
         self.worker.publishers = self.outputs.hub
         self.outputs.errorOccurred.connect(self.banner.show_error)
         self.models = ModelSwitcher(
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
             combo.activated.connect(lambda _: self._reopen_camera())
         dc.optionsChanged.connect(lambda: w.set_options(dc.render_options()))
         dc.stabilityChanged.connect(w.set_stability)
+        dc.talkingChanged.connect(w.set_talk_discount)
         dc.maxFacesChanged.connect(w.set_max_faces)
         rc.recordToggled.connect(self.set_recording)
         rc.snapshotRequested.connect(self.snapshot)

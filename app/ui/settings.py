@@ -156,7 +156,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     source.loop.setChecked(settings.loop_files)
     if model is not None:
         model.select_provider(settings.provider)
-    for name, default in (("boxes", True), ("landmarks", False), ("labels", True)):
+    for name, default in (("boxes", True), ("landmarks", False), ("labels", True), ("talking", True)):
         getattr(display, name).setChecked(settings.toggle(name, default))
     display.select_stability(settings.stability)
     display.max_faces.setValue(settings.max_faces)
@@ -165,7 +165,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     source.resolution_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_resolution", text))
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
     source.loop.toggled.connect(lambda on: setattr(settings, "loop_files", on))
-    for name in ("boxes", "landmarks", "labels"):
+    for name in ("boxes", "landmarks", "labels", "talking"):
         getattr(display, name).toggled.connect(lambda on, name=name: settings.set_toggle(name, on))
     display.stabilityChanged.connect(lambda value: setattr(settings, "stability", value))
     display.maxFacesChanged.connect(lambda value: setattr(settings, "max_faces", value))

@@ -28,7 +28,7 @@ from app.inference.engine import InferenceEngine
 from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
-from app.smoothing import DEFAULT_STABILITY
+from app.smoothing import DEFAULT_STABILITY, stability_preset
 from app.types import FrameResult
 from app.ui.playback import PausablePlayback
 from app.ui.rates import RateMeter
@@ -89,6 +89,7 @@ class StreamWorker(QThread):
         self._options = options or RenderOptions()
         self._max_faces = max_faces
         self._stability = stability
+        self._talk_discount = True
         self._paused = False
         self._recording: Recording | None = None
         self._out: LatestFrameMailbox[ProcessedFrame] = LatestFrameMailbox()
@@ -151,6 +152,12 @@ class StreamWorker(QThread):
         """A preset name from ``app.smoothing.PRESETS``; takes effect before the next frame."""
         with self._lock:
             self._stability = str(preset)
+
+    def set_talk_discount(self, on: bool) -> None:
+        """Whether a talking face's parted-lip frames count less (the preset's ``talk_weight``) or every frame
+        alike; takes effect before the next frame."""
+        with self._lock:
+            self._talk_discount = bool(on)
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:
@@ -276,27 +283,30 @@ class StreamWorker(QThread):
             self.failed.emit(describe_error(error, f"reading {name}"))
         self.sourceEnded.emit(name)
 
-    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, stability: str) -> None:
+    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, stability: str,
+                       talk_discount: bool = True) -> None:
         if engine is None:
             return
+        preset = stability_preset(stability)
+        wanted = preset if talk_discount else replace(preset, talk_weight=1.0)
         if self._stills:  # a photo is analysed once: the Max faces box does not cut a group photo short
             max_faces = max(max_faces, PHOTO_MAX_FACES)
         if self._pipeline is None:
-            self._pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, video_mode=not self._stills)
+            self._pipeline = FacePipeline(engine, max_faces=max_faces, stability=wanted, video_mode=not self._stills)
             return
         if self._pipeline.engine is not engine:
             self._pipeline.set_engine(engine)
         if self._pipeline.mesh.max_faces != max_faces:
             self._pipeline.set_max_faces(max_faces)
-        if self._pipeline.smoother.stability.name != stability:
-            self._pipeline.set_stability(stability)
+        if self._pipeline.smoother.stability != wanted:
+            self._pipeline.set_stability(wanted)
 
     def _process(self, frame) -> None:
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
-            max_faces, stability = self._max_faces, self._stability
+            max_faces, stability, talk_discount = self._max_faces, self._stability, self._talk_discount
         try:
-            self._sync_pipeline(engine, max_faces, stability)
+            self._sync_pipeline(engine, max_faces, stability, talk_discount)
             if self._pipeline is not None and engine is not None:
                 result = self._pipeline.process(frame)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
