@@ -360,3 +360,26 @@ def test_the_talking_discount_can_be_switched_off_and_is_remembered(qtbot, make_
     assert again.worker._pipeline.smoother.stability == replace(PRESETS["steady"], talk_weight=1.0)
     again.display_controls.talking.setChecked(True)
     qtbot.waitUntil(lambda: again.worker._pipeline.smoother.stability == PRESETS["steady"], timeout=WAIT_MS)
+
+
+def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path):
+    """The Source section's Open folder… button: the chosen folder's photos are analysed one by one."""
+    import cv2
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.capture import VideoFileSource
+
+    with VideoFileSource(require_data(video(SMILE))) as src:
+        frames = [src.read().image for _ in range(3)]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(frames):
+        cv2.imwrite(str(photos / f"{i}.jpg"), image)
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: asked.append(args) or str(photos))
+    window = make_window(source=None)
+    window.source_controls.folder_button.click()
+    assert asked
+    qtbot.waitUntil(lambda: window.source_info is not None and window.source_info.name == "photos", timeout=WAIT_MS)
+    wait_for_faces(qtbot, window, frames=1)
+    assert window.last_frame.result.frame.image_name in {"0.jpg", "1.jpg", "2.jpg"}

@@ -39,10 +39,11 @@ FRAME_RATES = ["Default fps", "15 fps", "30 fps", "60 fps"]
 
 
 class SourceControls(QGroupBox):
-    """Camera picker (with resolution and rate), refresh, and "Open video file..."."""
+    """Camera picker (with resolution and rate), refresh, "Open video file..." and "Open folder..." (photos)."""
 
     cameraChosen = Signal(int)  # noqa: N815 (Qt signal naming)
     openFileRequested = Signal()  # noqa: N815
+    openFolderRequested = Signal()  # noqa: N815
     refreshRequested = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -58,6 +59,8 @@ class SourceControls(QGroupBox):
         self.fps_combo = QComboBox()
         self.fps_combo.addItems(FRAME_RATES)
         self.open_button = QPushButton("Open video file…")
+        self.folder_button = QPushButton("Open folder…")
+        self.folder_button.setToolTip("A folder of photos, shown one a second; a dataset's <class>/<image> folders too")
         self.loop = QCheckBox("Loop video files")
         self.loop.setChecked(True)
         self.loop.setToolTip("Start a video file again at its end, so it can stand in for a camera")
@@ -73,11 +76,15 @@ class SourceControls(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Camera", row)
         form.addRow("Mode", options)
-        form.addRow(self.open_button)
+        files = QHBoxLayout()
+        files.addWidget(self.open_button, 1)
+        files.addWidget(self.folder_button)
+        form.addRow(files)
         form.addRow(self.loop)
         form.addRow(self.current_label)
         self.camera_combo.activated.connect(self._on_camera_activated)
         self.open_button.clicked.connect(self.openFileRequested)
+        self.folder_button.clicked.connect(self.openFolderRequested)
         self.refresh_button.clicked.connect(self.refreshRequested)
 
     def set_cameras(self, cameras: Sequence[CameraInfo]) -> None:

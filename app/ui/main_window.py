@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         sc.loop.toggled.connect(w.set_loop)
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
+        sc.openFolderRequested.connect(self.choose_folder)
         sc.refreshRequested.connect(self.refresh_cameras)
         for combo in (sc.resolution_combo, sc.fps_combo):  # a new mode applies to the running camera at once
             combo.activated.connect(lambda _: self._reopen_camera())
@@ -202,13 +203,19 @@ class MainWindow(QMainWindow):
         if self.source_info is not None and self.source_info.spec.isdigit():
             self.open_source(self.source_info.spec)
 
+    def _dialog_start(self) -> str:
+        """Where file dialogs open: beside the last file or folder opened, else the home folder."""
+        if self.settings.source and not self.settings.source.isdigit():
+            return str(Path(self.settings.source).parent)
+        return str(Path.home())
+
     def choose_file(self) -> None:
-        start = (
-            str(Path(self.settings.source).parent)
-            if self.settings.source and not self.settings.source.isdigit()
-            else str(Path.home())
-        )
-        path, _ = QFileDialog.getOpenFileName(self, "Open video file", start, VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open video file", self._dialog_start(), VIDEO_FILTER)
+        if path:
+            self.open_source(path)
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of photos", self._dialog_start())
         if path:
             self.open_source(path)
 
