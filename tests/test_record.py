@@ -311,3 +311,20 @@ def test_results_cut_by_a_full_disk_end_on_a_whole_frame(tmp_path, suffix):
     else:
         lines = [json.loads(line) for line in text.splitlines()]  # every line parses: no half line
         assert len(lines) == report["frames"] == report["rows"]
+
+
+def test_annotated_photos_keep_their_names_and_formats_that_cannot_hold_colour_become_png(tmp_path):
+    import cv2
+
+    from app.record.photos import AnnotatedPhotos
+
+    photo = np.full((30, 40, 3), (10, 200, 30), np.uint8)
+    folder = AnnotatedPhotos(tmp_path / "out", single=False)
+    written = [folder.write(name, photo) for name in ["a.jpg", "b.jfif", "c.tif", "sub/d.ppm", "e.pgm"]]
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in written] == [
+        "a.jpg", "b.jfif", "c.tif", "sub/d.ppm", "e.pgm.png"]
+    for path in written:
+        assert cv2.imread(str(path)).shape == photo.shape, path
+    with pytest.raises(OutputError, match="cannot hold a colour picture"):
+        AnnotatedPhotos(tmp_path / "one.pgm", single=True)
+    assert not (tmp_path / "one.pgm").exists()

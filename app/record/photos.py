@@ -18,11 +18,23 @@ def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def encode_image(image: np.ndarray, suffix: str) -> np.ndarray | None:
+    """``image`` encoded in the format of ``suffix``, or None where OpenCV cannot write colour in it (PGM is grey
+    only; JFIF is JPEG under another name)."""
+    if suffix.lower() == ".pgm":  # asked anyway, OpenCV would log an error line on the way to refusing
+        return None
+    try:
+        ok, data = cv2.imencode({".jfif": ".jpg"}.get(suffix.lower(), suffix.lower()), image)
+    except cv2.error:
+        return None
+    return data if ok else None
+
+
 class AnnotatedPhotos:
     """Writes each annotated photo: to ``target`` itself when ``single`` (one photo in), else into the folder
-    ``target`` under the photo's own file name (its path inside the input folder), so an annotated set lines up
-    with its originals and the CSV's ``image`` column. A file that cannot be written (full disk, no permission)
-    raises ``OutputError``; what was written before stays."""
+    ``target`` under the photo's own file name (its path inside the input folder), so an annotated set lines up with
+    its originals and the CSV's ``image`` column; a photo in a grey-only format (PGM) gets ``.png`` added. A file
+    that cannot be written (full disk, no permission) raises ``OutputError``; what was written before stays."""
 
     def __init__(self, target: str | Path, single: bool) -> None:
         self.target = Path(target)
@@ -32,6 +44,9 @@ class AnnotatedPhotos:
             if not is_image_path(self.target):
                 raise OutputError(f"Cannot write the annotated photo to {self.target}: use an image file name "
                                   f"(.jpg, .png, ...), or {', '.join(VIDEO_EXTENSIONS)} for a one-frame video.")
+            if encode_image(np.zeros((2, 2, 3), np.uint8), self.target.suffix) is None:
+                raise OutputError(f"Cannot write the annotated photo to {self.target}: {self.target.suffix} cannot "
+                                  "hold a colour picture; use .png or .jpg.")
             prepare_output_path(self.target, "the annotated photo")
             return
         if self.target.suffix.lower() in IMAGE_EXTENSIONS:
@@ -54,9 +69,10 @@ class AnnotatedPhotos:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise OutputError(f"Cannot create the folder {path.parent}: {exc.strerror or exc}.") from exc
-        ok, data = cv2.imencode(path.suffix.lower(), image)
-        if not ok:
-            raise OutputError(f"Cannot write {path}: OpenCV cannot encode {path.suffix} images.")
+        data = encode_image(image, path.suffix)
+        if data is None:  # a grey-only format (PGM): the annotated photo is a PNG beside the original's name
+            path = path.with_name(path.name + ".png")
+            data = encode_image(image, ".png")
         try:
             data.tofile(str(path))
         except OSError as exc:
