@@ -197,6 +197,8 @@ def test_not_a_video_names_the_file(tmp_path):
 def test_missing_video_and_folder_given_as_video(tmp_path):
     with pytest.raises(SourceError, match="not found.*missing.mp4"):
         open_source(tmp_path / "missing.mp4")
+    with pytest.raises(SourceError, match="Image folder not found: .*missing_photos"):
+        open_source(f"{tmp_path / 'missing_photos'}/")  # no extension: the folder someone meant
     with pytest.raises(SourceError, match="is a folder"):
         VideoFileSource(tmp_path).open()
 

@@ -28,8 +28,9 @@ __all__ = [
 
 
 def make_source(spec: str | int | Path, **opts: Any) -> Source:
-    """The right (unopened) source for ``spec``: an int or digit string is a camera index, a directory a folder of
-    images, a path with an image extension a still image, anything else a video file.
+    """The right (unopened) source for ``spec``: an int or digit string is a camera index, a directory (or a missing
+    path without an extension) a folder of images, a path with an image extension a still image, anything else a
+    video file.
 
     ``opts`` go to the chosen class (e.g. ``width``/``height``/``fps``/``mjpeg`` for cameras, ``loop`` for videos,
     ``fps`` for folders).
@@ -41,7 +42,7 @@ def make_source(spec: str | int | Path, **opts: Any) -> Source:
     if isinstance(spec, str) and spec.strip().isdigit():
         return CameraSource(int(spec), **opts)
     path = Path(spec).expanduser()
-    if path.is_dir():
+    if path.is_dir() or (not path.suffix and not path.exists()):  # a missing name without extension: a folder
         return FolderSource(path, **opts)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(path, **opts)
