@@ -204,3 +204,13 @@ def test_probabilities_are_plain_floats_in_json(frame_results):
     face = message["faces"][0]
     assert isinstance(face["confidence"], float) and not isinstance(face["confidence"], np.floating)
     assert list(face["probabilities"]) == list(next(r for r in frame_results if r.faces).faces[0].classes)
+
+
+def test_a_photo_frame_message_names_its_photo_as_the_csv_does():
+    from app.publish.messages import frame_message
+    from app.types import Frame, FrameResult
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    photo = FrameResult(frame=Frame(image=image, index=3, timestamp=3.0, image_name="happy/0001.jpg"))
+    assert frame_message(photo)["image"] == "happy/0001.jpg"
+    assert "image" not in frame_message(FrameResult(frame=Frame(image=image, index=3, timestamp=0.1)))

@@ -59,8 +59,8 @@ def frame_message(result: FrameResult) -> dict:
     Field names and rounding follow the CSV row of the same frame: ``timestamp`` (4 decimals), ``frame_index``,
     per face ``track_id``, ``x0..y1`` in pixels (1 decimal), ``label``, ``confidence``, the smoothed (``p_``) and
     raw (``raw_``) probabilities (5 decimals, keyed by class name), ``model``; plus the box normalised to 0..1
-    (``nx0..ny1``), ``label_index``, ``held``, ``talking`` (the CSV's column, as true or false), and the frame's
-    ``width`` and ``height``.
+    (``nx0..ny1``), ``label_index``, ``held``, ``talking`` (the CSV's column, as true or false), the frame's
+    ``width`` and ``height``, and for photos ``image`` (the CSV's column).
     """
     width, height = image_size(result)
     faces = []
@@ -82,7 +82,7 @@ def frame_message(result: FrameResult) -> dict:
             "held": face.held,
             "talking": face.talking,
         })
-    return {
+    message = {
         "schema": SCHEMA,
         "timestamp": round(result.frame.timestamp, 4),
         "frame_index": int(result.frame.index),
@@ -91,3 +91,6 @@ def frame_message(result: FrameResult) -> dict:
         "height": height,
         "faces": faces,
     }
+    if result.frame.image_name:  # photos: the CSV's image column
+        message["image"] = result.frame.image_name
+    return message
