@@ -105,9 +105,9 @@ class FacePipeline:
             if not faces and self.face_crops and not self.video_mode:
                 faces = [whole_image_face(frame.image)]
         with timer.stage("tracking"):
-            if not self.video_mode:  # a photo's faces are numbered afresh, left to right, not matched to the last
-                self.tracker.reset()
-                faces = sorted(faces, key=lambda f: f.box[0] + f.box[2])
+            if not self.video_mode:  # a photo's faces are numbered afresh, not matched to the last photo's:
+                self.tracker.reset()  # #1 is the largest (the subject; a script reading a photo's first row gets it)
+                faces = sorted(faces, key=lambda f: -f.area)
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
             self.changes.forget(self.tracker.ended)

@@ -80,21 +80,28 @@ def test_small_images_are_enlarged_and_padded_large_ones_left_alone():
     assert same is photo and (scale, pad) == (1.0, 0)
 
 
-def test_each_photo_numbers_its_faces_afresh_from_the_left(tmp_path):
-    """Track ids carry a face through a video; across unrelated photos they would tie strangers together."""
+def test_each_photo_numbers_its_faces_afresh_largest_first(monkeypatch):
+    """Track ids carry a face through a video; across unrelated photos they would tie strangers together. In a
+    photo #1 is the largest face, so a script that reads each photo's first row gets its subject."""
+    import app.pipeline
     from app.capture import VideoFileSource
+    from app.face.stills import faces_in_still
     from app.pipeline import FacePipeline
     from app.types import Frame
 
     with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
-        face = cv2.resize(src.read().image[40:250, 180:390], (200, 200))
+        face = src.read().image[40:250, 180:390]
+    # the real faces of each photo, handed over smallest first (whatever order the face mesh would give)
+    monkeypatch.setattr(app.pipeline, "faces_in_still",
+                        lambda mesh, image: sorted(faces_in_still(mesh, image), key=lambda f: f.area))
     engine = InferenceEngine(ModelRegistry().get("poster-small").onnx_path, provider="cpu")
     pipeline = FacePipeline(engine, max_faces=8, video_mode=False)
-    for index, xs in enumerate([(100, 500, 900), (900, 100)]):  # the second photo: faces where others were
+    for index, layout in enumerate([[(60, 140), (420, 260), (900, 200)], [(80, 200), (700, 280)]]):
         photo = np.full((480, 1200, 3), 110, np.uint8)
-        for x in xs:
-            photo[140:340, x:x + 200] = face
+        for x, side in layout:  # (left edge, size): the second photo's faces sit where the first's were
+            photo[20:20 + side, x:x + side] = cv2.resize(face, (side, side))
         result = pipeline.process(Frame(image=photo, index=index, timestamp=float(index)))
-        found = sorted((f.box[0], f.track_id) for f in result.faces)
-        assert [track for _, track in found] == list(range(1, len(xs) + 1)), found
+        widths = [f.box[2] - f.box[0] for f in result.faces]
+        assert len(widths) == len(layout) and widths == sorted(widths, reverse=True), widths  # rows largest first
+        assert [f.track_id for f in result.faces] == list(range(1, len(layout) + 1))
     pipeline.close()
