@@ -139,26 +139,29 @@ def analyze(
     options = options or RenderOptions()
     engine = engine or load_engine(model, provider)
     source = open_source(input_path)
-    source.open()
-    if face_crops and not _is_stills(source):
+    stills = _is_stills(source)
+    if face_crops and not stills:
         source.close()
         raise SourceError(f"--face-crops is for photos and folders of face crops; {input_path} is a video or camera.")
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider,
-                              unit="photos" if _is_stills(source) else "frames")
+                              unit="photos" if stills else "frames")
     if max_faces is None:
-        max_faces = PHOTO_MAX_FACES if _is_stills(source) else VIDEO_MAX_FACES
+        max_faces = PHOTO_MAX_FACES if stills else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
-                            video_mode=not _is_stills(source), face_crops=face_crops)
-    recorder = photos = None
+                            video_mode=not stills, face_crops=face_crops)
+    recorder = None
     writers: list[ResultsWriter] = []
     t0: float | None = None
     try:
         # outputs are opened after the input so a bad input leaves no empty files behind
-        if out_video and _is_stills(source) and Path(out_video).suffix.lower() not in VIDEO_EXTENSIONS:
-            photos = AnnotatedPhotos(out_video, single=not isinstance(source, FolderSource))
-            summary.photos_out = photos
+        write_annotated, write_stage = None, ""  # where each annotated frame goes, and the stage that times it
+        if out_video and stills and Path(out_video).suffix.lower() not in VIDEO_EXTENSIONS:
+            photos = summary.photos_out = AnnotatedPhotos(out_video, single=not isinstance(source, FolderSource))
+            write_annotated, write_stage = (lambda f, image: photos.write(f.image_name, image)), "encode"
         elif out_video:
             recorder = VideoRecorder(out_video, fps=source.fps or 30.0)
+            # only queued here: the recorder's thread encodes, and its cost is added at the end
+            write_annotated, write_stage = (lambda f, image: recorder.write(image)), "encode_queue"
         writers = [ResultsWriter(p, classes=engine.card.classes) for p in results_paths if p]
         total = source.frame_count if max_frames is None else min(source.frame_count or max_frames, max_frames)
         bar = tqdm(total=total, unit="frame", desc=Path(str(input_path)).name, disable=not progress)
@@ -172,18 +175,12 @@ def analyze(
                 break
             result = pipeline.process(frame)
             result.timings_ms.update(timer.ms)
-            if recorder is not None:
+            if write_annotated is not None:
                 with timer.stage("render"):
                     annotated = render(frame.image, result.faces, options)
-                with timer.stage("encode_queue"):
-                    recorder.write(annotated)
-                result.timings_ms.update({k: timer.ms[k] for k in ("render", "encode_queue")})
-            elif photos is not None:
-                with timer.stage("render"):
-                    annotated = render(frame.image, result.faces, options)
-                with timer.stage("encode"):
-                    photos.write(frame.image_name, annotated)
-                result.timings_ms.update({k: timer.ms[k] for k in ("render", "encode")})
+                with timer.stage(write_stage):
+                    write_annotated(frame, annotated)
+                result.timings_ms.update({k: timer.ms[k] for k in ("render", write_stage)})
             for writer in writers:
                 writer.write(result)
             if publishers is not None:

@@ -101,9 +101,11 @@ class FacePipeline:
         card = engine.card
         timer = StageTimer()
         with timer.stage("face_mesh"):
-            faces = self.mesh.process(frame.image) if self.video_mode else faces_in_still(self.mesh, frame.image)
-            if not faces and self.face_crops and not self.video_mode:
-                faces = [whole_image_face(frame.image)]
+            if self.video_mode:
+                faces = self.mesh.process(frame.image)
+            else:
+                faces = faces_in_still(self.mesh, frame.image) or (
+                    [whole_image_face(frame.image)] if self.face_crops else [])
         with timer.stage("tracking"):
             if not self.video_mode:  # a photo's faces are numbered afresh, not matched to the last photo's:
                 self.tracker.reset()  # #1 is the largest (the subject; a script reading a photo's first row gets it)

@@ -122,7 +122,7 @@ class InferenceEngine:
         parts = []
         for i in range(0, n, step):
             if self._cancels != generation:
-                raise InferenceCancelled(f"{self.card.name}: run cancelled")
+                raise self._cancelled()
             parts.append(self._run(images[i : i + step], None if lms is None else lms[i : i + step]))
         probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
         self.last_ms = (time.perf_counter() - start) * 1000.0
@@ -163,18 +163,19 @@ class InferenceEngine:
             self._runs.add(options)
         try:
             probs = self.session.run([OUTPUT], feed, options)[0]
-            if options.terminate:  # cancelled as its last node ran: finished, but no longer wanted
-                raise InferenceCancelled(f"{self.card.name}: run cancelled")
-            return probs
-        except InferenceCancelled:
-            raise
         except Exception:
             if options.terminate:
-                raise InferenceCancelled(f"{self.card.name}: run cancelled") from None
+                raise self._cancelled() from None
             raise
         finally:
             with self._runs_lock:
                 self._runs.discard(options)
+        if options.terminate:  # cancelled as its last node ran: finished, but no longer wanted
+            raise self._cancelled()
+        return probs
+
+    def _cancelled(self) -> InferenceCancelled:
+        return InferenceCancelled(f"{self.card.name}: run cancelled")
 
     def _landmarks(self, landmarks: np.ndarray | None, n: int) -> np.ndarray | None:
         if not self.card.uses_landmarks:

@@ -10,8 +10,7 @@ import numpy as np
 from app.capture.base import IMAGE_EXTENSIONS
 from app.errors import OutputError
 from app.record.paths import prepare_output_path
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
+from app.record.recorder import VIDEO_EXTENSIONS
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -49,7 +48,7 @@ class AnnotatedPhotos:
                                   "hold a colour picture; use .png or .jpg.")
             prepare_output_path(self.target, "the annotated photo")
             return
-        if self.target.suffix.lower() in IMAGE_EXTENSIONS:
+        if is_image_path(self.target):
             raise OutputError(f"Cannot write annotated photos to {self.target}: for a folder of photos, --out is a "
                               f"folder (or {', '.join(VIDEO_EXTENSIONS)} for a slideshow video).")
         if self.target.exists() and not self.target.is_dir():

@@ -22,6 +22,9 @@ from app.types import Frame
 
 log = logging.getLogger(__name__)
 
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")  # the containers an annotated video is written in
+VIDEO_NAMES = f"{', '.join(VIDEO_EXTENSIONS[:-1])} or {VIDEO_EXTENSIONS[-1]}"  # for messages
+
 _ENCODER_FALLBACKS = ("libx264", "h264", "mpeg4")
 _STOP = object()
 
@@ -92,14 +95,14 @@ class VideoRecorder:
         self.crf, self.preset = crf, preset
         self.write_timeout = write_timeout
         if self.path.suffix.lower() in IMAGE_EXTENSIONS:  # FFmpeg would take it and fail on the first frame
-            raise OutputError(f"Cannot write video to {self.path}: {self.path.suffix} is an image format; use .mp4, "
-                              ".mkv or .mov (annotated photos are written for photo and folder inputs).")
+            raise OutputError(f"Cannot write video to {self.path}: {self.path.suffix} is an image format; use "
+                              f"{VIDEO_NAMES} (annotated photos are written for photo and folder inputs).")
         prepare_output_path(self.path, "video")
         try:
             self._container = av.open(str(self.path), "w", format=format, options=container_options(self.path, format))
         except ValueError as exc:  # FFmpeg guesses the format from the extension
             raise OutputError(
-                f"Cannot write video to {self.path}: unknown video format (use .mp4, .mkv or .mov)."
+                f"Cannot write video to {self.path}: unknown video format (use {VIDEO_NAMES})."
             ) from exc
         except OSError as exc:
             raise OutputError(f"Cannot write video to {self.path}: {exc}.") from exc

@@ -28,7 +28,7 @@ from app.inference.engine import InferenceEngine
 from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
-from app.smoothing import DEFAULT_STABILITY, stability_preset
+from app.smoothing import DEFAULT_STABILITY, Stability, stability_preset
 from app.types import FrameResult
 from app.ui.playback import PausablePlayback
 from app.ui.rates import RateMeter
@@ -88,8 +88,8 @@ class StreamWorker(QThread):
         self._engine: InferenceEngine | None = None
         self._options = options or RenderOptions()
         self._max_faces = max_faces
-        self._stability = stability
-        self._talk_discount = True
+        self._preset_name, self._talk_discount = stability, True
+        self._stability = stability_preset(stability)  # what the pipeline applies, resolved when either changes
         self._paused = False
         self._recording: Recording | None = None
         self._out: LatestFrameMailbox[ProcessedFrame] = LatestFrameMailbox()
@@ -151,13 +151,20 @@ class StreamWorker(QThread):
     def set_stability(self, preset: str) -> None:
         """A preset name from ``app.smoothing.PRESETS``; takes effect before the next frame."""
         with self._lock:
-            self._stability = str(preset)
+            self._preset_name = str(preset)
+            self._stability = self._resolved_stability()
 
     def set_talk_discount(self, on: bool) -> None:
         """Whether a talking face's parted-lip frames count less (the preset's ``talk_weight``) or every frame
         alike; takes effect before the next frame."""
         with self._lock:
             self._talk_discount = bool(on)
+            self._stability = self._resolved_stability()
+
+    def _resolved_stability(self) -> Stability:
+        """The chosen preset, with every frame counted alike when the talking discount is off (under the lock)."""
+        preset = stability_preset(self._preset_name)
+        return preset if self._talk_discount else replace(preset, talk_weight=1.0)
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:
@@ -283,30 +290,28 @@ class StreamWorker(QThread):
             self.failed.emit(describe_error(error, f"reading {name}"))
         self.sourceEnded.emit(name)
 
-    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, stability: str,
-                       talk_discount: bool = True) -> None:
+    def _sync_pipeline(self, engine: InferenceEngine | None, max_faces: int, stability: Stability) -> None:
         if engine is None:
             return
-        preset = stability_preset(stability)
-        wanted = preset if talk_discount else replace(preset, talk_weight=1.0)
         if self._stills:  # a photo is analysed once: the Max faces box does not cut a group photo short
             max_faces = max(max_faces, PHOTO_MAX_FACES)
         if self._pipeline is None:
-            self._pipeline = FacePipeline(engine, max_faces=max_faces, stability=wanted, video_mode=not self._stills)
+            self._pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability,
+                                          video_mode=not self._stills)
             return
         if self._pipeline.engine is not engine:
             self._pipeline.set_engine(engine)
         if self._pipeline.mesh.max_faces != max_faces:
             self._pipeline.set_max_faces(max_faces)
-        if self._pipeline.smoother.stability != wanted:
-            self._pipeline.set_stability(wanted)
+        if self._pipeline.smoother.stability is not stability:
+            self._pipeline.set_stability(stability)
 
     def _process(self, frame) -> None:
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
-            max_faces, stability, talk_discount = self._max_faces, self._stability, self._talk_discount
+            max_faces, stability = self._max_faces, self._stability
         try:
-            self._sync_pipeline(engine, max_faces, stability, talk_discount)
+            self._sync_pipeline(engine, max_faces, stability)
             if self._pipeline is not None and engine is not None:
                 result = self._pipeline.process(frame)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
