@@ -125,13 +125,15 @@ def analyze(
     max_frames: int | None = None,
     engine: InferenceEngine | None = None,
     publishers: PublisherSet | None = None,
-    face_crops: bool = False,
+    face_crops: bool | None = None,
 ) -> AnalysisSummary:
     """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``.
 
     ``max_faces`` defaults to ``VIDEO_MAX_FACES`` for video and ``PHOTO_MAX_FACES`` for photos (a group photo).
-    ``face_crops``: the input is a photo or folder of face crops (as in a dataset), so a crop in which no face is
-    found is labelled whole, as training and ``training.evaluate`` do, instead of getting no row.
+    ``face_crops`` True: the input is a photo or folder of face crops (as in a dataset), so a crop in which no face
+    is found is labelled whole, as training and ``training.evaluate`` do, instead of getting no row; None (the
+    default): only photos the size and shape of a dataset's crop are (``app.face.stills.looks_like_face_crop``);
+    False: none is.
 
     ``publishers`` (started by the caller, who also closes them) get every result as it is made; they never slow
     the loop, so a receiver slower than the analysis sees only the newest frames.

@@ -199,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=None,
                     help="faces labelled per frame (default: 4 for a video, 20 for photos)")
-    an.add_argument("--face-crops", action="store_true",
+    an.add_argument("--face-crops", action=argparse.BooleanOptionalAction, default=None,
                     help="the photos are face crops (as in a dataset): one where no face is found is labelled whole, "
-                         "as training and evaluation do, instead of getting no row")
+                         "as training and evaluation do, instead of getting no row (default: only photos under "
+                         "192 px and near-square, the size of a dataset's crop; --no-face-crops: none)")
     an.add_argument("--stability", choices=list(PRESETS), default=DEFAULT_STABILITY, help=STABILITY_HELP)
     an.add_argument("--smoothing", type=float, default=None,
                     help="old per-frame smoothing (0 = none, 0.9 = heavy): replaces the preset's time constant with "

@@ -14,7 +14,7 @@ from app.face.align import align_face, crop_as_face
 from app.face.change import FaceChangeDetector
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
-from app.face.stills import faces_in_still, whole_image_face
+from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
 from app.smoothing import LabelSmoother, Stability, stability_preset
@@ -54,12 +54,13 @@ class FacePipeline:
     ``stability`` is a preset name or ``Stability`` (default: ``app.smoothing.DEFAULT_STABILITY``); ``smoothing``,
     the old per-frame strength, replaces the preset's time constant with its equivalent at 30 fps. Stills
     (``video_mode=False``) are unrelated photos: each is labelled on its own, without temporal smoothing, its faces
-    found as the training data's were (``app.face.stills``); with ``face_crops`` (every still is a face crop, as in
-    a dataset) a still without a found face is taken whole, as training and evaluation take it.
+    found as the training data's were (``app.face.stills``). A face crop (``face_crops`` True: every still is one,
+    as in a dataset; None: a still that looks like one, ``looks_like_face_crop``; False: none) in which no face is
+    found is taken whole, as training and evaluation take it.
     """
 
     def __init__(self, engine: InferenceEngine, max_faces: int = 4, stability: Stability | str | None = None,
-                 video_mode: bool = True, smoothing: float | None = None, face_crops: bool = False):
+                 video_mode: bool = True, smoothing: float | None = None, face_crops: bool | None = None):
         self.face_crops = face_crops
         self.mesh = FaceMesh(max_faces=max_faces, video_mode=video_mode)
         self.tracker = FaceTracker()
@@ -105,7 +106,7 @@ class FacePipeline:
                 faces = self.mesh.process(frame.image)
             else:
                 faces = faces_in_still(self.mesh, frame.image) or (
-                    [whole_image_face(frame.image)] if self.face_crops else [])
+                    [whole_image_face(frame.image)] if self._is_face_crop(frame.image) else [])
         with timer.stage("tracking"):
             if not self.video_mode:  # a photo's faces are numbered afresh, not matched to the last photo's:
                 self.tracker.reset()  # #1 is the largest (the subject; a script reading a photo's first row gets it)
@@ -140,6 +141,9 @@ class FacePipeline:
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
+
+    def _is_face_crop(self, image: np.ndarray) -> bool:
+        return looks_like_face_crop(image) if self.face_crops is None else self.face_crops
 
     def _held_faces(self, found: list[FaceResult], timestamp: float) -> list[FaceResult]:
         """Tracks missed on this frame but seen within ``hold_s``, as they were last shown (no raw probabilities:

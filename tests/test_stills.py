@@ -58,9 +58,24 @@ def test_face_crops_get_the_probabilities_training_gives_them(fer_folder, tmp_pa
     assert taken_whole == NOT_FOUND
 
 
-def test_without_face_crops_a_crop_without_a_found_face_gets_no_face(fer_folder, tmp_path):
-    frames = analyze_jsonl(fer_folder[0], tmp_path / "r.jsonl")
+def test_photos_the_size_of_a_dataset_crop_are_face_crops_unless_told_otherwise(fer_folder, tmp_path, capsys):
+    """48 px near-square photos are taken for face crops without the flag; --no-face-crops leaves them unread."""
+    told = analyze_jsonl(fer_folder[0], tmp_path / "told.jsonl", "--face-crops")
+    capsys.readouterr()
+    default = analyze_jsonl(fer_folder[0], tmp_path / "default.jsonl")
+    assert "3 face crops without a found face taken whole" in capsys.readouterr().out
+    assert default == told
+    frames = analyze_jsonl(fer_folder[0], tmp_path / "none.jsonl", "--no-face-crops")
     assert {name for name, f in frames.items() if not f["faces"]} == {f"{i}.png" for i in NOT_FOUND}
+
+
+def test_only_small_near_square_images_look_like_face_crops():
+    from app.face.stills import looks_like_face_crop
+
+    for h, w in [(48, 48), (96, 96), (100, 100), (181, 143), (191, 191)]:
+        assert looks_like_face_crop(np.zeros((h, w, 3), np.uint8)), (h, w)
+    for h, w in [(192, 192), (240, 320), (480, 640), (40, 120), (150, 60)]:  # a photo, a banner, a strip
+        assert not looks_like_face_crop(np.zeros((h, w, 3), np.uint8)), (h, w)
 
 
 def test_face_crops_is_refused_for_a_video(tmp_path, capsys):

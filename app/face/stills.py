@@ -6,8 +6,9 @@ aligned face it gave training:
 
 - a small image (a 48 px FER2013 crop, a 96 px AffectNet crop) is enlarged to about ``DETECT_SIDE`` pixels and
   padded by edge replication before MediaPipe sees it, because the detector misses faces that fill a tiny image;
-- where no face is found in an image the caller says is a face crop, the whole image is the face
-  (``whole_image_face``; aligned by ``app.face.align.crop_as_face``).
+- where no face is found in a face crop, the whole image is the face (``whole_image_face``; aligned by
+  ``app.face.align.crop_as_face``). A small, near-square image is taken for a face crop (``looks_like_face_crop``):
+  nobody photographs a scene at 48 or 96 px, while every face dataset ships its crops at that size.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.types import Face
 
 DETECT_SIDE = 192  # MediaPipe's detector finds small crops reliably once they are about this big
 PAD_FRACTION = 1 / 3  # replicated border, as a share of DETECT_SIDE: room around a face that fills its crop
+CROP_MAX_ASPECT = 1.5  # dataset crops are square (FER2013, CK+, AffectNet, RAF-DB) or nearly so (SFEW's 143x181)
 
 
 def enlarge_for_detection(bgr: np.ndarray) -> tuple[np.ndarray, float, int]:
@@ -31,6 +33,13 @@ def enlarge_for_detection(bgr: np.ndarray) -> tuple[np.ndarray, float, int]:
     big = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     pad = int(round(DETECT_SIDE * PAD_FRACTION))
     return cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE), scale, pad
+
+
+def looks_like_face_crop(bgr: np.ndarray) -> bool:
+    """Whether an image is the size and shape of a dataset's face crop: under ``DETECT_SIDE`` on its short side
+    and at most ``CROP_MAX_ASPECT`` times as long as it is wide (or the other way round)."""
+    short, long = sorted(bgr.shape[:2])
+    return short < DETECT_SIDE and long <= CROP_MAX_ASPECT * short
 
 
 def faces_in_still(mesh, bgr: np.ndarray) -> list[Face]:
