@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def box_area(box: tuple[float, float, float, float]) -> float:
+    """Area of an (x0, y0, x1, y1) box; 0 for an empty one."""
+    x0, y0, x1, y1 = box
+    return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
 @dataclass(frozen=True)
 class Frame:
     """One BGR image from a source, with its position in the stream."""
@@ -33,8 +39,7 @@ class Face:
 
     @property
     def area(self) -> float:
-        x0, y0, x1, y1 = self.box
-        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+        return box_area(self.box)
 
 
 @dataclass
@@ -58,6 +63,10 @@ class FaceResult:
     talking: bool = False  # the face is talking: its frames with parted lips count less in the smoothing
     held: bool = False  # not found on this frame: its last box and label, kept a moment (app.pipeline.LOST_FACE_HOLD_S)
     whole_image: bool = False  # no face was found in this face-crop image: the model saw the whole image
+
+    @property
+    def area(self) -> float:
+        return box_area(self.box)
 
     @property
     def reported_raw(self) -> np.ndarray | None:

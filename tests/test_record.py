@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -251,6 +252,23 @@ def test_jsonl_has_one_line_per_frame(tmp_path):
     face = lines[2]["faces"][1]
     assert face["track_id"] == 1 and len(face["box"]) == 4
     assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_each_frame_lists_its_largest_face_first(tmp_path, suffix):
+    """A script that reads a frame's first row gets its main subject, whatever order the mesh found faces in."""
+    rng = np.random.default_rng(1)
+    boxes = {1: (0.0, 0.0, 40.0, 40.0), 2: (100.0, 50.0, 300.0, 260.0), 3: (400.0, 60.0, 480.0, 150.0)}
+    faces = [replace(face_result(t, rng), box=boxes[t]) for t in (1, 2, 3)]  # found smallest first
+    out = tmp_path / f"results.{suffix}"
+    with ResultsWriter(out) as writer:
+        writer.write(FrameResult(Frame(np.zeros((300, 500, 3), np.uint8), 0, 0.0, "test"), faces, model_name="m"))
+    if suffix == "csv":
+        with open(out, newline="") as f:
+            tracks = [int(r["track_id"]) for r in csv.DictReader(f)]
+    else:
+        tracks = [face["track_id"] for face in json.loads(out.read_text())["faces"]]
+    assert tracks == [2, 3, 1]
 
 
 def test_results_writer_edges(tmp_path):

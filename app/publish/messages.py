@@ -26,11 +26,7 @@ def normalised_box(face: FaceResult, width: int, height: int) -> tuple[float, fl
 
 def primary_face(result: FrameResult) -> FaceResult | None:
     """The face single-subject outputs (LSL, VRChat) follow: the largest, as the app's probability panel does."""
-    def area(f: FaceResult) -> float:
-        x0, y0, x1, y1 = f.box
-        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
-
-    return max(result.faces, key=area) if result.faces else None
+    return max(result.faces, key=lambda f: f.area) if result.faces else None
 
 
 def faces_by_track(result: FrameResult) -> list[FaceResult]:

@@ -32,7 +32,7 @@ class ResultsWriter:
     name (blank where it has no such class). A face the mesh missed for a moment and the app still shows
     (``FaceResult.held``) has its row with the ``raw_`` columns blank (JSONL: null). Frames without faces add no CSV
     row but are counted in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay
-    visible.
+    visible. A frame's faces come largest first, so its first row is its main subject, in a video as in a photo.
 
     Each frame's text is built first and handed to the OS in one unbuffered write, so the file on disk always ends
     at a frame boundary that a crash cannot split. When the disk fills (ENOSPC, or the size limit) the file is cut
@@ -120,7 +120,7 @@ class ResultsWriter:
         if not self._header_written:
             writer.writerow(self.columns)
             self._header_written = True  # a failed write disables the writer, so the header is never repeated
-        for face in result.faces:
+        for face in largest_first(result.faces):
             probs = [*self._probabilities(face).values(), *self._probabilities(face, raw=True).values()]
             writer.writerow(
                 [
@@ -150,7 +150,7 @@ class ResultsWriter:
                 "held": face.held,
                 "talking": face.talking,
             }
-            for face in result.faces
+            for face in largest_first(result.faces)
         ]
         line = {
             "timestamp": round(result.frame.timestamp, 4),
@@ -184,3 +184,9 @@ class ResultsWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def largest_first(faces: list[FaceResult]) -> list[FaceResult]:
+    """Faces by box area, largest first (ties keep their order): a script that reads each frame's first row gets
+    its main subject, whatever order the face mesh found the faces in."""
+    return sorted(faces, key=lambda f: -f.area)

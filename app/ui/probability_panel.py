@@ -156,11 +156,7 @@ class ProbabilityPanel(QWidget):
 
 
 def largest_face(faces: list[FaceResult]) -> FaceResult | None:
-    def area(f: FaceResult) -> float:
-        x0, y0, x1, y1 = f.box
-        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
-
-    return max(faces, key=area) if faces else None
+    return max(faces, key=lambda f: f.area) if faces else None
 
 
 def face_at(faces: list[FaceResult], x: float, y: float) -> FaceResult | None:
