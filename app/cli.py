@@ -171,7 +171,7 @@ def _gui(args: argparse.Namespace) -> int:
     from app.ui.main import run_app
 
     return run_app(source=args.source, model=args.model, provider=args.provider, stability=args.stability,
-                   loop=args.loop, outputs=config_from_args(args))
+                   loop=args.loop, mirror=args.mirror, outputs=config_from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                          f"{DEFAULT_STABILITY})")
     ap.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
                     help="start a video file again at its end (default: the last choice, else on)")
+    ap.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                    help="show a camera mirrored, as video calls do (default: the last choice, else on)")
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input", help="a video file, a photo, or a folder of photos (a folder without photos of its own: "

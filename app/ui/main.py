@@ -34,6 +34,7 @@ def run_app(
     models_dir: str | None = None,
     stability: str | None = None,
     loop: bool | None = None,
+    mirror: bool | None = None,
     outputs: OutputConfig | None = None,
 ) -> int:
     """Show the window and run until it is closed; returns the process exit code.
@@ -42,6 +43,7 @@ def run_app(
     the models folder (None: the last one, else the registry's default); ``provider`` auto/tensorrt/cuda/cpu;
     ``stability`` a preset name (None: the last one chosen, else the default), remembered like a choice in the panel;
     ``loop`` whether video files restart at their end (None: the last choice, else on), remembered the same way;
+    ``mirror`` whether a camera is shown mirrored (None: the last choice, else on), remembered too;
     ``outputs`` the live outputs to switch on (``--osc``, ``--ws``, ``--lsl``), remembered too.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -51,6 +53,8 @@ def run_app(
         window.display_controls.select_stability(stability)
     if loop is not None:
         window.source_controls.loop.setChecked(loop)
+    if mirror is not None:
+        window.source_controls.mirror.setChecked(mirror)
     window.show()
     window.start(source=source, model=model, provider=provider)
     if outputs is not None:

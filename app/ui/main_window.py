@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
         self.worker.set_loop(self.source_controls.loop.isChecked())
+        self.worker.set_mirror(self.source_controls.mirror.isChecked())
         self.reconnect = ReconnectOffer(self.worker, self.banner.show_error, self.stop_recording, self.view)
         self._wire()
         self.refresh_cameras(cameras)
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         self.models.settled.connect(self._open_deferred_source)
         self.recording.snapshotSaved.connect(self.snapshotSaved)
         sc.loop.toggled.connect(w.set_loop)
+        sc.mirror.toggled.connect(w.set_mirror)
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
         sc.openFolderRequested.connect(self.choose_folder)

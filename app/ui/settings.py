@@ -75,6 +75,15 @@ class AppSettings:
         self._set("source/fps", value)
 
     @property
+    def mirror_camera(self) -> bool:
+        """Cameras are shown mirrored (on by default: people expect to see themselves as in a mirror)."""
+        return self._get("source/mirror", True, bool)
+
+    @mirror_camera.setter
+    def mirror_camera(self, value: bool) -> None:
+        self._set("source/mirror", bool(value))
+
+    @property
     def loop_files(self) -> bool:
         """Video files restart at their end (on by default: a file stands in for a camera in a demo)."""
         return self._get("source/loop", True, bool)
@@ -154,6 +163,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     """
     source.set_mode(settings.camera_resolution, settings.camera_fps)
     source.loop.setChecked(settings.loop_files)
+    source.mirror.setChecked(settings.mirror_camera)
     if model is not None:
         model.select_provider(settings.provider)
     for name, default in (("boxes", True), ("landmarks", False), ("labels", True), ("talking", True)):
@@ -165,6 +175,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     source.resolution_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_resolution", text))
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
     source.loop.toggled.connect(lambda on: setattr(settings, "loop_files", on))
+    source.mirror.toggled.connect(lambda on: setattr(settings, "mirror_camera", on))
     for name in ("boxes", "landmarks", "labels", "talking"):
         getattr(display, name).toggled.connect(lambda on, name=name: settings.set_toggle(name, on))
     display.stabilityChanged.connect(lambda value: setattr(settings, "stability", value))

@@ -29,7 +29,7 @@ from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
 from app.smoothing import DEFAULT_STABILITY, Stability, stability_preset
-from app.types import FrameResult
+from app.types import Frame, FrameResult
 from app.ui.playback import PausablePlayback
 from app.ui.rates import RateMeter
 from app.ui.recording import Recording
@@ -101,6 +101,8 @@ class StreamWorker(QThread):
         self._rate = RateMeter()
         self._rate_engine: InferenceEngine | None = None  # the inference rate restarts with each model
         self._loop = True
+        self._mirror = True
+        self._mirror_changed = False
         self._last_error = ""
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
@@ -139,6 +141,13 @@ class StreamWorker(QThread):
             playback = self._playback
         if playback is not None and isinstance(playback.inner, VideoFileSource):
             playback.inner.loop = loop
+
+    def set_mirror(self, mirror: bool) -> None:
+        """Cameras are flipped left to right before anything sees the frame, so boxes, recordings, results and
+        outputs all follow the picture shown; applies from the next frame (video files and photos never flip)."""
+        with self._lock:
+            self._mirror_changed = self._mirror_changed or bool(mirror) != self._mirror
+            self._mirror = bool(mirror)
 
     def set_options(self, options: RenderOptions) -> None:
         with self._lock:
@@ -228,7 +237,15 @@ class StreamWorker(QThread):
                 self._end_of_source()
             return
         if not self._paused:
-            self._process(frame)
+            self._process(self._mirrored(frame))
+
+    def _mirrored(self, frame: Frame) -> Frame:
+        with self._lock:
+            mirror, changed, self._mirror_changed = self._mirror, self._mirror_changed, False
+        live = self._capture is not None and self._capture.source.is_live
+        if changed and live and self._pipeline is not None:
+            self._pipeline.reset()  # every face jumps to its mirror place: MediaPipe must find it afresh
+        return replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1])) if mirror and live else frame
 
     def _apply_commands(self) -> None:
         with self._lock:
