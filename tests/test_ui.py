@@ -182,6 +182,27 @@ def test_pause_freezes_the_view_and_resumes_where_it_stopped(qtbot, make_window)
     assert window.last_frame.result.frame.index - index <= 10
 
 
+def test_full_screen_presentation_shows_the_video_alone_until_esc(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=1)
+    controls = (window.source_controls, window.panel.timeline, window.status)
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.presenting and window.isFullScreen()
+    assert not any(widget.isVisible() for widget in controls)
+    qtbot.waitUntil(lambda: window.view.width() >= window.centralWidget().width() - 20, timeout=WAIT_MS)
+    assert any("Esc" in text for text in window.banner.texts())  # how to get the controls back
+    shown = window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > shown + 3, timeout=WAIT_MS)  # the video plays on
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.presenting and not window.isFullScreen()
+    assert all(widget.isVisible() for widget in controls)
+    assert not any("Esc" in text for text in window.banner.texts())
+    qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton)  # a double-click on the video does the same
+    assert window.presenting
+    qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton)
+    assert not window.presenting and window.source_controls.isVisible()
+
+
 def test_without_a_camera_the_window_opens_and_says_so(qtbot, make_window):
     window = make_window(source=None)
     assert window.isVisible()
@@ -238,11 +259,13 @@ def test_settings_are_remembered(qtbot, make_window):
     window.display_controls.landmarks.setChecked(True)
     window.display_controls.select_stability("steady")
     window.display_controls.max_faces.setValue(2)
+    window.source_controls.mirror.setChecked(False)
     window.close()
     again = make_window(source=None, model=None)
     assert again.display_controls.landmarks.isChecked()
     assert again.display_controls.current_stability() == "steady"
     assert again.display_controls.max_faces.value() == 2
+    assert not again.source_controls.mirror.isChecked()
     assert again.settings.source == str(video(SHORT))
     qtbot.waitUntil(lambda: again.models.active_model == "alpha", timeout=WAIT_MS)
 

@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
             self.record_controls, self.recorder, self.banner, self.status, self.settings, self._recording_context, self
         )
         self.paused = False
+        self._presenting, self._was_maximised = False, False
         self._closing = False
         self._selected_track: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         column_layout.setContentsMargins(0, 0, 0, 0)
         column_layout.addWidget(scroll, 1)
         column_layout.addWidget(self.panel)
+        self._side_column = column  # hidden, with the timeline and status bar, in full-screen presentation
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.view)
         left.addWidget(self.panel.timeline)
@@ -156,10 +158,13 @@ class MainWindow(QMainWindow):
         rc.snapshotRequested.connect(self.snapshot)
         rc.folderRequested.connect(self.recording.choose_folder)
         self.view.clicked.connect(self._on_view_clicked)
+        self.view.doubleClicked.connect(self.toggle_presentation)
         for key, slot in (
             (Qt.Key.Key_Space, self.toggle_pause),
             (Qt.Key.Key_R, self.toggle_recording),
             (Qt.Key.Key_S, self.snapshot),
+            (Qt.Key.Key_F11, self.toggle_presentation),
+            (Qt.Key.Key_Escape, self.leave_presentation),
             (QKeySequence.StandardKey.Open, self.choose_file),
         ):
             QShortcut(QKeySequence(key), self, activated=slot)
@@ -260,6 +265,33 @@ class MainWindow(QMainWindow):
     def _on_view_clicked(self, x: float, y: float) -> None:
         face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
         self._selected_track = face.track_id if face else None
+
+    # ---- full-screen presentation ---------------------------------------------------------------------------
+    @property
+    def presenting(self) -> bool:
+        return self._presenting
+
+    def toggle_presentation(self) -> None:
+        """F11 or a double-click on the video: the annotated video alone fills the screen (for a demo audience);
+        the same again, or Esc, brings the controls back. Everything keeps running (recording, outputs)."""
+        if self._presenting:
+            self.leave_presentation()
+            return
+        self._presenting, self._was_maximised = True, self.isMaximized()
+        for widget in (self._side_column, self.panel.timeline, self.status):
+            widget.hide()
+        self.showFullScreen()
+        self.banner.show_info("Full screen: press Esc or F11, or double-click the video, to see the controls again",
+                              scope="presentation")
+
+    def leave_presentation(self) -> None:
+        if not self._presenting:
+            return
+        self._presenting = False
+        self.banner.clear_scope("presentation")
+        for widget in (self._side_column, self.panel.timeline, self.status):
+            widget.show()
+        self.showMaximized() if self._was_maximised else self.showNormal()
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused

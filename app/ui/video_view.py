@@ -25,6 +25,7 @@ class VideoView(QWidget):
     """Shows the newest frame; emits ``clicked(x, y)`` in frame pixel coordinates."""
 
     clicked = Signal(float, float)
+    doubleClicked = Signal()  # noqa: N815 (Qt naming) - the window toggles full-screen presentation
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,6 +83,11 @@ class VideoView(QWidget):
             return None
         sx = self._image.width() / rect.width()
         return (pos.x() - rect.x()) * sx, (pos.y() - rect.y()) * sx
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.doubleClicked.emit()
+        super().mouseDoubleClickEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         point = self.map_to_frame(event.position())
