@@ -201,6 +201,10 @@ def test_full_screen_presentation_shows_the_video_alone_until_esc(qtbot, make_wi
     assert window.presenting
     qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton)
     assert not window.presenting and window.source_controls.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    window.close()  # closed while presenting: the next start opens as a window, not full screen
+    again = make_window(source=None, model=None, start=False)
+    assert not again.isFullScreen() and not again.presenting
 
 
 def test_without_a_camera_the_window_opens_and_says_so(qtbot, make_window):

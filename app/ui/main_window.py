@@ -291,7 +291,10 @@ class MainWindow(QMainWindow):
         self.banner.clear_scope("presentation")
         for widget in (self._side_column, self.panel.timeline, self.status):
             widget.show()
-        self.showMaximized() if self._was_maximised else self.showNormal()
+        if self._was_maximised:
+            self.showMaximized()
+        else:
+            self.showNormal()
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -338,6 +341,7 @@ class MainWindow(QMainWindow):
         self.worker.wait(10_000)
         self.outputs.close_all()
         self.models.loader.wait()
+        self.leave_presentation()  # remember the window, not the full screen
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
         super().closeEvent(event)
