@@ -197,8 +197,14 @@ def test_full_screen_presentation_shows_the_video_alone_until_esc(qtbot, make_wi
     assert not window.presenting and not window.isFullScreen()
     assert all(widget.isVisible() for widget in controls)
     assert not any("Esc" in text for text in window.banner.texts())
-    qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton)  # a double-click on the video does the same
-    assert window.presenting
+    face = window.last_frame.result.faces[0]
+    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
+    on_face = QPointF(rect.x() + (face.box[0] + face.box[2]) / 2 * rect.width() / width,
+                      rect.y() + (face.box[1] + face.box[3]) / 2 * rect.width() / width).toPoint()
+    assert window.view.map_to_frame(QPointF(on_face)) is not None and window.selected_track is None
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_face)  # a real double-click: press, release,
+    qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton, pos=on_face)  # then Qt's double-click event
+    assert window.presenting and window.selected_track is None  # a double-click does the same, selecting no face
     qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton)
     assert not window.presenting and window.source_controls.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_F11)

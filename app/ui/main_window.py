@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self._presenting, self._was_maximised = False, False
         self._closing = False
         self._selected_track: int | None = None
+        self._selection_before_click: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
         self.worker.set_loop(self.source_controls.loop.isChecked())
@@ -158,7 +159,7 @@ class MainWindow(QMainWindow):
         rc.snapshotRequested.connect(self.snapshot)
         rc.folderRequested.connect(self.recording.choose_folder)
         self.view.clicked.connect(self._on_view_clicked)
-        self.view.doubleClicked.connect(self.toggle_presentation)
+        self.view.doubleClicked.connect(self._on_view_double_clicked)
         for key, slot in (
             (Qt.Key.Key_Space, self.toggle_pause),
             (Qt.Key.Key_R, self.toggle_recording),
@@ -264,7 +265,17 @@ class MainWindow(QMainWindow):
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
+        self._selection_before_click = self._selected_track
         self._selected_track = face.track_id if face else None
+
+    @property
+    def selected_track(self) -> int | None:
+        """The face the panel follows because it was clicked (None: the largest face)."""
+        return self._selected_track
+
+    def _on_view_double_clicked(self) -> None:
+        self._selected_track = self._selection_before_click  # the double-click's first click chose nothing
+        self.toggle_presentation()
 
     # ---- full-screen presentation ---------------------------------------------------------------------------
     @property

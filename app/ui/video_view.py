@@ -85,9 +85,12 @@ class VideoView(QWidget):
         return (pos.x() - rect.x()) * sx, (pos.y() - rect.y()) * sx
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Not passed on: QWidget's default treats a double-click as another press, which would select a face."""
         if event.button() == Qt.MouseButton.LeftButton:
             self.doubleClicked.emit()
-        super().mouseDoubleClickEvent(event)
+            event.accept()
+        else:
+            super().mouseDoubleClickEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         point = self.map_to_frame(event.position())
