@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.capture.base import IMAGE_EXTENSIONS, Source
+from app.capture.base import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, Source
 from app.capture.camera import CameraInfo, CameraSource, list_cameras
 from app.capture.image import FolderSource, ImageSource
 from app.capture.mailbox import LatestFrameMailbox, ThreadedCapture
@@ -13,6 +13,7 @@ from app.capture.video import VideoFileSource
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "VIDEO_FILE_EXTENSIONS",
     "CameraInfo",
     "CameraSource",
     "FolderSource",

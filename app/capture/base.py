@@ -19,6 +19,9 @@ S = TypeVar("S", bound="Source")
 # TIFF, several older sets are PGM)
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".tif",
                                               ".tiff", ".pgm", ".ppm", ".pnm"})
+# video containers people bring (FFmpeg, through OpenCV or PyAV, reads many more): for file pickers and messages
+VIDEO_FILE_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
+                                          ".flv", ".3gp", ".ts", ".mts")
 
 
 class Source(ABC):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.capture.base import IMAGE_EXTENSIONS, Source, read_image, require_file
+from app.capture.base import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, Source, read_image, require_file
 from app.errors import SourceError
 from app.types import Frame
 
@@ -98,6 +98,16 @@ class FolderSource(Source):
         """Image files found at open(), in delivery order (unreadable ones included)."""
         return list(self._files)
 
+    def _no_images_message(self) -> str:
+        videos = sorted((p for p in self.path.rglob("*") if p.suffix.lower() in VIDEO_FILE_EXTENSIONS and p.is_file()),
+                        key=_natural_key)
+        if videos:  # a folder of clips: say how to analyse them rather than only what is missing
+            names = ", ".join(p.name for p in videos[:3]) + (", ..." if len(videos) > 3 else "")
+            return (f"Folder {self.path} holds {len(videos)} video file{'s' * (len(videos) > 1)} ({names}) but no "
+                    f"photos; a video is analysed on its own: give its path, e.g. {videos[0]}.")
+        exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+        return f"Folder {self.path} contains no image files ({exts}), nor do its subfolders."
+
     def _open(self) -> None:
         if not self.path.is_dir():
             raise SourceError(f"Image folder not found: {self.path}")
@@ -106,8 +116,7 @@ class FolderSource(Source):
             files = sorted((p for p in self.path.rglob("*") if _is_image_file(p)),
                            key=lambda p: [_natural_key(Path(part)) for part in p.relative_to(self.path).parts])
         if not files:
-            exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-            raise SourceError(f"Folder {self.path} contains no image files ({exts}), nor do its subfolders.")
+            raise SourceError(self._no_images_message())
         self._files, self._next, self._index = files, 0, 0
         first = self._decode_next()
         if first is None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from app.capture import IMAGE_EXTENSIONS, CameraInfo, list_cameras
+from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, list_cameras
 from app.inference.registry import ModelRegistry
 from app.publish import PublisherSet
 from app.ui.banner import Banner
@@ -31,8 +31,8 @@ from app.ui.status import FrameStatusBar
 from app.ui.video_view import VideoView
 from app.ui.workers import ProcessedFrame, SourceInfo, StreamWorker
 
-VIDEO_FILTER = ("Videos and images (*.mp4 *.mkv *.mov *.avi *.webm *.m4v "
-                + " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)")
+_PICKABLE = (*VIDEO_FILE_EXTENSIONS, *sorted(IMAGE_EXTENSIONS))
+VIDEO_FILTER = "Videos and images (" + " ".join(f"*{ext}" for ext in _PICKABLE) + ");;All files (*)"
 NO_CAMERA = "No camera found. Open a video file (Ctrl+O) or drop one onto the window."
 
 
