@@ -18,6 +18,7 @@ from app.capture import FolderSource, open_source
 from app.errors import ModelLoadError, SourceError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
+from app.label_changes import LabelChanges
 from app.pipeline import PHOTO_MAX_FACES, VIDEO_MAX_FACES, FacePipeline, StageTimer
 from app.publish import PublisherSet
 from app.record import ResultsWriter, VideoRecorder
@@ -41,6 +42,7 @@ class AnalysisSummary:
     whole_images: int = 0  # face crops without a found face, taken whole (face_crops)
     photos_out: AnnotatedPhotos | None = None  # where annotated photos went, when the input was photos
     unit: str = "frames"  # what the input is made of: "frames" of a video, or "photos"
+    label_changes: LabelChanges = field(default_factory=LabelChanges)  # steadiness of the shown labels (video)
 
     @property
     def fps(self) -> float:
@@ -90,6 +92,9 @@ class AnalysisSummary:
             + (f"{_count(self.whole_images, 'face crop')} without a found face taken whole\n" if self.whole_images
                else "")
             + (f"labels shown: {shares}\n" if shares else "")
+            + (f"label changes: {self.label_changes.per_second:.2f} per second of face time "
+               f"({_count(self.label_changes.changes, 'change')} in {self.label_changes.seconds:.1f} s)\n"
+               if self.unit == "frames" and self.label_changes.seconds > 0 else "")
             + f"median ms per {unit}: {stages}"
         )
 
@@ -194,6 +199,7 @@ def analyze(
             summary.whole_images += sum(face.whole_image for face in result.faces)
             for face in result.faces:
                 summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
+            summary.label_changes.feed(frame.timestamp, {face.track_id: face.label for face in result.faces})
             for k, v in result.timings_ms.items():
                 summary.stage_ms.setdefault(k, []).append(v)
             bar.update(1)

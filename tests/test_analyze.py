@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import av
 import numpy as np
@@ -141,6 +142,29 @@ def test_talk_weight_one_counts_every_frame_alike(models_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["analyze", str(src), "--talk-weight", "0"])
     assert "must be above 0" in capsys.readouterr().err
+
+
+def test_the_summary_counts_the_label_changes_the_results_show(models_dir, tmp_path, capsys):
+    """The summary's steadiness line counts what a viewer saw: the changes of each track's label in the CSV."""
+    src = require_data(video("woman_smile_neutral.mp4"))
+    out = tmp_path / "r.csv"
+    shipped = Path(__file__).parent.parent / "models" / "poster-small.onnx"
+    assert main(["analyze", str(src), "--model", str(shipped), "--csv", str(out), "--max-frames", "120",
+                 "--stability", "responsive", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader(open(out)))
+    by_frame: dict[int, dict[str, tuple[float, str]]] = {}
+    for r in rows:
+        by_frame.setdefault(int(r["frame_index"]), {})[r["track_id"]] = (float(r["timestamp"]), r["label"])
+    changes, seconds = 0, 0.0
+    for i in range(1, 120):
+        before, now = by_frame.get(i - 1, {}), by_frame.get(i, {})
+        for track in before.keys() & now.keys():
+            seconds += now[track][0] - before[track][0]
+            changes += now[track][1] != before[track][1]
+    assert changes > 0  # she smiles and talks; responsive labels follow
+    assert f"label changes: {changes / seconds:.2f} per second of face time ({changes} changes in {seconds:.1f} s)" \
+        in printed
 
 
 def test_a_folder_of_photos_names_each_photo_in_the_results(models_dir, tmp_path):

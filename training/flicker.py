@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from app.analyze import load_engine
 from app.capture import open_source
+from app.label_changes import LabelChanges
 from app.pipeline import FacePipeline
 from app.smoothing import DEFAULT_STABILITY, PRESETS, RAW, LabelSmoother, Stability
 
@@ -100,29 +101,12 @@ def shown_per_frame(frames: list[RecordedFrame], stability: Stability) -> np.nda
 
 
 def label_runs(frames: list[RecordedFrame], shown: list[dict[int, int]]) -> tuple[int, float, list[int]]:
-    """Label changes, seconds of face time, and run lengths in frames, over every track (a run ends where the
-    label changes or the track is missing for a frame)."""
-    changes, seconds, runs = 0, 0.0, []
-    current: dict[int, list[int]] = {}  # track -> [label, run length]
-    for i, labels in enumerate(shown):
-        dt = frames[i].timestamp - frames[i - 1].timestamp if i else 0.0
-        for tid in list(current):
-            if tid not in labels:
-                runs.append(current.pop(tid)[1])
-        for tid, label in labels.items():
-            run = current.get(tid)
-            if run is None:
-                current[tid] = [label, 1]
-                continue
-            seconds += dt
-            if label == run[0]:
-                run[1] += 1
-            else:
-                changes += 1
-                runs.append(run[1])
-                current[tid] = [label, 1]
-    runs.extend(run[1] for run in current.values())
-    return changes, seconds, runs
+    """Label changes, seconds of face time, and run lengths in frames, over every track (``app.label_changes``:
+    what ``ferlive analyze`` reports)."""
+    counter = LabelChanges()
+    for frame, labels in zip(frames, shown):
+        counter.feed(frame.timestamp, labels)
+    return counter.changes, counter.seconds, counter.runs
 
 
 def flicker_report(frames: list[RecordedFrame], stability: Stability, classes: tuple[str, ...] = ()) -> dict:
