@@ -37,6 +37,7 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
                   scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
                   jitter: float = 0.2, gamma: float = 0.0, light: float = 0.0, blur_p: float = 0.0,
                   noise: float = 0.0, pose: float = 0.0, talk_p: float = 0.0, talk_drop: float = 0.06,
+                  jpeg_p: float = 0.0, jpeg_quality: float = 20.0,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies.
 
@@ -46,7 +47,8 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     The camera terms (all off at 0) imitate what a webcam does to a face that FER2013's studio-like crops lack:
     ``gamma`` exposure curves (log-uniform in 1/(1+g)..1+g), ``light`` a linear shading ramp across the face from a
     random direction (side light, up to +-light), ``blur_p`` defocus/motion softness or sharpening, ``noise`` sensor
-    noise (Gaussian, sigma up to ``noise``).
+    noise (Gaussian, sigma up to ``noise``), and ``jpeg_p`` the share of faces compressed as a JPEG or a video
+    frame is (quality uniform in ``jpeg_quality``..95: ``compress``).
 
     ``talk_p`` (off at 0) parts the lips of that share of the faces, whatever their label, by up to ``talk_drop``
     of the crop: a talking face, whose open mouth is not the surprise or fear it resembles (``open_mouth``)."""
@@ -88,6 +90,8 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
         images = ((images - mean) * c + mean + br).clamp(0, 1)
     if gamma > 0 or light > 0 or blur_p > 0 or noise > 0:
         images = camera_conditions(images, gamma, light, blur_p, noise, g)
+    if jpeg_p > 0:  # last of the camera terms: a camera compresses what its sensor saw
+        images = compress(images, jpeg_p, jpeg_quality, g)
     # random erasing of one rectangle
     if erase_p > 0:
         s = images.shape[-1]
@@ -231,3 +235,49 @@ def camera_conditions(images: torch.Tensor, gamma: float, light: float, blur_p: 
         sigma = torch.rand(b, 1, 1, 1, generator=g, device=dev) * noise
         images = images + torch.randn(images.shape, generator=g, device=dev) * sigma
     return images.clamp(0, 1)
+
+
+# the IJG (libjpeg) luminance quantisation table at quality 50, row by row
+JPEG_LUMA_TABLE = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                   14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                   49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+
+
+@lru_cache(maxsize=4)
+def _dct_matrix(device: str) -> torch.Tensor:
+    """The orthonormal 8-point DCT-II matrix (rows: frequencies)."""
+    n = torch.arange(8, dtype=torch.float32)
+    d = torch.cos((2 * n[None, :] + 1) * n[:, None] * math.pi / 16) * math.sqrt(2 / 8)
+    d[0] /= math.sqrt(2)
+    return d.to(device)
+
+
+def jpeg_tables(quality: torch.Tensor) -> torch.Tensor:
+    """(B,8,8) quantisation tables for per-face JPEG qualities 1..100, scaled as libjpeg scales them."""
+    q = quality.clamp(1, 100)
+    scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)
+    base = torch.tensor(JPEG_LUMA_TABLE, dtype=torch.float32, device=quality.device).view(1, 8, 8)
+    return torch.floor((base * scale.view(-1, 1, 1) + 50) / 100).clamp(1, 255)
+
+
+def jpeg_round_trip(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """(B,C,S,S) images in 0..1 through JPEG's lossy step at per-image ``quality`` (B,): 8x8 block DCT, quantisation
+    with libjpeg's luminance table, and back (each channel alike, no chroma subsampling)."""
+    b, c, h, w = images.shape
+    x = F.pad(images, (0, (-w) % 8, 0, (-h) % 8), mode="replicate") * 255 - 128
+    hh, ww = x.shape[-2] // 8, x.shape[-1] // 8
+    blocks = x.view(b, c, hh, 8, ww, 8).permute(0, 1, 2, 4, 3, 5)  # (B,C,hh,ww,8,8)
+    d = _dct_matrix(str(images.device))
+    table = jpeg_tables(quality).view(b, 1, 1, 1, 8, 8)
+    out = d.T @ (torch.round(d @ blocks @ d.T / table) * table) @ d
+    return ((out.permute(0, 1, 2, 4, 3, 5).reshape(b, c, hh * 8, ww * 8) + 128) / 255)[..., :h, :w].clamp(0, 1)
+
+
+def compress(images: torch.Tensor, p: float, min_quality: float, g: torch.Generator | None = None) -> torch.Tensor:
+    """A share ``p`` of the images JPEG-compressed (``jpeg_round_trip``) at a quality uniform in ``min_quality``..95.
+    Webcams send MJPEG or H.264 and photos are JPEGs: blocking and ringing that FER2013's crops, made from one
+    JPEG, show only mildly."""
+    b, dev = images.shape[0], images.device
+    quality = torch.rand(b, generator=g, device=dev) * (95 - min_quality) + min_quality
+    pick = torch.rand(b, 1, 1, 1, generator=g, device=dev) < p
+    return torch.where(pick, jpeg_round_trip(images, quality), images)
