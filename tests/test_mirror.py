@@ -46,10 +46,12 @@ def test_a_camera_is_mirrored_until_switched_off(qtbot, make_window):
     qtbot.waitUntil(lambda: shown_matches(window, mirrored) and face_centre_x(window) is not None, timeout=WAIT_MS)
     width = frames[0].shape[1]
     mirrored_x = face_centre_x(window)
+    assert window.source_controls.current_label.text().endswith("· mirrored")  # the source line says so
 
     window.source_controls.mirror.setChecked(False)
     qtbot.waitUntil(lambda: shown_matches(window, frames) and face_centre_x(window) is not None, timeout=WAIT_MS)
     plain_x = face_centre_x(window)
+    assert "mirrored" not in window.source_controls.current_label.text()
     # the face's box moved to the other side with the picture (the woman sits left of centre)
     assert plain_x < width / 2 < mirrored_x
     assert abs((width - mirrored_x) - plain_x) < 0.05 * width
@@ -64,3 +66,4 @@ def test_photos_are_never_mirrored(qtbot, make_window, tmp_path):
     window.open_source(str(path))
     qtbot.waitUntil(lambda: window.last_frame is not None, timeout=WAIT_MS)
     np.testing.assert_array_equal(window.last_frame.result.frame.image, photo)
+    assert "mirrored" not in window.source_controls.current_label.text()

@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self.recording.snapshotSaved.connect(self.snapshotSaved)
         sc.loop.toggled.connect(w.set_loop)
         sc.mirror.toggled.connect(w.set_mirror)
+        sc.mirror.toggled.connect(lambda _: self._show_source_line())
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
         sc.openFolderRequested.connect(self.choose_folder)
@@ -233,13 +234,21 @@ class MainWindow(QMainWindow):
         self.banner.clear_scope("source")  # "has ended", "not found", "no camera" were about another source
         self.recording.set_source_live(True)
         self.display_rate.reset()
-        size = f"{info.size[0]}×{info.size[1]}" if info.size else ""
-        fps = f" @ {info.fps:.2f} fps" if info.fps else ""
-        self.source_controls.current_label.setText(f"{info.name} {size}{fps}")
+        self._show_source_line()
         if info.spec.isdigit():
             self.source_controls.select_camera(int(info.spec))
         self.panel.clear()
         self._selected_track = None
+
+    def _show_source_line(self) -> None:
+        """Name, size and rate of the source playing; "mirrored" while a camera is shown as a mirror."""
+        info = self.source_info
+        if info is None:
+            return
+        size = f"{info.size[0]}×{info.size[1]}" if info.size else ""
+        fps = f" @ {info.fps:.2f} fps" if info.fps else ""
+        mirrored = " · mirrored" if info.is_live and self.source_controls.mirror.isChecked() else ""
+        self.source_controls.current_label.setText(f"{info.name} {size}{fps}{mirrored}")
 
     def _on_source_failed(self, message: str) -> None:
         self.banner.show_error(message, scope="source")
