@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.capture import FolderSource, open_source
+from app.capture import FolderSource, ImageSource, open_source
 from app.errors import ModelLoadError, SourceError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
@@ -199,7 +199,8 @@ def analyze(
             summary.whole_images += sum(face.whole_image for face in result.faces)
             for face in result.faces:
                 summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
-            summary.label_changes.feed(frame.timestamp, {face.track_id: face.label for face in result.faces})
+            if not stills:  # photos are numbered afresh each: there is no label to change
+                summary.label_changes.feed(frame.timestamp, {face.track_id: face.label for face in result.faces})
             for k, v in result.timings_ms.items():
                 summary.stage_ms.setdefault(k, []).append(v)
             bar.update(1)
@@ -222,6 +223,4 @@ def analyze(
 
 def _is_stills(source) -> bool:
     """Unrelated images (a folder, a photo) need detection on every frame, not tracking."""
-    from app.capture import ImageSource
-
     return isinstance(source, (FolderSource, ImageSource))

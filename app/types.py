@@ -97,3 +97,8 @@ class FrameResult:
     faces: list[FaceResult] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     model_name: str = ""
+
+
+def largest_face(faces: list[FaceResult]) -> FaceResult | None:
+    """The face with the largest box (the subject single-face views and outputs follow), or None."""
+    return max(faces, key=lambda f: f.area) if faces else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from app.labels import EXPRESSIONS, canonical_name
-from app.types import FaceResult, FrameResult
+from app.types import FaceResult, FrameResult, largest_face
 
 SCHEMA = "ferlive.frame/1"
 
@@ -26,7 +26,7 @@ def normalised_box(face: FaceResult, width: int, height: int) -> tuple[float, fl
 
 def primary_face(result: FrameResult) -> FaceResult | None:
     """The face single-subject outputs (LSL, VRChat) follow: the largest, as the app's probability panel does."""
-    return max(result.faces, key=lambda f: f.area) if result.faces else None
+    return largest_face(result.faces)
 
 
 def faces_by_track(result: FrameResult) -> list[FaceResult]:

@@ -15,12 +15,13 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, 
 from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, list_cameras
 from app.inference.registry import ModelRegistry
 from app.publish import PublisherSet
+from app.types import largest_face
 from app.ui.banner import Banner
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
 from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
-from app.ui.probability_panel import ProbabilityPanel, face_at, largest_face
+from app.ui.probability_panel import ProbabilityPanel, face_at
 from app.ui.qt_compat import guard_signal_refcount
 from app.ui.rates import RateMeter
 from app.ui.reconnect import ReconnectOffer
@@ -298,19 +299,22 @@ class MainWindow(QMainWindow):
             self.leave_presentation()
             return
         self._presenting, self._was_maximised = True, self.isMaximized()
-        for widget in (self._side_column, self.panel.timeline, self.status):
-            widget.hide()
+        self._show_controls(False)
         self.showFullScreen()
         self.banner.show_info("Full screen: press Esc or F11, or double-click the video, to see the controls again",
                               scope="presentation")
+
+    def _show_controls(self, visible: bool) -> None:
+        """The controls column, timeline and status bar: everything but the video."""
+        for widget in (self._side_column, self.panel.timeline, self.status):
+            widget.setVisible(visible)
 
     def leave_presentation(self) -> None:
         if not self._presenting:
             return
         self._presenting = False
         self.banner.clear_scope("presentation")
-        for widget in (self._side_column, self.panel.timeline, self.status):
-            widget.show()
+        self._show_controls(True)
         if self._was_maximised:
             self.showMaximized()
         else:

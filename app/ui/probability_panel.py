@@ -155,10 +155,6 @@ class ProbabilityPanel(QWidget):
         return [bar.value() / 1000.0 for bar in self._bars]
 
 
-def largest_face(faces: list[FaceResult]) -> FaceResult | None:
-    return max(faces, key=lambda f: f.area) if faces else None
-
-
 def face_at(faces: list[FaceResult], x: float, y: float) -> FaceResult | None:
     """The face whose box contains (x, y); the nearest centre when boxes overlap or none contains it closely."""
     inside = [f for f in faces if f.box[0] <= x <= f.box[2] and f.box[1] <= y <= f.box[3]]
