@@ -34,28 +34,38 @@ def talk_weight(text: str) -> float:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from app.analyze import analyze
+    from app.analyze_videos import is_video_folder
     from app.publish import PublisherSet, config_from_args
     from app.render import RenderOptions
 
-    results = [p for p in (args.csv, args.jsonl) if p]
+    options = dict(
+        model=args.model, provider=args.provider, max_faces=args.max_faces, smoothing=args.smoothing,
+        stability=(args.stability if args.talk_weight is None
+                   else replace(PRESETS[args.stability], talk_weight=args.talk_weight)),
+        options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
+        progress=not args.quiet, max_frames=args.max_frames, face_crops=args.face_crops,
+    )
     outputs = PublisherSet.open(config_from_args(args))  # a port in use or a bad host stops here, before any work
     try:
-        summary = analyze(
-            args.input, model=args.model, out_video=args.out, results_paths=results, provider=args.provider,
-            max_faces=args.max_faces, smoothing=args.smoothing,
-            stability=(args.stability if args.talk_weight is None
-                       else replace(PRESETS[args.stability], talk_weight=args.talk_weight)),
-            options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
-            progress=not args.quiet, max_frames=args.max_frames, publishers=outputs, face_crops=args.face_crops,
-        )
+        if is_video_folder(args.input):
+            status = _analyze_video_folder(args, outputs, options)
+        else:
+            status = _analyze_one(args, outputs, options)
         outputs.flush()
     finally:
         statuses = outputs.statuses()
         outputs.close()
+    for publisher_status in statuses:
+        print(publisher_status.describe())
+    return status
+
+
+def _analyze_one(args: argparse.Namespace, outputs, options: dict) -> int:
+    from app.analyze import analyze
+
+    results = [p for p in (args.csv, args.jsonl) if p]
+    summary = analyze(args.input, out_video=args.out, results_paths=results, publishers=outputs, **options)
     print(summary.describe())
-    for status in statuses:
-        print(status.describe())
     if summary.photos_out is not None:
         print(f"annotated photos: {summary.photos_out.target} ({summary.photos_out.written})")
     elif args.out:
@@ -67,6 +77,35 @@ def _analyze(args: argparse.Namespace) -> int:
         if args.strict:
             return 3
     return 130 if summary.interrupted else 0
+
+
+def _analyze_video_folder(args: argparse.Namespace, outputs, options: dict) -> int:
+    """Each video of the folder in turn; exit status 2 if any could not be analysed (the others still are)."""
+    from app.analyze_videos import analyze_videos
+
+    def started(i: int, total: int, job) -> None:
+        print(f"[{i + 1}/{total}] {job.name}", flush=True)
+
+    def done(outcome) -> None:
+        if outcome.error is not None:
+            print(f"ferlive: could not analyse {outcome.job.name}: {outcome.error}", file=sys.stderr)
+            return
+        print(outcome.summary.describe())
+        if outcome.job.out is not None:
+            print(f"annotated video: {outcome.job.out}")
+        for path in outcome.job.results:
+            print(f"results: {path}")
+        if outcome.summary.shortfall():
+            print(f"ferlive: warning: {outcome.job.name}: {outcome.summary.shortfall()}", file=sys.stderr)
+
+    batch = analyze_videos(args.input, out=args.out, csv=args.csv, jsonl=args.jsonl, publishers=outputs,
+                           on_start=started, on_done=done, **options)
+    print(batch.describe())
+    if batch.interrupted:
+        return 130
+    if batch.failed:
+        return 2
+    return 3 if args.strict and batch.short else 0
 
 
 # ``ferlive models`` columns: (heading, card metric, shown as a percentage)
@@ -191,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input", help="a video file, a photo, or a folder of photos (a folder without photos of its own: "
-                                   "those of its subfolders, e.g. a dataset's <class>/<image> layout)")
+                                   "those of its subfolders, e.g. a dataset's <class>/<image> layout); a folder "
+                                   "without photos but with videos: each video, with --out/--csv/--jsonl folders")
     an.add_argument("--model", default=None, help="model name in models/ or a path to an .onnx")
     an.add_argument("--out", default=None,
                     help="annotated H.264 video to write (.mp4, .mkv, .mov); for a photo an image file, for a folder "

@@ -266,11 +266,11 @@ def test_folder_without_readable_images_is_an_error(tmp_path):
         FolderSource(tmp_path).open()
 
 
-def test_a_folder_of_videos_says_to_analyse_each_video_on_its_own(tmp_path):
+def test_a_folder_of_videos_says_how_to_open_or_analyse_them(tmp_path):
     for name in ("clip10.mp4", "clip2.webm", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(SourceError, match=r"holds 2 video files \(clip2.webm, clip10.mp4\) but no photos.*"
-                                          r"give its path, e.g. .*clip2.webm"):
+                                          r"one video at a time \(e.g. .*clip2.webm\).*`ferlive analyze "):
         FolderSource(tmp_path).open()
 
 

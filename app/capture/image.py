@@ -56,6 +56,26 @@ def _is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
 
 
+def _in_natural_order(paths, root: Path) -> list[Path]:
+    """Paths under ``root`` sorted folder by folder, each level in natural name order."""
+    return sorted(paths, key=lambda p: [_natural_key(Path(part)) for part in p.relative_to(root).parts])
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """The photos a ``FolderSource`` reads: the folder's own, or, when it has none, those of its subfolders."""
+    own = [p for p in folder.iterdir() if _is_image_file(p)]
+    return _in_natural_order(own or [p for p in folder.rglob("*") if _is_image_file(p)], folder)
+
+
+def folder_videos(folder: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """Video files anywhere under ``folder``, in natural order, leaving out those under any ``exclude`` folder
+    (where an earlier run wrote its annotated videos)."""
+    skip = [e.resolve() for e in exclude]
+    videos = [p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_FILE_EXTENSIONS and p.is_file()
+              and not any(p.resolve().is_relative_to(e) for e in skip)]
+    return _in_natural_order(videos, folder)
+
+
 class FolderSource(Source):
     """The images of one folder in natural name order, as a sequence at ``fps``.
 
@@ -99,22 +119,19 @@ class FolderSource(Source):
         return list(self._files)
 
     def _no_images_message(self) -> str:
-        videos = sorted((p for p in self.path.rglob("*") if p.suffix.lower() in VIDEO_FILE_EXTENSIONS and p.is_file()),
-                        key=_natural_key)
+        videos = folder_videos(self.path)
         if videos:  # a folder of clips: say how to analyse them rather than only what is missing
             names = ", ".join(p.name for p in videos[:3]) + (", ..." if len(videos) > 3 else "")
             return (f"Folder {self.path} holds {len(videos)} video file{'s' * (len(videos) > 1)} ({names}) but no "
-                    f"photos; a video is analysed on its own: give its path, e.g. {videos[0]}.")
+                    f"photos; open one video at a time (e.g. {videos[0]}), or analyse them all with "
+                    f"`ferlive analyze {self.path}`.")
         exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         return f"Folder {self.path} contains no image files ({exts}), nor do its subfolders."
 
     def _open(self) -> None:
         if not self.path.is_dir():
             raise SourceError(f"Image folder not found: {self.path}")
-        files = sorted((p for p in self.path.iterdir() if _is_image_file(p)), key=_natural_key)
-        if not files:  # a dataset's layout: the images are one or more folders down
-            files = sorted((p for p in self.path.rglob("*") if _is_image_file(p)),
-                           key=lambda p: [_natural_key(Path(part)) for part in p.relative_to(self.path).parts])
+        files = folder_images(self.path)
         if not files:
             raise SourceError(self._no_images_message())
         self._files, self._next, self._index = files, 0, 0

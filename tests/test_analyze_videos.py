@@ -1,0 +1,99 @@
+"""``ferlive analyze FOLDER`` on a folder of videos: each video in turn, its own outputs, a bad one skipped."""
+
+import csv
+import shutil
+
+import pytest
+
+from app.analyze_videos import is_video_folder, plan_jobs
+from app.cli import main
+from app.errors import OutputError
+from tests.datapaths import require_data, video
+from tests.onnx_factory import make_model
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    d = tmp_path / "models"
+    d.mkdir()
+    make_model(d / "tiny-grey.onnx", size=48, channels=1)
+    monkeypatch.setenv("FERLIVE_MODELS", str(d))
+    return d
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    """Two real clips (one a subfolder down, as a .mov) and a damaged file that claims to be a video."""
+    folder = tmp_path / "sessions"
+    (folder / "day2").mkdir(parents=True)
+    shutil.copy(require_data(video("woman_phone_night.mp4")), folder / "p01.mp4")
+    shutil.copy(require_data(video("woman_smile_neutral.mp4")), folder / "day2" / "p02.mov")
+    (folder / "p01b.mp4").write_text("not a video: the recorder crashed")
+    return folder
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_each_video_gets_its_own_outputs_and_a_damaged_one_costs_only_itself(models_dir, sessions, tmp_path, capsys):
+    out, results = sessions / "annotated", tmp_path / "results"
+    argv = ["analyze", str(sessions), "--model", "tiny-grey", "--out", str(out), "--csv", str(results),
+            "--max-frames", "12", "--quiet"]
+    assert main(argv) == 2  # one video could not be analysed; the others were
+    captured = capsys.readouterr()
+    assert "p01b.mp4" in captured.err and "damaged" in captured.err
+    assert "2 of 3 videos analysed (24 frames" in captured.out
+    for name in ("p01", "day2/p02"):
+        assert len({r["frame_index"] for r in rows(results / f"{name}.csv")}) >= 11  # a face in (nearly) every frame
+        assert (out / f"{name}.mp4").stat().st_size > 0
+    assert not (results / "p01b.csv").exists()
+
+    # the same folder again: the annotated videos written inside it are not taken for sessions
+    assert main(argv) == 2
+    assert "[3/3] p01b.mp4" in capsys.readouterr().out  # still three, not five
+    assert [job.name for job in plan_jobs(sessions, out=out)] == ["day2/p02.mov", "p01.mp4", "p01b.mp4"]
+
+
+@pytest.mark.slow
+def test_a_video_in_the_folder_gives_what_it_gives_on_its_own(models_dir, sessions, tmp_path):
+    (sessions / "p01b.mp4").unlink()
+    assert main(["analyze", str(sessions), "--model", "tiny-grey", "--csv", str(tmp_path / "batch"),
+                 "--max-frames", "30", "--quiet"]) == 0
+    alone = tmp_path / "alone.csv"
+    assert main(["analyze", str(sessions / "day2" / "p02.mov"), "--model", "tiny-grey", "--csv", str(alone),
+                 "--max-frames", "30", "--quiet"]) == 0
+    # the second video starts afresh (tracking, smoothing), exactly as when it is analysed alone
+    assert rows(tmp_path / "batch" / "day2" / "p02.csv") == rows(alone)
+
+
+def test_a_file_name_for_per_video_outputs_is_refused_before_any_work(models_dir, tmp_path, capsys):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"x")
+    assert main(["analyze", str(folder), "--csv", str(tmp_path / "results.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--csv" in err and "one .csv per video" in err and "results/" in err
+    assert not (tmp_path / "results.csv").exists()
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(OutputError, match="this is a file"):
+        plan_jobs(folder, out=tmp_path / "taken")
+
+
+def test_videos_that_differ_only_by_suffix_keep_apart(tmp_path):
+    for name in ("a.mp4", "a.mov", "b.mkv"):
+        (tmp_path / name).write_bytes(b"x")
+    jobs = {job.name: job for job in plan_jobs(tmp_path, out=tmp_path / "o", csv=tmp_path / "r", jsonl=tmp_path / "j")}
+    assert jobs["a.mp4"].results == [tmp_path / "r" / "a.mp4.csv", tmp_path / "j" / "a.mp4.jsonl"]
+    assert jobs["a.mov"].out == tmp_path / "o" / "a.mov.mp4"
+    assert jobs["b.mkv"].out == tmp_path / "o" / "b.mp4" and jobs["b.mkv"].results[0] == tmp_path / "r" / "b.csv"
+
+
+def test_only_a_folder_without_photos_is_a_folder_of_videos(tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    assert is_video_folder(tmp_path)
+    assert not is_video_folder(tmp_path / "clip.mp4")
+    (tmp_path / "face.jpg").write_bytes(b"x")  # photos: the folder is read as photos, as before
+    assert not is_video_folder(tmp_path)
