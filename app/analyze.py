@@ -43,6 +43,9 @@ class AnalysisSummary:
     photos_out: AnnotatedPhotos | None = None  # where annotated photos went, when the input was photos
     unit: str = "frames"  # what the input is made of: "frames" of a video, or "photos"
     label_changes: LabelChanges = field(default_factory=LabelChanges)  # steadiness of the shown labels (video)
+    classes: tuple[str, ...] = ()  # the model's, in its order
+    raw_sum: np.ndarray | None = None  # the model's own probabilities summed over every face it saw
+    raw_faces: int = 0  # faces in raw_sum
 
     @property
     def fps(self) -> float:
@@ -79,6 +82,31 @@ class AnalysisSummary:
         """Share of shown face-frames per label, most shown first."""
         total = sum(self.labels.values())
         return {k: v / total for k, v in sorted(self.labels.items(), key=lambda kv: -kv[1])} if total else {}
+
+    def mean_raw(self) -> dict[str, float]:
+        """The model's own probability of each class, averaged over every face it saw (a continuous measure)."""
+        if self.raw_sum is None or not self.raw_faces:
+            return {}
+        return {name: float(v) / self.raw_faces for name, v in zip(self.classes, self.raw_sum)}
+
+    def problem(self) -> str | None:
+        """Why the results stop early (Ctrl-C, a truncated file), or None."""
+        return "interrupted (Ctrl-C): the results stop there" if self.interrupted else self.shortfall()
+
+    def table_row(self) -> dict[str, object]:
+        """This input's line in ``--summary``: why it stops early if it does, counts, steadiness and, per class, the
+        share of face-frames that showed it and the mean raw probability (``app.record.SummaryTable``)."""
+        shares = self.label_shares()
+        is_video = self.unit == "frames" and self.label_changes.seconds > 0
+        return {
+            "error": self.problem(), "frames": self.frames, "frames_with_face": self.frames_with_face,
+            "face_coverage": round(self.face_coverage, 4), "faces": self.faces,
+            "face_seconds": round(self.label_changes.seconds, 3) if is_video else None,
+            "label_changes_per_second": round(self.label_changes.per_second, 3) if is_video else None,
+            "model": self.model,
+            **{f"share_{name}": round(shares.get(name, 0.0), 4) for name in self.classes},
+            **{f"mean_raw_{name}": round(v, 4) for name, v in self.mean_raw().items()},
+        }
 
     def describe(self) -> str:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_medians().items())
@@ -151,7 +179,7 @@ def analyze(
         source.close()
         raise SourceError(f"--face-crops is for photos and folders of face crops; {input_path} is a video or camera.")
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider,
-                              unit="photos" if stills else "frames")
+                              unit="photos" if stills else "frames", classes=tuple(engine.card.classes))
     if max_faces is None:
         max_faces = PHOTO_MAX_FACES if stills else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
@@ -199,6 +227,9 @@ def analyze(
             summary.whole_images += sum(face.whole_image for face in result.faces)
             for face in result.faces:
                 summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
+                if (raw := face.reported_raw) is not None and len(raw) == len(summary.classes):
+                    summary.raw_sum = raw.astype(np.float64) + (0.0 if summary.raw_sum is None else summary.raw_sum)
+                    summary.raw_faces += 1
             if not stills:  # photos are numbered afresh each: there is no label to change
                 summary.label_changes.feed(frame.timestamp, {face.track_id: face.label for face in result.faces})
             for k, v in result.timings_ms.items():

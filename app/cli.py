@@ -34,12 +34,16 @@ def talk_weight(text: str) -> float:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from app.analyze import load_engine
     from app.analyze_videos import is_video_folder
     from app.publish import PublisherSet, config_from_args
+    from app.record import SummaryTable
     from app.render import RenderOptions
 
+    engine = load_engine(args.model, args.provider)
+    table = SummaryTable(args.summary, engine.card.classes) if args.summary else None
     options = dict(
-        model=args.model, provider=args.provider, max_faces=args.max_faces, smoothing=args.smoothing,
+        engine=engine, max_faces=args.max_faces, smoothing=args.smoothing,
         stability=(args.stability if args.talk_weight is None
                    else replace(PRESETS[args.stability], talk_weight=args.talk_weight)),
         options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
@@ -48,23 +52,29 @@ def _analyze(args: argparse.Namespace) -> int:
     outputs = PublisherSet.open(config_from_args(args))  # a port in use or a bad host stops here, before any work
     try:
         if is_video_folder(args.input):
-            status = _analyze_video_folder(args, outputs, options)
+            status = _analyze_video_folder(args, outputs, table, options)
         else:
-            status = _analyze_one(args, outputs, options)
+            status = _analyze_one(args, outputs, table, options)
         outputs.flush()
     finally:
         statuses = outputs.statuses()
         outputs.close()
+        if table is not None:
+            table.close()
     for publisher_status in statuses:
         print(publisher_status.describe())
+    if table is not None and table.rows_written:
+        print(f"summary: {args.summary}")
     return status
 
 
-def _analyze_one(args: argparse.Namespace, outputs, options: dict) -> int:
+def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int:
     from app.analyze import analyze
 
     results = [p for p in (args.csv, args.jsonl) if p]
     summary = analyze(args.input, out_video=args.out, results_paths=results, publishers=outputs, **options)
+    if table is not None:
+        table.write(Path(args.input).name, summary.table_row())
     print(summary.describe())
     if summary.photos_out is not None:
         print(f"annotated photos: {summary.photos_out.target} ({summary.photos_out.written})")
@@ -79,7 +89,7 @@ def _analyze_one(args: argparse.Namespace, outputs, options: dict) -> int:
     return 130 if summary.interrupted else 0
 
 
-def _analyze_video_folder(args: argparse.Namespace, outputs, options: dict) -> int:
+def _analyze_video_folder(args: argparse.Namespace, outputs, table, options: dict) -> int:
     """Each video of the folder in turn; exit status 2 if any could not be analysed (the others still are)."""
     from app.analyze_videos import analyze_videos
 
@@ -87,6 +97,8 @@ def _analyze_video_folder(args: argparse.Namespace, outputs, options: dict) -> i
         print(f"[{i + 1}/{total}] {job.name}", flush=True)
 
     def done(outcome) -> None:
+        if table is not None:
+            table.write(outcome.job.name, outcome.summary and outcome.summary.table_row(), outcome.error)
         if outcome.error is not None:
             print(f"ferlive: could not analyse {outcome.job.name}: {outcome.error}", file=sys.stderr)
             return
@@ -238,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "of photos a folder of annotated photos under their own names")
     an.add_argument("--csv", default=None, help="per-face per-frame results as CSV")
     an.add_argument("--jsonl", default=None, help="per-face per-frame results as JSON Lines")
+    an.add_argument("--summary", default=None,
+                    help="one CSV row per input (per video for a folder of videos): faces found, label changes per "
+                         "second, each label's share of face time and each class's mean raw probability")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=None,
                     help="faces labelled per frame (default: 4 for a video, 20 for photos)")

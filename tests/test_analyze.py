@@ -181,11 +181,13 @@ def test_a_folder_of_photos_names_each_photo_in_the_results(models_dir, tmp_path
     (photos / "b_damaged.jpg").write_bytes(b"not a jpeg")
     cv2.imwrite(str(photos / "c_wall.png"), np.full((240, 320, 3), 90, np.uint8))
     cv2.imwrite(str(photos / "d_mirrored.jpg"), frame[:, ::-1])
-    table, lines = tmp_path / "r.csv", tmp_path / "r.jsonl"
+    table, lines, summary = tmp_path / "r.csv", tmp_path / "r.jsonl", tmp_path / "summary.csv"
     assert main(["analyze", str(photos), "--model", "tiny-grey", "--csv", str(table), "--jsonl", str(lines),
-                 "--quiet"]) == 0
+                 "--summary", str(summary), "--quiet"]) == 0
     rows = list(csv.DictReader(table.open()))
     assert [r["image"] for r in rows] == ["a_face.jpg", "d_mirrored.jpg"]
+    (line,) = csv.DictReader(summary.open())  # one input, one line; photos have no face time
+    assert (line["input"], line["frames"], line["frames_with_face"], line["face_seconds"]) == ("photos", "3", "2", "")
     assert [r["frame_index"] for r in rows] == ["0", "2"]  # the damaged file is skipped, the wall has no face
     frames = [json.loads(line) for line in lines.read_text().splitlines()]
     assert [(f["image"], len(f["faces"])) for f in frames] == [("a_face.jpg", 1), ("c_wall.png", 0),

@@ -3,6 +3,7 @@
 import csv
 import shutil
 
+import numpy as np
 import pytest
 
 from app.analyze_videos import is_video_folder, plan_jobs
@@ -10,6 +11,8 @@ from app.cli import main
 from app.errors import OutputError
 from tests.datapaths import require_data, video
 from tests.onnx_factory import make_model
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 @pytest.fixture
@@ -40,8 +43,9 @@ def rows(path):
 @pytest.mark.slow
 def test_each_video_gets_its_own_outputs_and_a_damaged_one_costs_only_itself(models_dir, sessions, tmp_path, capsys):
     out, results = sessions / "annotated", tmp_path / "results"
+    summary = tmp_path / "summary.csv"
     argv = ["analyze", str(sessions), "--model", "tiny-grey", "--out", str(out), "--csv", str(results),
-            "--max-frames", "12", "--quiet"]
+            "--summary", str(summary), "--max-frames", "12", "--quiet"]
     assert main(argv) == 2  # one video could not be analysed; the others were
     captured = capsys.readouterr()
     assert "p01b.mp4" in captured.err and "damaged" in captured.err
@@ -50,6 +54,17 @@ def test_each_video_gets_its_own_outputs_and_a_damaged_one_costs_only_itself(mod
         assert len({r["frame_index"] for r in rows(results / f"{name}.csv")}) >= 11  # a face in (nearly) every frame
         assert (out / f"{name}.mp4").stat().st_size > 0
     assert not (results / "p01b.csv").exists()
+    table = {row["input"]: row for row in rows(summary)}
+    assert list(table) == ["day2/p02.mov", "p01.mp4", "p01b.mp4"]
+    assert "damaged" in table["p01b.mp4"]["error"] and table["p01b.mp4"]["frames"] == ""
+    for video_name, name in (("p01.mp4", "p01"), ("day2/p02.mov", "day2/p02")):  # agrees with its own results
+        line, faces = table[video_name], rows(results / f"{name}.csv")
+        assert line["error"] == "" and int(line["frames"]) == 12 and int(line["faces"]) == len(faces)
+        for c in CLASSES:
+            shown = sum(f["label"] == c for f in faces) / len(faces)
+            assert float(line[f"share_{c}"]) == pytest.approx(shown, abs=1e-4)
+            raw = np.mean([float(f[f"raw_{c}"]) for f in faces])
+            assert float(line[f"mean_raw_{c}"]) == pytest.approx(raw, abs=2e-4)
 
     # the same folder again: the annotated videos written inside it are not taken for sessions
     assert main(argv) == 2
@@ -77,6 +92,8 @@ def test_a_file_name_for_per_video_outputs_is_refused_before_any_work(models_dir
     err = capsys.readouterr().err
     assert "--csv" in err and "one .csv per video" in err and "results/" in err
     assert not (tmp_path / "results.csv").exists()
+    assert main(["analyze", str(folder), "--summary", str(tmp_path / "summary.txt"), "--quiet"]) == 2
+    assert "use a .csv file name" in capsys.readouterr().err and not (tmp_path / "summary.txt").exists()
     (tmp_path / "taken").write_text("a file")
     with pytest.raises(OutputError, match="this is a file"):
         plan_jobs(folder, out=tmp_path / "taken")
