@@ -29,6 +29,12 @@ def is_video_folder(path: str | Path) -> bool:
     return folder.is_dir() and not folder_images(folder) and bool(folder_videos(folder))
 
 
+def videos_beside_photos(path: str | Path) -> list[Path]:
+    """The videos a folder of photos also holds, which ``ferlive analyze`` leaves out (it reads the photos)."""
+    folder = Path(path).expanduser()
+    return folder_videos(folder) if folder.is_dir() and folder_images(folder) else []
+
+
 @dataclass
 class VideoJob:
     """One video of the folder and where its outputs go."""

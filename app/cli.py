@@ -70,7 +70,13 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int:
     from app.analyze import analyze
+    from app.analyze_videos import videos_beside_photos
 
+    if videos := videos_beside_photos(args.input):
+        many = len(videos) > 1
+        print(f"ferlive: warning: {args.input} holds photos, which are analysed, and {len(videos)} video "
+              f"file{'s' * many} ({videos[0].name}{', ...' * many}), which {'are' if many else 'is'} not; analyse "
+              "a video on its own, or a folder that holds only videos", file=sys.stderr)
     results = [p for p in (args.csv, args.jsonl) if p]
     summary = analyze(args.input, out_video=args.out, results_paths=results, publishers=outputs, **options)
     if table is not None:

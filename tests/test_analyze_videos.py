@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from app.analyze_videos import is_video_folder, plan_jobs
+from app.analyze_videos import is_video_folder, plan_jobs, videos_beside_photos
 from app.cli import main
 from app.errors import OutputError
 from tests.datapaths import require_data, video
@@ -114,3 +114,20 @@ def test_only_a_folder_without_photos_is_a_folder_of_videos(tmp_path):
     assert not is_video_folder(tmp_path / "clip.mp4")
     (tmp_path / "face.jpg").write_bytes(b"x")  # photos: the folder is read as photos, as before
     assert not is_video_folder(tmp_path)
+    assert videos_beside_photos(tmp_path) == [tmp_path / "clip.mp4"]  # ... and the video is named in a warning
+
+
+@pytest.mark.slow
+def test_videos_left_out_of_a_folder_of_photos_are_named(models_dir, tmp_path, capsys):
+    import cv2
+
+    from app.capture import VideoFileSource
+
+    clip = require_data(video("woman_phone_night.mp4"))
+    with VideoFileSource(clip) as src:
+        cv2.imwrite(str(tmp_path / "face.jpg"), src.read().image)
+    shutil.copy(clip, tmp_path / "take1.mp4")
+    assert main(["analyze", str(tmp_path), "--model", "tiny-grey", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "1 photo processed" in captured.out
+    assert "1 video file (take1.mp4), which is not" in captured.err
