@@ -19,7 +19,7 @@ from app.capture.image import folder_images, folder_videos
 from app.errors import OutputError, SourceError
 
 # what each output option writes per video, and the suffixes that show a file (not a folder) was named
-OUTPUT_SUFFIX = {"out": ".mp4", "csv": ".csv", "jsonl": ".jsonl"}
+OUTPUT_SUFFIX = {"out": ".mp4", "csv": ".csv", "jsonl": ".jsonl", "plot": ".png"}
 _FILE_SUFFIXES = {".csv", ".jsonl", ".json", *VIDEO_FILE_EXTENSIONS, *IMAGE_EXTENSIONS}
 
 
@@ -43,6 +43,7 @@ class VideoJob:
     name: str  # its path inside the input folder, as printed
     out: Path | None = None
     results: list[Path] = field(default_factory=list)
+    plot: Path | None = None  # its timeline picture (drawn by the caller, which has Qt)
 
 
 @dataclass
@@ -93,7 +94,7 @@ def check_output_folder(path: str | Path, option: str) -> Path:
 
 
 def plan_jobs(folder: str | Path, out: str | Path | None = None, csv: str | Path | None = None,
-              jsonl: str | Path | None = None) -> list[VideoJob]:
+              jsonl: str | Path | None = None, plot: str | Path | None = None) -> list[VideoJob]:
     """The videos under ``folder`` (outside the output folders) and each one's output paths.
 
     An output keeps the video's path inside ``folder`` with the output's own suffix; where two videos differ only by
@@ -101,7 +102,7 @@ def plan_jobs(folder: str | Path, out: str | Path | None = None, csv: str | Path
     """
     folder = Path(folder).expanduser()
     targets = {option: check_output_folder(path, option)
-               for option, path in (("out", out), ("csv", csv), ("jsonl", jsonl)) if path}
+               for option, path in (("out", out), ("csv", csv), ("jsonl", jsonl), ("plot", plot)) if path}
     videos = folder_videos(folder, exclude=tuple(targets.values()))
     if not videos:
         raise SourceError(f"Folder {folder} holds no video files outside the output folders.")
@@ -111,7 +112,7 @@ def plan_jobs(folder: str | Path, out: str | Path | None = None, csv: str | Path
         base = stem if stems.count(stem) == 1 else video.relative_to(folder)
         paths = {option: target / (base.as_posix() + OUTPUT_SUFFIX[option]) for option, target in targets.items()}
         jobs.append(VideoJob(video=video, name=video.relative_to(folder).as_posix(), out=paths.get("out"),
-                             results=[paths[o] for o in ("csv", "jsonl") if o in paths]))
+                             results=[paths[o] for o in ("csv", "jsonl") if o in paths], plot=paths.get("plot")))
     return jobs
 
 
@@ -121,6 +122,7 @@ def analyze_videos(
     out: str | Path | None = None,
     csv: str | Path | None = None,
     jsonl: str | Path | None = None,
+    plot: str | Path | None = None,
     provider: str = "auto",
     on_start: Callable[[int, int, VideoJob], None] | None = None,
     on_done: Callable[[VideoOutcome], None] | None = None,
@@ -132,7 +134,7 @@ def analyze_videos(
     """
     if options.get("face_crops"):
         raise SourceError("--face-crops is for photos and folders of face crops, not a folder of videos.")
-    jobs = plan_jobs(folder, out, csv, jsonl)
+    jobs = plan_jobs(folder, out, csv, jsonl, plot)
     engine = options.pop("engine", None) or load_engine(model, provider)
     batch = BatchSummary(total=len(jobs))
     for i, job in enumerate(jobs):

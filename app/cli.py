@@ -71,7 +71,12 @@ def _analyze(args: argparse.Namespace) -> int:
 def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int:
     from app.analyze import analyze
     from app.analyze_videos import videos_beside_photos
+    from app.capture import IMAGE_EXTENSIONS
 
+    if args.plot and (Path(args.input).is_dir() or Path(args.input).suffix.lower() in IMAGE_EXTENSIONS):
+        raise FerliveError(f"--plot draws a video's timeline; {args.input} is a photo or a folder of photos.")
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise FerliveError(f"Cannot write the timeline to {args.plot}: use a .png file name.")
     if videos := videos_beside_photos(args.input):
         many = len(videos) > 1
         print(f"ferlive: warning: {args.input} holds photos, which are analysed, and {len(videos)} video "
@@ -82,6 +87,8 @@ def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int
     if table is not None:
         table.write(Path(args.input).name, summary.table_row())
     print(summary.describe())
+    if args.plot and summary.frames:
+        print(f"timeline: {_save_timeline(args.plot, summary, Path(args.input).name)}")
     if summary.photos_out is not None:
         print(f"annotated photos: {summary.photos_out.target} ({summary.photos_out.written})")
     elif args.out:
@@ -113,10 +120,12 @@ def _analyze_video_folder(args: argparse.Namespace, outputs, table, options: dic
             print(f"annotated video: {outcome.job.out}")
         for path in outcome.job.results:
             print(f"results: {path}")
+        if outcome.job.plot is not None and outcome.summary.frames:
+            print(f"timeline: {_save_timeline(outcome.job.plot, outcome.summary, outcome.job.name)}")
         if outcome.summary.shortfall():
             print(f"ferlive: warning: {outcome.job.name}: {outcome.summary.shortfall()}", file=sys.stderr)
 
-    batch = analyze_videos(args.input, out=args.out, csv=args.csv, jsonl=args.jsonl, publishers=outputs,
+    batch = analyze_videos(args.input, out=args.out, csv=args.csv, jsonl=args.jsonl, plot=args.plot, publishers=outputs,
                            on_start=started, on_done=done, **options)
     print(batch.describe())
     if batch.interrupted:
@@ -124,6 +133,15 @@ def _analyze_video_folder(args: argparse.Namespace, outputs, table, options: dic
     if batch.failed:
         return 2
     return 3 if args.strict and batch.short else 0
+
+
+def _save_timeline(path: str | Path, summary, name: str) -> Path:
+    """The video's timeline picture (Qt draws it, offscreen without a screen)."""
+    from app.ui.timeline_plot import save_timeline
+
+    times, probabilities, labels = summary.timeline_arrays()
+    return save_timeline(path, times, probabilities, labels, summary.classes,
+                         title=f"{name} · {summary.model} · largest face")
 
 
 # ``ferlive models`` columns: (heading, card metric, shown as a percentage)
@@ -259,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--summary", default=None,
                     help="one CSV row per input (per video for a folder of videos): faces found, label changes per "
                          "second, each label's share of face time and each class's mean raw probability")
+    an.add_argument("--plot", default=None,
+                    help="a video's timeline as a PNG: the largest face's probabilities and the label shown, over "
+                         "time (a folder for a folder of videos)")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=None,
                     help="faces labelled per frame (default: 4 for a video, 20 for photos)")

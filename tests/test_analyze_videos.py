@@ -45,7 +45,7 @@ def test_each_video_gets_its_own_outputs_and_a_damaged_one_costs_only_itself(mod
     out, results = sessions / "annotated", tmp_path / "results"
     summary = tmp_path / "summary.csv"
     argv = ["analyze", str(sessions), "--model", "tiny-grey", "--out", str(out), "--csv", str(results),
-            "--summary", str(summary), "--max-frames", "12", "--quiet"]
+            "--summary", str(summary), "--plot", str(tmp_path / "plots"), "--max-frames", "12", "--quiet"]
     assert main(argv) == 2  # one video could not be analysed; the others were
     captured = capsys.readouterr()
     assert "p01b.mp4" in captured.err and "damaged" in captured.err
@@ -54,6 +54,8 @@ def test_each_video_gets_its_own_outputs_and_a_damaged_one_costs_only_itself(mod
         assert len({r["frame_index"] for r in rows(results / f"{name}.csv")}) >= 11  # a face in (nearly) every frame
         assert (out / f"{name}.mp4").stat().st_size > 0
     assert not (results / "p01b.csv").exists()
+    assert sorted(p.relative_to(tmp_path / "plots").as_posix() for p in (tmp_path / "plots").rglob("*.png")) == [
+        "day2/p02.png", "p01.png"]  # a timeline picture per video analysed
     table = {row["input"]: row for row in rows(summary)}
     assert list(table) == ["day2/p02.mov", "p01.mp4", "p01b.mp4"]
     assert "damaged" in table["p01b.mp4"]["error"] and table["p01b.mp4"]["frames"] == ""

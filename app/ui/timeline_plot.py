@@ -1,0 +1,120 @@
+"""A video's expression timeline as a picture (``ferlive analyze --plot``): what the main face showed, when.
+
+Top: the largest face's smoothed probability of each class over the whole video, in the colours of the app's bars
+and boxes; frames without a face leave a gap. Below: the label the app showed, as coloured runs. Drawn with
+pyqtgraph (the live timeline's library) and exported to PNG; without a screen Qt draws offscreen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import OutputError
+
+WIDTH, HEIGHT = 1600, 560
+
+
+@dataclass(frozen=True)
+class Run:
+    """Frames in a row that showed one label: from ``start`` to ``end`` seconds (the next frame's time)."""
+
+    start: float
+    end: float
+    label: int
+
+
+def shown_runs(times: np.ndarray, labels: np.ndarray) -> list[Run]:
+    """Consecutive frames with the same shown label (``-1``: no face) as runs; frames without a face end a run."""
+    runs: list[Run] = []
+    n = len(times)
+    step = float(np.median(np.diff(times))) if n > 1 else 1 / 30
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and labels[j + 1] == labels[i]:
+            j += 1
+        if labels[i] >= 0:
+            end = float(times[j + 1]) if j + 1 < n else float(times[j]) + step
+            runs.append(Run(float(times[i]), end, int(labels[i])))
+        i = j + 1
+    return runs
+
+
+def _ensure_app():
+    """The QApplication pyqtgraph draws with; offscreen where there is no screen (``ferlive analyze`` on a server)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    return app
+
+
+def save_timeline(path: str | Path, times: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                  classes: tuple[str, ...] | list[str], title: str = "") -> Path:
+    """Write the timeline PNG: ``times`` (N,) seconds, ``probabilities`` (N, C) with NaN rows where no face was
+    found, ``labels`` (N,) the shown label's index or -1."""
+    import pyqtgraph as pg
+    import pyqtgraph.exporters
+    from PySide6.QtCore import QRectF
+
+    from app.ui.probability_panel import class_colour
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise OutputError(f"Cannot write the timeline to {path}: use a .png file name.")
+    _ensure_app()
+    times = np.asarray(times, np.float64)
+    probabilities = np.asarray(probabilities, np.float64).reshape(len(times), len(classes))
+    colours = [class_colour(name, i) for i, name in enumerate(classes)]
+    layout = pg.GraphicsLayout()
+    top = layout.addPlot(row=0, col=0)
+    if title:
+        top.setTitle(title, color="k", size="11pt")
+    top.setYRange(0.0, 1.0, padding=0.02)
+    top.setLabel("left", "probability")
+    top.showGrid(x=True, y=True, alpha=0.25)
+    top.addLegend(offset=(6, 4), colCount=len(classes), labelTextColor="k", brush=(255, 255, 255, 200))
+    for i, name in enumerate(classes):
+        top.plot(times, probabilities[:, i], pen=pg.mkPen(colours[i], width=2), name=name, connect="finite")
+    strip = layout.addPlot(row=1, col=0)
+    strip.setXLink(top)
+    strip.setYRange(0.0, 1.0, padding=0.0)
+    strip.setLabel("left", "shown")
+    strip.getAxis("left").setTicks([[]])
+    strip.setLabel("bottom", "seconds")
+    runs = shown_runs(times, np.asarray(labels))
+    if runs:
+        strip.addItem(pg.BarGraphItem(
+            x0=[r.start for r in runs], x1=[r.end for r in runs], y0=[0.0] * len(runs), height=[1.0] * len(runs),
+            brushes=[colours[r.label] for r in runs], pens=[pg.mkPen(None)] * len(runs)))
+    top.setXRange(float(times[0]) if len(times) else 0.0, float(times[-1]) if len(times) else 1.0, padding=0.01)
+    for plot in (top, strip):
+        plot.getAxis("left").setWidth(64)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setTextPen("k")
+            plot.getAxis(axis).setPen("k")
+    layout.layout.setRowStretchFactor(0, 5)
+    layout.layout.setRowStretchFactor(1, 1)
+    view = pg.GraphicsView(background="w")  # never shown: the exporter needs a view on the scene
+    view.setCentralItem(layout)
+    view.resize(WIDTH, HEIGHT)
+    layout.setGeometry(QRectF(0, 0, WIDTH, HEIGHT))
+    exporter = pyqtgraph.exporters.ImageExporter(layout)
+    exporter.parameters()["width"] = WIDTH
+    exporter.parameters()["background"] = "w"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = exporter.export(str(path))
+    except OSError as exc:
+        raise OutputError(f"Cannot write the timeline to {path}: {exc.strerror or exc}.") from exc
+    if ok is False or not path.exists():
+        raise OutputError(f"Cannot write the timeline to {path}: Qt could not save the picture.")
+    return path
