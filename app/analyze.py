@@ -25,7 +25,7 @@ from app.record import ResultsWriter, VideoRecorder
 from app.record.photos import VIDEO_EXTENSIONS, AnnotatedPhotos
 from app.render import RenderOptions, render
 from app.smoothing import Stability
-from app.types import largest_face
+from app.timeline import TimelineLog
 
 
 @dataclass
@@ -47,8 +47,7 @@ class AnalysisSummary:
     classes: tuple[str, ...] = ()  # the model's, in its order
     raw_sum: np.ndarray | None = None  # the model's own probabilities summed over every face it saw
     raw_faces: int = 0  # faces in raw_sum
-    # a video's main face per frame: (timestamp, its smoothed probabilities or None without a face, shown label or -1)
-    timeline: list[tuple[float, np.ndarray | None, int]] = field(default_factory=list)
+    timeline: TimelineLog = field(default_factory=TimelineLog)  # a video's main face, frame by frame (--plot)
 
     @property
     def fps(self) -> float:
@@ -85,14 +84,6 @@ class AnalysisSummary:
         """Share of shown face-frames per label, most shown first."""
         total = sum(self.labels.values())
         return {k: v / total for k, v in sorted(self.labels.items(), key=lambda kv: -kv[1])} if total else {}
-
-    def timeline_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The timeline as arrays: times (N,), probabilities (N, C) with NaN rows without a face, labels (N,)."""
-        times = np.array([t for t, _, _ in self.timeline], np.float64)
-        blank = np.full(len(self.classes), np.nan)
-        probs = np.array([blank if p is None else p for _, p, _ in self.timeline], np.float64).reshape(
-            len(times), len(self.classes))
-        return times, probs, np.array([label for _, _, label in self.timeline], np.int64)
 
     def mean_raw(self) -> dict[str, float]:
         """The model's own probability of each class, averaged over every face it saw (a continuous measure)."""
@@ -243,9 +234,7 @@ def analyze(
                     summary.raw_faces += 1
             if not stills:  # photos are numbered afresh each: there is no label to change
                 summary.label_changes.feed(frame.timestamp, {face.track_id: face.label for face in result.faces})
-                main = largest_face(result.faces)
-                summary.timeline.append((frame.timestamp, None, -1) if main is None else
-                                        (frame.timestamp, np.asarray(main.probabilities), main.label_index))
+                summary.timeline.add(frame.timestamp, result.faces)
             for k, v in result.timings_ms.items():
                 summary.stage_ms.setdefault(k, []).append(v)
             bar.update(1)

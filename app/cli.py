@@ -139,9 +139,7 @@ def _save_timeline(path: str | Path, summary, name: str) -> Path:
     """The video's timeline picture (Qt draws it, offscreen without a screen)."""
     from app.ui.timeline_plot import save_timeline
 
-    times, probabilities, labels = summary.timeline_arrays()
-    return save_timeline(path, times, probabilities, labels, summary.classes,
-                         title=f"{name} · {summary.model} · largest face")
+    return save_timeline(path, summary.timeline, title=f"{name} · {summary.model} · largest face")
 
 
 # ``ferlive models`` columns: (heading, card metric, shown as a percentage)

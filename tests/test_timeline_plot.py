@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.timeline import TimelineLog
+from app.types import FaceResult
 from app.ui.probability_panel import class_colour
 from app.ui.timeline_plot import HEIGHT, WIDTH, Run, shown_runs
 from tests.datapaths import require_data, video
@@ -22,6 +24,25 @@ def test_runs_follow_the_shown_label_and_break_where_no_face_is_found():
                                          Run(pytest.approx(0.5), pytest.approx(0.6), 1),
                                          Run(pytest.approx(0.6), pytest.approx(0.8), 2)]
     assert shown_runs(times[:0], labels[:0]) == []
+
+
+def face(box, probabilities, classes=CLASSES):
+    return FaceResult(track_id=1, box=box, landmarks=np.zeros((478, 3), np.float32),
+                      probabilities=np.asarray(probabilities, np.float32), classes=classes)
+
+
+def test_the_log_follows_the_largest_face_and_never_mixes_two_models_classes():
+    log = TimelineLog()
+    happy, sad = np.eye(7)[3], np.eye(7)[4]
+    log.add(0.0, [face((0, 0, 10, 10), happy), face((0, 0, 50, 50), sad)])  # the larger face is the main one
+    log.add(0.1, [])
+    log.add(0.2, [face((0, 0, 50, 50), [0.5, 0.5], classes=("a", "b"))])  # another model's classes: no face
+    log.add(0.3, [face((0, 0, 50, 50), happy)])
+    times, probabilities, labels = log.arrays()
+    assert log.classes == CLASSES and times.tolist() == [0.0, 0.1, 0.2, 0.3]
+    assert labels.tolist() == [4, -1, -1, 3]
+    assert probabilities.shape == (4, 7) and np.isnan(probabilities[1:3]).all()
+    np.testing.assert_array_equal(probabilities[0], sad)
 
 
 @pytest.mark.slow

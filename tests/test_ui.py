@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -19,6 +20,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from app.inference.registry import ModelRegistry  # noqa: E402
+from app.ui import timeline_plot  # noqa: E402
 from app.ui.main_window import NO_CAMERA  # noqa: E402
 from app.ui.recording import RecordingSummary  # noqa: E402
 from tests.datapaths import require_data, video  # noqa: E402
@@ -132,6 +134,9 @@ def test_recording_two_seconds_gives_playable_mp4_and_csv(qtbot, make_window, tm
     assert 20 <= summary.frames <= 90  # about 2 s at up to 30 fps, fewer when frames were dropped
     check_recording(summary)
     qtbot.waitUntil(lambda: "Saved" in window.banner.text)
+    assert len(summary.timeline) == summary.frames  # every recorded frame is on the timeline
+    assert summary.picture.name in window.banner.text  # ... whose picture lies beside the video
+    assert cv2.imread(str(summary.picture)).shape == (timeline_plot.HEIGHT, timeline_plot.WIDTH, 3)
 
 
 def test_recording_stops_when_the_source_ends(qtbot, make_window):

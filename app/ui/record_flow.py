@@ -20,6 +20,7 @@ from app.ui.controls import RecordControls
 from app.ui.recording import RecordingController, RecordingSummary, save_snapshot
 from app.ui.settings import AppSettings
 from app.ui.status import FrameStatusBar
+from app.ui.timeline_plot import save_timeline
 
 NOTHING_TO_RECORD = "Nothing to record: open a camera or a video first."
 ENDED = "Nothing to record: the video has ended. Open it again, turn on Loop, or pick a camera."
@@ -114,7 +115,19 @@ class RecordFlow(QObject):
             self.banner.show_message("The recording got no frames (the video was paused or had ended): nothing was "
                                      "saved.", "warning")
         else:
-            self.banner.show_info(f"Saved {summary.frames} frames to {summary.video} (+ {summary.results.name}).")
+            extra = self._save_timeline(summary)
+            self.banner.show_info(f"Saved {summary.frames} frames to {summary.video} (+ {summary.results.name}"
+                                  f"{extra}).")
+
+    def _save_timeline(self, summary: RecordingSummary) -> str:
+        """The timeline picture beside a complete recording; its name for the message, or why it is missing."""
+        if summary.timeline is None:
+            return ""
+        try:
+            save_timeline(summary.picture, summary.timeline, title=f"{summary.video.name} · largest face")
+        except OutputError as exc:
+            return f"; no timeline picture: {exc}"
+        return f", {summary.picture.name}"
 
     def snapshot(self) -> Path | None:
         if self.last_image is None:

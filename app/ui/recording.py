@@ -1,4 +1,5 @@
-"""One recording session: the annotated video (H.264 MP4) and its per-frame CSV, side by side with one stem.
+"""One recording session: the annotated video (H.264 MP4) and its per-frame CSV, side by side with one stem (the
+window adds the timeline picture, ``app.ui.timeline_plot``, once both are complete).
 
 Frames are written from the inference thread (every processed frame, stamped with its capture time so dropped
 frames leave real gaps instead of speeding the video up); start and stop come from the GUI thread. A lock makes
@@ -19,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from app.record import ResultsWriter, VideoRecorder
+from app.timeline import TimelineLog
 from app.types import FrameResult
 from app.ui.video_view import qimage_from_bgr
 
@@ -32,6 +34,12 @@ class RecordingSummary:
     rows: int  # CSV rows (one per face per frame)
     seconds: float
     error: str | None = None
+    timeline: TimelineLog | None = None  # the main face frame by frame, for the timeline picture
+
+    @property
+    def picture(self) -> Path:
+        """Where the recording's timeline picture goes: beside the video, with its stem."""
+        return self.video.with_suffix(".png")
 
     @property
     def empty(self) -> bool:
@@ -69,6 +77,7 @@ class Recording:
         self._started = time.monotonic()
         self.frames = 0
         self.frames_with_face = 0
+        self.timeline = TimelineLog()
         self.summary: RecordingSummary | None = None
 
     @property
@@ -84,6 +93,7 @@ class Recording:
             self._results.write(result)
             self.frames += 1
             self.frames_with_face += any(not face.held for face in result.faces)
+            self.timeline.add(result.frame.timestamp, result.faces)
 
     def close(self) -> RecordingSummary:
         """Stop taking frames, drain the encoder and write the MP4 index. Idempotent; may take a moment."""
@@ -109,6 +119,7 @@ class Recording:
                 rows=self._results.rows_written,
                 seconds=seconds,
                 error="; ".join(errors) or None,
+                timeline=self.timeline,
             )
             return self.summary
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import OutputError
+from app.timeline import TimelineLog
 
 WIDTH, HEIGHT = 1600, 560
 
@@ -57,10 +58,8 @@ def _ensure_app():
     return app
 
 
-def save_timeline(path: str | Path, times: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
-                  classes: tuple[str, ...] | list[str], title: str = "") -> Path:
-    """Write the timeline PNG: ``times`` (N,) seconds, ``probabilities`` (N, C) with NaN rows where no face was
-    found, ``labels`` (N,) the shown label's index or -1."""
+def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "") -> Path:
+    """Write ``timeline`` as a PNG picture at ``path``; ``OutputError`` when it cannot be written."""
     import pyqtgraph as pg
     import pyqtgraph.exporters
     from PySide6.QtCore import QRectF
@@ -71,17 +70,18 @@ def save_timeline(path: str | Path, times: np.ndarray, probabilities: np.ndarray
     if path.suffix.lower() != ".png":
         raise OutputError(f"Cannot write the timeline to {path}: use a .png file name.")
     _ensure_app()
-    times = np.asarray(times, np.float64)
-    probabilities = np.asarray(probabilities, np.float64).reshape(len(times), len(classes))
+    times, probabilities, labels = timeline.arrays()
+    classes = timeline.classes
     colours = [class_colour(name, i) for i, name in enumerate(classes)]
     layout = pg.GraphicsLayout()
     top = layout.addPlot(row=0, col=0)
+    title = title if classes else f"{title} · no face found".lstrip(" ·")
     if title:
         top.setTitle(title, color="k", size="11pt")
     top.setYRange(0.0, 1.0, padding=0.02)
     top.setLabel("left", "probability")
     top.showGrid(x=True, y=True, alpha=0.25)
-    top.addLegend(offset=(6, 4), colCount=len(classes), labelTextColor="k", brush=(255, 255, 255, 200))
+    top.addLegend(offset=(6, 4), colCount=max(1, len(classes)), labelTextColor="k", brush=(255, 255, 255, 200))
     for i, name in enumerate(classes):
         top.plot(times, probabilities[:, i], pen=pg.mkPen(colours[i], width=2), name=name, connect="finite")
     strip = layout.addPlot(row=1, col=0)

@@ -1,0 +1,45 @@
+"""The main face's probabilities and shown label, frame by frame: what a timeline picture draws.
+
+``ferlive analyze --plot`` and the app's recordings each keep one, and ``app.ui.timeline_plot`` draws it. The main
+face is the largest, the one the app's probability panel and single-face outputs follow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.types import FaceResult, largest_face
+
+
+class TimelineLog:
+    """Feed every frame's faces in order; ``arrays()`` gives what to draw.
+
+    The classes are the first face's; a frame whose main face comes from a model with other classes (switched
+    mid-recording) counts as a frame without a face, so the curves never mix two models' class orders.
+    """
+
+    def __init__(self) -> None:
+        self.classes: tuple[str, ...] = ()
+        self._times: list[float] = []
+        self._probabilities: list[np.ndarray | None] = []
+        self._labels: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def add(self, timestamp: float, faces: list[FaceResult]) -> None:
+        main = largest_face(faces)
+        if main is not None and not self.classes:
+            self.classes = tuple(main.classes)
+        known = main is not None and tuple(main.classes) == self.classes
+        self._times.append(float(timestamp))
+        self._probabilities.append(np.asarray(main.probabilities, np.float32).copy() if known else None)
+        self._labels.append(main.label_index if known else -1)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times (N,) in seconds, probabilities (N, C) with NaN rows where there was no face, labels (N,) the shown
+        label's index or -1."""
+        blank = np.full(len(self.classes), np.nan, np.float32)
+        probabilities = np.array([blank if p is None else p for p in self._probabilities], np.float32)
+        return (np.array(self._times, np.float64), probabilities.reshape(len(self), len(self.classes)),
+                np.array(self._labels, np.int64))
