@@ -2,13 +2,12 @@
 
 Top: the largest face's smoothed probability of each class over the whole video, in the colours of the app's bars
 and boxes; frames without a face leave a gap. Below: the label the app showed, as coloured runs. Drawn with
-pyqtgraph (the live timeline's library) and exported to PNG; without a screen Qt draws offscreen.
+pyqtgraph (the live timeline's library) and exported to PNG; ``ferlive analyze`` draws offscreen.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +46,13 @@ def shown_runs(times: np.ndarray, labels: np.ndarray) -> list[Run]:
 
 
 def _ensure_app():
-    """The QApplication pyqtgraph draws with; offscreen where there is no screen (``ferlive analyze`` on a server)."""
+    """The QApplication pyqtgraph draws with: the window's, or (``ferlive analyze``, which shows no window) an
+    offscreen one, so a server without a screen or without Qt's X11 libraries draws the same picture."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     if app is None:
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         app = QApplication([])
     return app
 
