@@ -124,7 +124,8 @@ class RecordFlow(QObject):
         if summary.timeline is None:
             return ""
         try:
-            save_timeline(summary.picture, summary.timeline, title=f"{summary.video.name} · largest face")
+            save_timeline(summary.picture, summary.timeline, title=f"{summary.video.name} · largest face",
+                          from_start=True)
         except OutputError as exc:
             return f"; no timeline picture: {exc}"
         return f", {summary.picture.name}"

@@ -57,8 +57,12 @@ def _ensure_app():
     return app
 
 
-def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "") -> Path:
-    """Write ``timeline`` as a PNG picture at ``path``; ``OutputError`` when it cannot be written."""
+def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from_start: bool = False) -> Path:
+    """Write ``timeline`` as a PNG picture at ``path``; ``OutputError`` when it cannot be written.
+
+    ``from_start``: seconds count from the first frame (a recording, whose video starts at 0; a camera's timestamps
+    are clock times), else the frames' own times (a video file's media time, as in its CSV).
+    """
     import pyqtgraph as pg
     import pyqtgraph.exporters
     from PySide6.QtCore import QRectF
@@ -70,6 +74,8 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "") -> P
         raise OutputError(f"Cannot write the timeline to {path}: use a .png file name.")
     _ensure_app()
     times, probabilities, labels = timeline.arrays()
+    if from_start and len(times):
+        times = times - times[0]
     classes = timeline.classes
     colours = [class_colour(name, i) for i, name in enumerate(classes)]
     layout = pg.GraphicsLayout()
@@ -88,7 +94,7 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "") -> P
     strip.setYRange(0.0, 1.0, padding=0.0)
     strip.setLabel("left", "shown")
     strip.getAxis("left").setTicks([[]])
-    strip.setLabel("bottom", "seconds")
+    strip.setLabel("bottom", "seconds into the recording" if from_start else "seconds")
     runs = shown_runs(times, np.asarray(labels))
     if runs:
         strip.addItem(pg.BarGraphItem(
