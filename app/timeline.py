@@ -1,7 +1,8 @@
-"""The main face's probabilities and shown label, frame by frame: what a timeline picture draws.
+"""The main face's probabilities and every face's shown label, frame by frame: what a timeline picture draws.
 
 ``ferlive analyze --plot`` and the app's recordings each keep one, and ``app.ui.timeline_plot`` draws it. The main
-face is the largest, the one the app's probability panel and single-face outputs follow.
+face is the largest, the one the app's probability panel and single-face outputs follow; with several people in
+view the picture also gives each tracked face's labels (by the CSV's ``track_id``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class TimelineLog:
         self._times: list[float] = []
         self._probabilities: list[np.ndarray | None] = []
         self._labels: list[int] = []
+        self._track_labels: dict[int, dict[int, int]] = {}  # track_id -> {frame position: shown label}
 
     def __len__(self) -> int:
         return len(self._times)
@@ -35,6 +37,27 @@ class TimelineLog:
         self._times.append(float(timestamp))
         self._probabilities.append(np.asarray(main.probabilities, np.float32).copy() if known else None)
         self._labels.append(main.label_index if known else -1)
+        frame = len(self._times) - 1
+        for face in faces:
+            if tuple(face.classes) == self.classes:
+                self._track_labels.setdefault(face.track_id, {})[frame] = face.label_index
+
+    @property
+    def track_count(self) -> int:
+        """How many tracked faces showed a label at some frame."""
+        return len(self._track_labels)
+
+    def track_labels(self, limit: int) -> list[tuple[int, np.ndarray]]:
+        """Up to ``limit`` tracked faces, those seen on the most frames, in order of first appearance: (track_id,
+        shown label per frame (N,), -1 where that face was not in view)."""
+        busiest = sorted(self._track_labels, key=lambda t: -len(self._track_labels[t]))[:limit]
+        rows = []
+        for track in sorted(busiest, key=lambda t: (min(self._track_labels[t]), t)):
+            labels = np.full(len(self), -1, np.int64)
+            for frame, label in self._track_labels[track].items():
+                labels[frame] = label
+            rows.append((track, labels))
+        return rows
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Times (N,) in seconds, probabilities (N, C) with NaN rows where there was no face, labels (N,) the shown

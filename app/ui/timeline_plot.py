@@ -1,8 +1,10 @@
 """A video's expression timeline as a picture (``ferlive analyze --plot``): what the main face showed, when.
 
 Top: the largest face's smoothed probability of each class over the whole video, in the colours of the app's bars
-and boxes; frames without a face leave a gap. Below: the label the app showed, as coloured runs. Drawn with
-pyqtgraph (the live timeline's library) and exported to PNG; ``ferlive analyze`` draws offscreen.
+and boxes; frames without a face leave a gap. Below: the label the app showed for it, as coloured runs. With more
+than one face tracked, a strip per face follows (``face <track_id>``, as in the CSV; the faces seen longest, up to
+``MAX_FACE_STRIPS``), so a group session shows who looked how, when. Drawn with pyqtgraph (the live timeline's
+library) and exported to PNG; ``ferlive analyze`` draws offscreen.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy as np
 from app.errors import OutputError
 from app.timeline import TimelineLog
 
-WIDTH, HEIGHT = 1600, 560
+WIDTH, HEIGHT = 1600, 560  # the picture for one face; each extra face strip adds FACE_STRIP_HEIGHT
+FACE_STRIP_HEIGHT = HEIGHT // 6  # as tall as the main face's strip
+MAX_FACE_STRIPS = 8
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,28 @@ def shown_runs(times: np.ndarray, labels: np.ndarray) -> list[Run]:
             runs.append(Run(float(times[i]), end, int(labels[i])))
         i = j + 1
     return runs
+
+
+def picture_height(face_strips: int) -> int:
+    """The picture's height in pixels with ``face_strips`` per-face strips under the main face's."""
+    return HEIGHT + FACE_STRIP_HEIGHT * face_strips
+
+
+def _label_strip(layout, row: int, top, times: np.ndarray, labels: np.ndarray, colours: list, name: str):
+    """A strip of coloured runs, one per stretch of frames that showed one label, x-linked to the curves."""
+    import pyqtgraph as pg
+
+    strip = layout.addPlot(row=row, col=0)
+    strip.setXLink(top)
+    strip.setYRange(0.0, 1.0, padding=0.0)
+    strip.setLabel("left", name)
+    strip.getAxis("left").setTicks([[]])
+    runs = shown_runs(times, labels)
+    if runs:
+        strip.addItem(pg.BarGraphItem(
+            x0=[r.start for r in runs], x1=[r.end for r in runs], y0=[0.0] * len(runs), height=[1.0] * len(runs),
+            brushes=[colours[r.label] for r in runs], pens=[pg.mkPen(None)] * len(runs)))
+    return strip
 
 
 def _ensure_app():
@@ -89,29 +115,30 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from
     top.addLegend(offset=(6, 4), colCount=max(1, len(classes)), labelTextColor="k", brush=(255, 255, 255, 200))
     for i, name in enumerate(classes):
         top.plot(times, probabilities[:, i], pen=pg.mkPen(colours[i], width=2), name=name, connect="finite")
-    strip = layout.addPlot(row=1, col=0)
-    strip.setXLink(top)
-    strip.setYRange(0.0, 1.0, padding=0.0)
-    strip.setLabel("left", "shown")
-    strip.getAxis("left").setTicks([[]])
-    strip.setLabel("bottom", "seconds into the recording" if from_start else "seconds")
-    runs = shown_runs(times, np.asarray(labels))
-    if runs:
-        strip.addItem(pg.BarGraphItem(
-            x0=[r.start for r in runs], x1=[r.end for r in runs], y0=[0.0] * len(runs), height=[1.0] * len(runs),
-            brushes=[colours[r.label] for r in runs], pens=[pg.mkPen(None)] * len(runs)))
+    faces = timeline.track_labels(MAX_FACE_STRIPS) if timeline.track_count > 1 else []
+    strips = [_label_strip(layout, 1, top, times, np.asarray(labels), colours, "largest" if faces else "shown")]
+    strips += [_label_strip(layout, 2 + i, top, times, face_labels, colours, f"face {track}")
+               for i, (track, face_labels) in enumerate(faces)]
+    for strip in strips[:-1]:
+        strip.hideAxis("bottom")
+    strips[-1].setLabel("bottom", "seconds into the recording" if from_start else "seconds")
+    if timeline.track_count > len(faces) > 0:
+        top.setTitle(f"{title} · strips: the {len(faces)} of {timeline.track_count} faces seen longest".lstrip(" ·"),
+                     color="k", size="11pt")
     top.setXRange(float(times[0]) if len(times) else 0.0, float(times[-1]) if len(times) else 1.0, padding=0.01)
-    for plot in (top, strip):
+    for plot in (top, *strips):
         plot.getAxis("left").setWidth(64)
         for axis in ("left", "bottom"):
             plot.getAxis(axis).setTextPen("k")
             plot.getAxis(axis).setPen("k")
     layout.layout.setRowStretchFactor(0, 5)
-    layout.layout.setRowStretchFactor(1, 1)
+    for row in range(1, 1 + len(strips)):
+        layout.layout.setRowStretchFactor(row, 1)
+    height = picture_height(len(faces))
     view = pg.GraphicsView(background="w")  # never shown: the exporter needs a view on the scene
     view.setCentralItem(layout)
-    view.resize(WIDTH, HEIGHT)
-    layout.setGeometry(QRectF(0, 0, WIDTH, HEIGHT))
+    view.resize(WIDTH, height)
+    layout.setGeometry(QRectF(0, 0, WIDTH, height))
     exporter = pyqtgraph.exporters.ImageExporter(layout)
     exporter.parameters()["width"] = WIDTH
     exporter.parameters()["background"] = "w"
