@@ -52,7 +52,7 @@ class TimelineLog:
         shown label per frame (N,), -1 where that face was not in view)."""
         busiest = sorted(self._track_labels, key=lambda t: -len(self._track_labels[t]))[:limit]
         rows = []
-        for track in sorted(busiest, key=lambda t: (min(self._track_labels[t]), t)):
+        for track in sorted(busiest, key=lambda t: (next(iter(self._track_labels[t])), t)):  # first frame
             labels = np.full(len(self), -1, np.int64)
             for frame, label in self._track_labels[track].items():
                 labels[frame] = label

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.render import color_for
 from app.timeline import TimelineLog
 from app.types import FaceResult
-from app.ui.probability_panel import class_colour
 from app.ui.timeline_plot import HEIGHT, MAX_FACE_STRIPS, WIDTH, Run, picture_height, save_timeline, shown_runs
 from tests.datapaths import require_data, video
 from tests.onnx_factory import make_model
@@ -61,20 +61,16 @@ def test_the_log_keeps_each_tracked_face_and_picks_those_seen_longest():
 
 def colour_shares(band: np.ndarray) -> dict[str, float]:
     """Each class colour's share of the class-coloured pixels in a band of the picture."""
-    counts = {}
-    for name in CLASSES:
-        b, g, r = (int(class_colour(name)[i:i + 2], 16) for i in (5, 3, 1))
-        counts[name] = int(np.all(band == (b, g, r), axis=2).sum())
+    counts = {name: int(np.all(band == color_for(name), axis=2).sum()) for name in CLASSES}
     total = max(1, sum(counts.values()))
     return {name: n / total for name, n in counts.items()}
 
 
 def coloured_bands(image: np.ndarray, below: int) -> list[tuple[int, int]]:
     """Runs of rows under ``below`` where class-coloured runs fill most of the width: the label strips."""
-    colours = [tuple(int(class_colour(n)[i:i + 2], 16) for i in (5, 3, 1)) for n in CLASSES]
     filled = np.zeros(image.shape[0], bool)
-    for colour in colours:
-        filled |= np.all(image == colour, axis=2).sum(axis=1) > 0.1 * image.shape[1]
+    for name in CLASSES:
+        filled |= np.all(image == color_for(name), axis=2).sum(axis=1) > 0.1 * image.shape[1]
     bands, start = [], None
     for y in range(below, image.shape[0] + 1):
         if y < image.shape[0] and filled[y]:

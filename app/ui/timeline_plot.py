@@ -106,7 +106,12 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from
     colours = [class_colour(name, i) for i, name in enumerate(classes)]
     layout = pg.GraphicsLayout()
     top = layout.addPlot(row=0, col=0)
-    title = title if classes else f"{title} · no face found".lstrip(" ·")
+    faces = timeline.track_labels(MAX_FACE_STRIPS) if timeline.track_count > 1 else []
+    if not classes:
+        title = f"{title} · no face found"
+    elif timeline.track_count > len(faces) > 0:
+        title = f"{title} · strips: the {len(faces)} of {timeline.track_count} faces seen longest"
+    title = title.lstrip(" ·")
     if title:
         top.setTitle(title, color="k", size="11pt")
     top.setYRange(0.0, 1.0, padding=0.02)
@@ -115,16 +120,12 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from
     top.addLegend(offset=(6, 4), colCount=max(1, len(classes)), labelTextColor="k", brush=(255, 255, 255, 200))
     for i, name in enumerate(classes):
         top.plot(times, probabilities[:, i], pen=pg.mkPen(colours[i], width=2), name=name, connect="finite")
-    faces = timeline.track_labels(MAX_FACE_STRIPS) if timeline.track_count > 1 else []
     strips = [_label_strip(layout, 1, top, times, np.asarray(labels), colours, "largest" if faces else "shown")]
     strips += [_label_strip(layout, 2 + i, top, times, face_labels, colours, f"face {track}")
                for i, (track, face_labels) in enumerate(faces)]
     for strip in strips[:-1]:
         strip.hideAxis("bottom")
     strips[-1].setLabel("bottom", "seconds into the recording" if from_start else "seconds")
-    if timeline.track_count > len(faces) > 0:
-        top.setTitle(f"{title} · strips: the {len(faces)} of {timeline.track_count} faces seen longest".lstrip(" ·"),
-                     color="k", size="11pt")
     top.setXRange(float(times[0]) if len(times) else 0.0, float(times[-1]) if len(times) else 1.0, padding=0.01)
     for plot in (top, *strips):
         plot.getAxis("left").setWidth(64)
