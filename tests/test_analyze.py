@@ -232,6 +232,28 @@ def test_photos_are_annotated_as_image_files(models_dir, tmp_path, capsys):
     np.testing.assert_array_equal(cv2.imread(str(folder / "wall.png")), np.full((240, 320, 3), 90, np.uint8))
 
 
+def test_a_heic_photo_is_analysed_and_annotated_in_its_own_format(models_dir, tmp_path, capsys):
+    """An iPhone's photo goes in as HEIC and its annotated copy comes out as HEIC, readable and drawn on."""
+    import cv2
+
+    from app.capture import VideoFileSource
+    from app.capture.base import read_image
+    from app.record.photos import encode_image
+
+    with VideoFileSource(require_data(video("woman_smile_neutral.mp4"))) as src:
+        frame = src.read().image
+    photo = tmp_path / "IMG_0001.HEIC"
+    encode_image(frame, ".heic").tofile(str(photo))
+    out, table = tmp_path / "annotated.heic", tmp_path / "r.csv"
+    assert main(["analyze", str(photo), "--model", "tiny-grey", "--out", str(out), "--csv", str(table),
+                 "--quiet"]) == 0
+    assert "1 photo processed, 1 face found" in capsys.readouterr().out
+    assert [r["image"] for r in csv.DictReader(table.open())] == ["IMG_0001.HEIC"]
+    original, annotated = read_image(photo), read_image(out)
+    assert annotated.shape == frame.shape and np.abs(annotated.astype(int) - original).max() > 100  # drawn on
+    assert cv2.imdecode(np.fromfile(str(out), np.uint8), cv2.IMREAD_COLOR) is None  # HEIF indeed, not a JPEG
+
+
 @pytest.mark.parametrize("source, out, message", [
     ("video", "frame.jpg", ".jpg is an image format"),
     ("folder", "all.jpg", "for a folder of photos, --out is a folder"),

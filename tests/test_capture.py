@@ -423,6 +423,35 @@ def test_face_dataset_formats_open_as_photos_and_folder_members(tmp_path, ext):
         assert folder.frame_count == 1 and folder.read().image_name == path.name
 
 
+@pytest.mark.parametrize("ext", [".heic", ".HEIF", ".avif"])
+def test_phone_photo_formats_open_upright_alone_and_in_a_folder(tmp_path, ext):
+    """iPhones save HEIC, newer Android phones AVIF; a portrait shot is stored sideways with its turn in the
+    metadata, and arrives upright as a JPEG's EXIF turn does."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    image = first_frames(require_data(video(SMILE)), 1)[0]
+    turn = Image.Exif()
+    turn[0x0112] = 6  # EXIF orientation 6: shown turned 90 degrees clockwise
+    path = tmp_path / f"portrait{ext}"
+    Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).save(
+        path, format="AVIF" if ext == ".avif" else "HEIF", exif=turn.tobytes(), quality=90)
+    upright = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    with open_source(path) as src:
+        assert isinstance(src, ImageSource)
+        frame = src.read()
+    assert frame.image.shape == upright.shape and frame.image.dtype == np.uint8
+    assert np.abs(frame.image.astype(int) - upright).mean() < 3  # the picture itself, not only its shape
+    with open_source(tmp_path) as folder:
+        assert folder.frame_count == 1 and folder.read().image_name == path.name
+
+    damaged = tmp_path / f"damaged{ext}"
+    damaged.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(SourceError, match=r"damaged.*not a readable image, or it is damaged"):
+        open_source(damaged).open()
+
+
 def test_a_dataset_laid_out_in_class_folders_is_read_through_its_subfolders(tmp_path):
     images = first_frames(require_data(video(NIGHT)), 4)
     for name, image in zip(["sad/10.png", "happy/2.png", "happy/10.png", "happy/1.png"], images):

@@ -17,8 +17,11 @@ S = TypeVar("S", bound="Source")
 
 # what OpenCV decodes: the common photo formats, and TIFF and the Netpbm family that face datasets come in (JAFFE is
 # TIFF, several older sets are PGM)
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".tif",
-                                              ".tiff", ".pgm", ".ppm", ".pnm"})
+OPENCV_IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp",
+                                                     ".tif", ".tiff", ".pgm", ".ppm", ".pnm"})
+# what phones save and OpenCV does not read: HEIF (an iPhone's photos, through pillow-heif) and AVIF (through Pillow)
+PILLOW_IMAGE_EXTENSIONS: frozenset[str] = frozenset({".heic", ".heif", ".hif", ".avif"})
+IMAGE_EXTENSIONS: frozenset[str] = OPENCV_IMAGE_EXTENSIONS | PILLOW_IMAGE_EXTENSIONS
 # video containers people bring (FFmpeg, through OpenCV or PyAV, reads many more): for file pickers and messages
 VIDEO_FILE_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
                                           ".flv", ".3gp", ".ts", ".mts")
@@ -121,10 +124,14 @@ class Source(ABC):
 
 
 def read_image(path: Path) -> np.ndarray | None:
-    """Decode an image file to BGR uint8, or None when it is not a readable image.
+    """Decode an image file to BGR uint8, upright as its EXIF orientation says, or None when it is not a readable
+    image.
 
     Goes through ``np.fromfile`` + ``cv2.imdecode`` because ``cv2.imread`` cannot open non-ASCII paths on Windows.
+    HEIF and AVIF photos (``PILLOW_IMAGE_EXTENSIONS``) go through Pillow instead (``read_with_pillow``).
     """
+    if Path(path).suffix.lower() in PILLOW_IMAGE_EXTENSIONS:
+        return read_with_pillow(path)
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
@@ -132,6 +139,21 @@ def read_image(path: Path) -> np.ndarray | None:
     if data.size == 0:
         return None
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def read_with_pillow(path: Path) -> np.ndarray | None:
+    """A HEIF or AVIF photo as BGR uint8, turned upright by its EXIF orientation as OpenCV turns a JPEG; None when it
+    cannot be decoded. The decoders load on first use, so opening a camera or a JPEG never pays for them."""
+    import pillow_heif
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    pillow_heif.register_heif_opener()
+    try:
+        with Image.open(path) as image:
+            rgb = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
 
 
 def require_file(path: Path, what: str) -> None:

@@ -33,7 +33,7 @@ class ImageSource(Source):
         require_file(self.path, "Image file")
         image = read_image(self.path)
         if image is None:
-            raise SourceError(f"Cannot read {self.path}: it is not an image OpenCV can decode, or it is damaged.")
+            raise SourceError(f"Cannot read {self.path}: it is not a readable image, or it is damaged.")
         self._image, self._size = image, (image.shape[1], image.shape[0])
         self._delivered = False
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from app.capture.base import IMAGE_EXTENSIONS
+from app.capture.base import IMAGE_EXTENSIONS, PILLOW_IMAGE_EXTENSIONS
 from app.errors import OutputError
 from app.record.paths import prepare_output_path
 from app.record.recorder import VIDEO_EXTENSIONS
@@ -19,7 +20,9 @@ def is_image_path(path: str | Path) -> bool:
 
 def encode_image(image: np.ndarray, suffix: str) -> np.ndarray | None:
     """``image`` encoded in the format of ``suffix``, or None where OpenCV cannot write colour in it (PGM is grey
-    only; JFIF is JPEG under another name)."""
+    only; JFIF is JPEG under another name). HEIF and AVIF, which OpenCV does not write, are encoded by Pillow."""
+    if suffix.lower() in PILLOW_IMAGE_EXTENSIONS:
+        return encode_with_pillow(image, suffix)
     if suffix.lower() == ".pgm":  # asked anyway, OpenCV would log an error line on the way to refusing
         return None
     try:
@@ -27,6 +30,22 @@ def encode_image(image: np.ndarray, suffix: str) -> np.ndarray | None:
     except cv2.error:
         return None
     return data if ok else None
+
+
+def encode_with_pillow(image: np.ndarray, suffix: str, quality: int = 90) -> np.ndarray | None:
+    """A BGR image as HEIF (pillow-heif) or AVIF (Pillow) file bytes, so an iPhone photo's annotated copy keeps its
+    format; None where this build cannot encode it."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    try:
+        Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).save(
+            buffer, format="AVIF" if suffix.lower() == ".avif" else "HEIF", quality=quality)
+    except (OSError, ValueError, KeyError):
+        return None
+    return np.frombuffer(buffer.getvalue(), np.uint8)
 
 
 class AnnotatedPhotos:
