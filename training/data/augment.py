@@ -37,7 +37,7 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
                   scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.08, erase_p: float = 0.25,
                   jitter: float = 0.2, gamma: float = 0.0, light: float = 0.0, blur_p: float = 0.0,
                   noise: float = 0.0, pose: float = 0.0, talk_p: float = 0.0, talk_drop: float = 0.06,
-                  jpeg_p: float = 0.0, jpeg_quality: float = 20.0,
+                  jpeg_p: float = 0.0, jpeg_quality: float = 20.0, exposure_p: float = 0.0,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """images (B,C,S,S) float in 0..1, landmarks (B,478,3) unit-square coords; returns augmented copies.
 
@@ -47,8 +47,9 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
     The camera terms (all off at 0) imitate what a webcam does to a face that FER2013's studio-like crops lack:
     ``gamma`` exposure curves (log-uniform in 1/(1+g)..1+g), ``light`` a linear shading ramp across the face from a
     random direction (side light, up to +-light), ``blur_p`` defocus/motion softness or sharpening, ``noise`` sensor
-    noise (Gaussian, sigma up to ``noise``), and ``jpeg_p`` the share of faces compressed as a JPEG or a video
-    frame is (quality uniform in ``jpeg_quality``..95: ``compress``).
+    noise (Gaussian, sigma up to ``noise``), ``jpeg_p`` the share of faces compressed as a JPEG or a video
+    frame is (quality uniform in ``jpeg_quality``..95: ``compress``), and ``exposure_p`` the share shown dim or
+    washed out (``exposure``).
 
     ``talk_p`` (off at 0) parts the lips of that share of the faces, whatever their label, by up to ``talk_drop``
     of the crop: a talking face, whose open mouth is not the surprise or fear it resembles (``open_mouth``)."""
@@ -88,6 +89,8 @@ def augment_batch(images: torch.Tensor, landmarks: torch.Tensor, flip_p: float =
         br = (torch.rand(b, 1, 1, 1, generator=g, device=dev) * 2 - 1) * jitter * 0.5
         mean = images.mean(dim=(1, 2, 3), keepdim=True)
         images = ((images - mean) * c + mean + br).clamp(0, 1)
+    if exposure_p > 0:  # before the sensor noise: a dim face keeps the camera's noise, not less
+        images = exposure(images, exposure_p, g)
     if gamma > 0 or light > 0 or blur_p > 0 or noise > 0:
         images = camera_conditions(images, gamma, light, blur_p, noise, g)
     if jpeg_p > 0:  # last of the camera terms: a camera compresses what its sensor saw
@@ -205,6 +208,23 @@ def open_mouth(images: torch.Tensor, landmarks: torch.Tensor, p: float, max_drop
     out = torch.where(mouth[:, None], dark.expand_as(out), out)
     moved = forward(landmarks[..., 0], landmarks[..., 1])
     return out, torch.stack([landmarks[..., 0], moved, landmarks[..., 2]], dim=-1)
+
+
+EXPOSURE_MIN_GAIN = 0.25  # the dimmest face: a quarter of its contrast left
+
+
+def exposure(images: torch.Tensor, p: float, g: torch.Generator | None = None) -> torch.Tensor:
+    """A share ``p`` of the faces (B,C,S,S in 0..1) as an underexposed or washed-out camera shows them: the levels
+    scaled by a gain log-uniform in ``EXPOSURE_MIN_GAIN``..1 and lifted by a uniform share of what the gain frees,
+    from a dim room (no lift) to haze, glare or a backlit auto-exposure (the face pushed up to the bright end). The
+    training faces' contrast spans about 2.5 times from their 5th to 95th percentile; a webcam in a dim lab gives
+    a quarter of a typical face's."""
+    b = images.shape[0]
+    dev = images.device
+    pick = torch.rand(b, 1, 1, 1, generator=g, device=dev) < p
+    gain = torch.exp(torch.rand(b, 1, 1, 1, generator=g, device=dev) * math.log(EXPOSURE_MIN_GAIN))
+    lift = torch.rand(b, 1, 1, 1, generator=g, device=dev) * (1 - gain)
+    return torch.where(pick, images * gain + lift, images)
 
 
 def camera_conditions(images: torch.Tensor, gamma: float, light: float, blur_p: float, noise: float,
