@@ -12,6 +12,7 @@ import numpy as np
 
 from app.face.align import align_face, crop_as_face
 from app.face.change import FaceChangeDetector
+from app.face.lighting import is_dim
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
@@ -137,7 +138,7 @@ class FacePipeline:
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face, mouth_opening=opening,
                                           talking=self.video_mode and self.smoother.talking(f.track_id),
-                                          whole_image=f.whole_image))
+                                          whole_image=f.whole_image, dim=is_dim(a.image)))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

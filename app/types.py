@@ -63,6 +63,7 @@ class FaceResult:
     talking: bool = False  # the face is talking: its frames with parted lips count less in the smoothing
     held: bool = False  # not found on this frame: its last box and label, kept a moment (app.pipeline.LOST_FACE_HOLD_S)
     whole_image: bool = False  # no face was found in this face-crop image: the model saw the whole image
+    dim: bool = False  # darker than nearly all training faces: its label is less reliable (app.face.lighting)
 
     @property
     def area(self) -> float:

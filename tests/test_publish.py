@@ -114,6 +114,7 @@ def test_websocket_client_gets_json_for_every_frame_matching_the_csv(frame_resul
             for key in ("x0", "y0", "x1", "y1", "confidence"):
                 assert face[key] == float(row[key]), key
             assert face["label"] == row["label"] and face["talking"] == bool(int(row["talking"]))
+            assert face["dim"] == bool(int(row["dim"]))
             assert face["probabilities"] == {k[2:]: float(v) for k, v in row.items() if k.startswith("p_")}
             assert face["raw_probabilities"] == {k[4:]: float(v) for k, v in row.items() if k.startswith("raw_")}
             assert face["nx0"] == pytest.approx(min(1, max(0, face["x0"] / message["width"])), abs=1e-3)

@@ -349,6 +349,8 @@ def test_the_face_panel_says_when_a_face_is_talking(qtbot):
     assert panel._title.text() == "Face #3 (largest): neutral 70% · talking"
     panel.update_face(replace(face, talking=False), 0.1)
     assert panel._title.text() == "Face #3 (largest): neutral 70%"
+    panel.update_face(replace(face, dim=True), 0.2)  # a dim face: the remedy, since its label is less sure
+    assert panel._title.text() == "Face #3 (largest): neutral 70% · talking · dim: light the face"
 
 
 def test_a_group_photo_shows_every_face_whatever_the_video_face_limit(make_window, qtbot, tmp_path):

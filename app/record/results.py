@@ -24,12 +24,13 @@ class ResultsWriter:
 
     CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
     ``raw_<class>`` per class, model, talking (1 while the face talks and its parted-lip frames count less in the
-    smoothing, ``app.face.mouth``; JSONL: ``talking`` true), image (the photo's file name when the input is a photo
-    or a folder of them, blank for video and cameras; JSONL: ``image``, only for photos). ``label`` is the stable
-    label the app showed and ``p_`` the smoothed probabilities; ``raw_`` are the model's own for that frame, before
-    temporal smoothing (JSONL: ``raw_probabilities``), so an analysis can redo the smoothing its own way. The
-    classes come from ``classes`` or the first face written; a later result with other classes fills the columns by
-    name (blank where it has no such class). A face the mesh missed for a moment and the app still shows
+    smoothing, ``app.face.mouth``; JSONL: ``talking`` true), dim (1 when the face is darker than nearly all training
+    faces, so its label is less reliable, ``app.face.lighting``; JSONL: ``dim`` true), image (the photo's file name
+    when the input is a photo or a folder of them, blank for video and cameras; JSONL: ``image``, only for photos).
+    ``label`` is the stable label the app showed and ``p_`` the smoothed probabilities; ``raw_`` are the model's own
+    for that frame, before temporal smoothing (JSONL: ``raw_probabilities``), so an analysis can redo the smoothing
+    its own way. The classes come from ``classes`` or the first face written; a later result with other classes fills
+    the columns by name (blank where it has no such class). A face the mesh missed for a moment and the app still shows
     (``FaceResult.held``) has its row with the ``raw_`` columns blank (JSONL: null). Frames without faces add no CSV
     row but are counted in ``frames_seen``; in JSONL they are a line with an empty ``faces`` list, so gaps stay
     visible. A frame's faces come largest first, so its first row is its main subject, in a video as in a photo.
@@ -62,7 +63,7 @@ class ResultsWriter:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
         classes = self.classes or ()
         return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking",
-                "image"]
+                "dim", "image"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -133,6 +134,7 @@ class ResultsWriter:
                     *("" if p is None else f"{p:.5f}" for p in probs),
                     result.model_name,
                     int(face.talking),
+                    int(face.dim),
                     result.frame.image_name,
                 ]
             )
@@ -149,6 +151,7 @@ class ResultsWriter:
                 "raw_probabilities": _rounded(self._probabilities(face, raw=True)),
                 "held": face.held,
                 "talking": face.talking,
+                "dim": face.dim,
             }
             for face in largest_first(result.faces)
         ]

@@ -128,7 +128,9 @@ class ProbabilityPanel(QWidget):
         else:
             how = "selected" if selected else "largest"
             talking = " · talking" if face.talking else ""  # why an open mouth is not read as surprise
-            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%{talking}")
+            dim = " · dim: light the face" if face.dim else ""  # why this label is less sure (app.face.lighting)
+            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%"
+                                f"{talking}{dim}")
             probs = np.asarray(face.probabilities, np.float32)
             for bar, p in zip(self._bars, probs):
                 bar.setValue(int(round(1000 * float(p))))

@@ -1,0 +1,31 @@
+"""Whether a face is too dim for a reliable label, so the app can say so instead of guessing quietly.
+
+The training faces (FER2013 and AffectNet) are lit for a photograph: the face region of only 5% of them is darker
+on average than ``DIM_LEVEL``. A webcam in a dim lab or a face lit from behind gives darker faces, and the default
+model reads them worse: on AffectNet valid its faces darker than this score 59.0% against 67.4% for the rest, and
+every face darkened to 0.3 of its level costs it 10 points (``training.exposure_eval``; training/README.md,
+"Exposure"). Brightening the crop at test time does not help on real video, so the remedy is light on the face.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# rows from the brows to the chin, columns from cheek to cheek, of an aligned crop (``app.face.align``'s template)
+FACE_ROWS, FACE_COLS = (0.25, 0.9), (0.2, 0.8)
+DIM_LEVEL = 79.0  # mean grey level of the face region: the 5th percentile over the training faces
+
+
+def face_level(crop: np.ndarray) -> float:
+    """Mean grey level (0-255) of the face region of an aligned crop, grey (S, S) or BGR (S, S, 3)."""
+    size = crop.shape[0]
+    region = crop[round(FACE_ROWS[0] * size):round(FACE_ROWS[1] * size),
+                  round(FACE_COLS[0] * size):round(FACE_COLS[1] * size)].astype(np.float32)
+    if region.ndim == 3:
+        region = region @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights, as OpenCV's BGR2GRAY
+    return float(region.mean())
+
+
+def is_dim(crop: np.ndarray) -> bool:
+    """Whether the face in this aligned crop is darker than nearly all the faces the models learnt from."""
+    return face_level(crop) < DIM_LEVEL

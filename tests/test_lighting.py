@@ -1,0 +1,54 @@
+"""A face too dim for a reliable label is marked as such on real frames; a normally lit one is not."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from app.analyze import load_engine
+from app.capture import open_source
+from app.face.lighting import DIM_LEVEL, face_level
+from app.pipeline import FacePipeline
+from app.record.results import ResultsWriter
+from app.types import Frame
+from tests.datapaths import require_data, video
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[Frame]:
+    source = open_source(require_data(video("woman_phone_night.mp4")))  # filmed at night, lit by the phone
+    try:
+        return [source.read() for _ in range(12)]
+    finally:
+        source.close()
+
+
+def dimmed(frame: Frame, gain: float) -> Frame:
+    image = np.clip(frame.image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    return Frame(image, frame.index, frame.timestamp, frame.source)
+
+
+@pytest.mark.parametrize("gain, dim", [(1.0, False), (0.35, True)])
+def test_a_dim_face_is_marked_and_still_labelled(frames, gain, dim, tmp_path):
+    pipeline = FacePipeline(load_engine("poster-small", "cpu"))
+    try:
+        results = [pipeline.process(dimmed(f, gain)) for f in frames]
+    finally:
+        pipeline.close()
+    faces = [r.faces[0] for r in results if r.faces]
+    assert len(faces) >= 10  # MediaPipe still finds the dimmed face
+    assert all(f.dim == dim for f in faces)
+    assert all(f.label for f in faces)
+    table = tmp_path / "results.csv"  # and the results file says so, row by row
+    with ResultsWriter(table) as writer:
+        for result in results:
+            writer.write(result)
+    assert {row["dim"] for row in csv.DictReader(table.open())} == {str(int(dim))}
+
+
+def test_the_level_is_read_from_the_face_not_the_corners():
+    crop = np.full((48, 48), 200, np.uint8)
+    crop[12:43, 10:38] = 40  # a dark face in a bright frame: a face lit from behind
+    assert face_level(crop) == 40 < DIM_LEVEL
+    colour = np.repeat(crop[..., None], 3, axis=2)
+    assert face_level(colour) == pytest.approx(40, abs=0.01)
