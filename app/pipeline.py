@@ -12,7 +12,7 @@ import numpy as np
 
 from app.face.align import align_face, crop_as_face
 from app.face.change import FaceChangeDetector
-from app.face.lighting import is_dim
+from app.face.lighting import DimFaces, is_dim
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
@@ -66,6 +66,7 @@ class FacePipeline:
         self.mesh = FaceMesh(max_faces=max_faces, video_mode=video_mode)
         self.tracker = FaceTracker()
         self.changes = FaceChangeDetector()  # a different face at a track's place restarts its smoothing
+        self.dim_faces = DimFaces()  # which tracked faces are too dim for a reliable label (app.face.lighting)
         preset = stability_preset(stability)
         self.smoother = LabelSmoother(preset if smoothing is None else preset.with_frame_smoothing(smoothing))
         self.video_mode = video_mode
@@ -96,6 +97,7 @@ class FacePipeline:
         self.tracker.reset()
         self.smoother.reset()
         self.changes.reset()
+        self.dim_faces.reset()
         self._last_seen.clear()
 
     def process(self, frame: Frame) -> FrameResult:
@@ -115,6 +117,7 @@ class FacePipeline:
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
             self.changes.forget(self.tracker.ended)
+            self.dim_faces.forget(self.tracker.ended)
         with timer.stage("alignment"):
             gray = card.input.color == "gray"
             aligned = [crop_as_face(frame.image, card.input.size, gray=gray) if f.whole_image
@@ -138,7 +141,9 @@ class FacePipeline:
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face, mouth_opening=opening,
                                           talking=self.video_mode and self.smoother.talking(f.track_id),
-                                          whole_image=f.whole_image, dim=is_dim(a.image)))
+                                          whole_image=f.whole_image,
+                                          dim=self.dim_faces.update(f.track_id, a.image) if self.video_mode
+                                          else is_dim(a.image)))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

@@ -52,3 +52,19 @@ def test_the_level_is_read_from_the_face_not_the_corners():
     assert face_level(crop) == 40 < DIM_LEVEL
     colour = np.repeat(crop[..., None], 3, axis=2)
     assert face_level(colour) == pytest.approx(40, abs=0.01)
+
+
+def test_on_video_a_dim_face_stays_dim_until_clearly_lit():
+    """Hysteresis: a face whose level hovers at the line keeps its note instead of blinking it."""
+    from app.face.lighting import LIT_AGAIN_LEVEL, DimFaces
+
+    def crop(level: float) -> np.ndarray:
+        return np.full((48, 48), level, np.uint8)
+
+    faces = DimFaces()
+    between = (DIM_LEVEL + LIT_AGAIN_LEVEL) / 2
+    assert [faces.update(1, crop(v)) for v in (between, DIM_LEVEL - 2, between, LIT_AGAIN_LEVEL + 2, between)] == [
+        False, True, True, False, False]
+    faces.update(2, crop(DIM_LEVEL - 2))
+    faces.forget([2])  # a track that ended starts afresh if its number comes back
+    assert faces.update(2, crop(between)) is False

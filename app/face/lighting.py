@@ -14,6 +14,9 @@ import numpy as np
 # rows from the brows to the chin, columns from cheek to cheek, of an aligned crop (``app.face.align``'s template)
 FACE_ROWS, FACE_COLS = (0.25, 0.9), (0.2, 0.8)
 DIM_LEVEL = 79.0  # mean grey level of the face region: the 5th percentile over the training faces
+# On video a dim face counts as lit again only above this: a face whose level hovers at DIM_LEVEL (woman_smile_neutral
+# at 0.55 of its brightness) would otherwise turn the note on and off 1.4 times a second.
+LIT_AGAIN_LEVEL = 87.0
 
 
 def face_level(crop: np.ndarray) -> float:
@@ -29,3 +32,24 @@ def face_level(crop: np.ndarray) -> float:
 def is_dim(crop: np.ndarray) -> bool:
     """Whether the face in this aligned crop is darker than nearly all the faces the models learnt from."""
     return face_level(crop) < DIM_LEVEL
+
+
+class DimFaces:
+    """Which tracked faces are dim, with hysteresis: a face turns dim below ``DIM_LEVEL`` and lit again only above
+    ``LIT_AGAIN_LEVEL``, so the note stays put while a face's level hovers at the line."""
+
+    def __init__(self) -> None:
+        self._dim: dict[int, bool] = {}
+
+    def update(self, track_id: int, crop: np.ndarray) -> bool:
+        level = face_level(crop)
+        dim = level < (LIT_AGAIN_LEVEL if self._dim.get(track_id, False) else DIM_LEVEL)
+        self._dim[track_id] = dim
+        return dim
+
+    def forget(self, track_ids) -> None:
+        for track_id in track_ids:
+            self._dim.pop(track_id, None)
+
+    def reset(self) -> None:
+        self._dim.clear()
