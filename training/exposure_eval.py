@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.face.lighting import face_slices
 from app.inference.engine import InferenceEngine
 from training.cached_eval import engine_probabilities
 from training.data.mixture import validation_split
@@ -29,7 +30,7 @@ LEVEL_CHANGES = {
     "flat": lambda x: (x - 128) * 0.5 + 128,
 }
 # The interquartile band of the face region's mean grey level and standard deviation over FER2013's and
-# AffectNet's training faces (48 px grey crops; rows 0.25-0.9 and columns 0.2-0.8 of the aligned crop).
+# AffectNet's training faces (48 px grey crops; the face region of ``app.face.lighting``).
 MEAN_BAND = (112.0, 160.0)
 STD_BAND = (33.0, 48.0)
 
@@ -38,8 +39,8 @@ def corrected_levels(crops: np.ndarray) -> np.ndarray:
     """Grey crops (N, S, S) with each face's mean and contrast moved to the nearest point of the training band;
     a face inside it is unchanged."""
     f = crops.astype(np.float32)
-    s = f.shape[1]
-    region = f[:, round(0.25 * s):round(0.9 * s), round(0.2 * s):round(0.8 * s)].reshape(len(f), -1)
+    rows, cols = face_slices(f.shape[1])
+    region = f[:, rows, cols].reshape(len(f), -1)
     mean, std = region.mean(1), np.maximum(region.std(1), 1.0)
     new_mean, new_std = np.clip(mean, *MEAN_BAND), np.clip(std, *STD_BAND)
     out = (f - mean[:, None, None]) * (new_std / std)[:, None, None] + new_mean[:, None, None]

@@ -9,6 +9,8 @@ every face darkened to 0.3 of its level costs it 10 points (``training.exposure_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 # rows from the brows to the chin, columns from cheek to cheek, of an aligned crop (``app.face.align``'s template)
@@ -19,11 +21,16 @@ DIM_LEVEL = 79.0  # mean grey level of the face region: the 5th percentile over 
 LIT_AGAIN_LEVEL = 87.0
 
 
+def face_slices(size: int) -> tuple[slice, slice]:
+    """Rows and columns of the face region in an aligned crop of ``size`` pixels."""
+    return (slice(round(FACE_ROWS[0] * size), round(FACE_ROWS[1] * size)),
+            slice(round(FACE_COLS[0] * size), round(FACE_COLS[1] * size)))
+
+
 def face_level(crop: np.ndarray) -> float:
     """Mean grey level (0-255) of the face region of an aligned crop, grey (S, S) or BGR (S, S, 3)."""
-    size = crop.shape[0]
-    region = crop[round(FACE_ROWS[0] * size):round(FACE_ROWS[1] * size),
-                  round(FACE_COLS[0] * size):round(FACE_COLS[1] * size)].astype(np.float32)
+    rows, cols = face_slices(crop.shape[0])
+    region = crop[rows, cols].astype(np.float32)
     if region.ndim == 3:
         region = region @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights, as OpenCV's BGR2GRAY
     return float(region.mean())
@@ -47,7 +54,7 @@ class DimFaces:
         self._dim[track_id] = dim
         return dim
 
-    def forget(self, track_ids) -> None:
+    def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:
             self._dim.pop(track_id, None)
 
