@@ -41,6 +41,7 @@ class AnalysisSummary:
     expected_frames: int | None = None  # what the input announced, recorded when it ended before max_frames
     labels: dict[str, int] = field(default_factory=dict)  # face-frames per label shown (what a viewer saw)
     whole_images: int = 0  # face crops without a found face, taken whole (face_crops)
+    dim: int = 0  # face-frames too dim for a reliable label (app.face.lighting)
     photos_out: AnnotatedPhotos | None = None  # where annotated photos went, when the input was photos
     unit: str = "frames"  # what the input is made of: "frames" of a video, or "photos"
     label_changes: LabelChanges = field(default_factory=LabelChanges)  # steadiness of the shown labels (video)
@@ -85,6 +86,11 @@ class AnalysisSummary:
         total = sum(self.labels.values())
         return {k: v / total for k, v in sorted(self.labels.items(), key=lambda kv: -kv[1])} if total else {}
 
+    def dim_share(self) -> float | None:
+        """Share of the face-frames shown that were too dim for a reliable label; None without any face."""
+        total = sum(self.labels.values())
+        return self.dim / total if total else None
+
     def mean_raw(self) -> dict[str, float]:
         """The model's own probability of each class, averaged over every face it saw (a continuous measure)."""
         if self.raw_sum is None or not self.raw_faces:
@@ -105,6 +111,7 @@ class AnalysisSummary:
             "face_coverage": round(self.face_coverage, 4), "faces": self.faces,
             "face_seconds": round(self.label_changes.seconds, 3) if is_video else None,
             "label_changes_per_second": round(self.label_changes.per_second, 3) if is_video else None,
+            "dim_share": None if (dim := self.dim_share()) is None else round(dim, 4),
             "model": self.model,
             **{f"share_{name}": round(shares.get(name, 0.0), 4) for name in self.classes},
             **{f"mean_raw_{name}": round(v, 4) for name, v in self.mean_raw().items()},
@@ -122,6 +129,8 @@ class AnalysisSummary:
             + (f"{_count(self.whole_images, 'face crop')} without a found face taken whole\n" if self.whole_images
                else "")
             + (f"labels shown: {shares}\n" if shares else "")
+            + (f"dim faces: {100 * self.dim_share():.0f}% of the faces shown (light them for reliable labels)\n"
+               if self.dim else "")
             + (f"label changes: {self.label_changes.per_second:.2f} per second of face time "
                f"({_count(self.label_changes.changes, 'change')} in {self.label_changes.seconds:.1f} s)\n"
                if self.unit == "frames" and self.label_changes.seconds > 0 else "")
@@ -229,6 +238,7 @@ def analyze(
             summary.whole_images += sum(face.whole_image for face in result.faces)
             for face in result.faces:
                 summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
+                summary.dim += face.dim
                 if (raw := face.reported_raw) is not None and len(raw) == len(summary.classes):
                     summary.raw_sum = raw.astype(np.float64) + (0.0 if summary.raw_sum is None else summary.raw_sum)
                     summary.raw_faces += 1
