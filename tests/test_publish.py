@@ -65,6 +65,7 @@ def test_osc_receiver_decodes_every_message_of_a_real_clip(tmp_path):
             assert p == pytest.approx(float(row[f"p_{name}"]), abs=2e-5)
             assert messages[f"/ferlive/face/0/p_{name}"][0] == p
         assert messages["/ferlive/face/0/talking"][0] == int(row["talking"])
+        assert messages["/ferlive/face/0/dim"][0] == int(row["dim"])
         nx0, ny0, nx1, ny1 = messages["/ferlive/face/0/box"]
         assert 0 <= nx0 < nx1 <= 1 and 0 <= ny0 < ny1 <= 1
         assert nx0 == pytest.approx(max(0.0, float(row["x0"])) / width, abs=1e-3)

@@ -45,6 +45,7 @@ def generic_messages(result: FrameResult) -> list:
         out.append(_message(f"{base}/probabilities", *probs))
         out.extend(_message(f"{base}/p_{name}", p) for name, p in zip(face.classes, probs))
         out.append(_message(f"{base}/talking", int(face.talking)))
+        out.append(_message(f"{base}/dim", int(face.dim)))
     return out
 
 
