@@ -12,7 +12,7 @@ import numpy as np
 
 from app.face.align import align_face, crop_as_face
 from app.face.change import FaceChangeDetector
-from app.face.lighting import DimFaces, is_dim
+from app.face.lighting import DimFaces
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
@@ -113,6 +113,7 @@ class FacePipeline:
         with timer.stage("tracking"):
             if not self.video_mode:  # a photo's faces are numbered afresh, not matched to the last photo's:
                 self.tracker.reset()  # #1 is the largest (the subject; a script reading a photo's first row gets it)
+                self.dim_faces.reset()
                 faces = sorted(faces, key=lambda f: -f.area)
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
@@ -141,9 +142,7 @@ class FacePipeline:
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face, mouth_opening=opening,
                                           talking=self.video_mode and self.smoother.talking(f.track_id),
-                                          whole_image=f.whole_image,
-                                          dim=self.dim_faces.update(f.track_id, a.image) if self.video_mode
-                                          else is_dim(a.image)))
+                                          whole_image=f.whole_image, dim=self.dim_faces.update(f.track_id, a.image)))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

@@ -73,18 +73,14 @@ def test_on_video_a_dim_face_stays_dim_until_clearly_lit():
 @pytest.mark.parametrize("gain, share", [(1.0, "0.0"), (0.35, "1.0")])
 def test_analyze_reports_the_share_of_dim_faces(frames, tmp_path, capsys, gain, share):
     """A recorded session says how much of it was too dim to trust, in the printed and the CSV summary."""
-    import av
-
     from app.cli import main
+    from app.record.recorder import VideoRecorder
 
     clip = tmp_path / "session.mp4"
-    with av.open(str(clip), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = frames[0].image.shape[1], frames[0].image.shape[0], "yuv420p"
-        for frame in frames:
-            image = np.ascontiguousarray(dimmed(frame, gain).image[:, :, ::-1])
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        out.mux(stream.encode())
+    recorder = VideoRecorder(clip, 25.0)
+    for frame in frames:
+        recorder.write(dimmed(frame, gain).image)
+    recorder.close()
     summary = tmp_path / "summary.csv"
     assert main(["analyze", str(clip), "--summary", str(summary), "--quiet"]) == 0
     (row,) = csv.DictReader(summary.open())

@@ -66,23 +66,23 @@ def score_levels(engine: InferenceEngine, source: Path, limit: int, correct: boo
 
 
 def make_clips(out_dir: Path, clips_dir: Path, seed: int = 1) -> None:
-    """Dark (x0.25, sensor noise sigma 3) and washed (x0.45 + 120) H.264 copies of every clip in ``clips_dir``."""
-    import av
+    """Dark (x0.25, sensor noise sigma 3) and washed (x0.45 + 120) H.264 copies of every clip in ``clips_dir``,
+    read and written as the app reads and records video."""
+    from app.capture import open_source
+    from app.record.recorder import VideoRecorder
 
     rng = np.random.default_rng(seed)
     kinds = {"dark": lambda f: f * 0.25 + rng.normal(0, 3, f.shape), "washed": lambda f: f * 0.45 + 120}
     for kind, change in kinds.items():
         (out_dir / kind).mkdir(parents=True, exist_ok=True)
         for clip in sorted(clips_dir.glob("*.mp4")):
-            with av.open(str(clip)) as src, av.open(str(out_dir / kind / clip.name), "w") as dst:
-                stream = src.streams.video[0]
-                enc = dst.add_stream("libx264", rate=stream.average_rate)
-                enc.width, enc.height, enc.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
-                enc.options = {"crf": "18"}
-                for frame in src.decode(stream):
-                    rgb = np.clip(change(frame.to_ndarray(format="rgb24").astype(np.float32)), 0, 255)
-                    dst.mux(enc.encode(av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")))
-                dst.mux(enc.encode())
+            with open_source(clip) as src:
+                recorder = VideoRecorder(out_dir / kind / clip.name, src.fps or 30.0, crf=18)
+                try:
+                    for frame in src:
+                        recorder.write(np.clip(change(frame.image.astype(np.float32)), 0, 255).astype(np.uint8))
+                finally:
+                    recorder.close()
             print(f"{out_dir / kind / clip.name}", flush=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
 
 # rows from the brows to the chin, columns from cheek to cheek, of an aligned crop (``app.face.align``'s template)
@@ -30,15 +31,10 @@ def face_slices(size: int) -> tuple[slice, slice]:
 def face_level(crop: np.ndarray) -> float:
     """Mean grey level (0-255) of the face region of an aligned crop, grey (S, S) or BGR (S, S, 3)."""
     rows, cols = face_slices(crop.shape[0])
-    region = crop[rows, cols].astype(np.float32)
+    region = crop[rows, cols]
     if region.ndim == 3:
-        region = region @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights, as OpenCV's BGR2GRAY
+        region = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_BGR2GRAY)
     return float(region.mean())
-
-
-def is_dim(crop: np.ndarray) -> bool:
-    """Whether the face in this aligned crop is darker than nearly all the faces the models learnt from."""
-    return face_level(crop) < DIM_LEVEL
 
 
 class DimFaces:
