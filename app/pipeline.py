@@ -72,6 +72,7 @@ class FacePipeline:
         self.video_mode = video_mode
         self.hold_s = LOST_FACE_HOLD_S
         self._last_seen: dict[int, tuple[FaceResult, float]] = {}  # track -> its last found result, and when
+        self._source: str | None = None  # Frame.source of the last frame: another video starts afresh
         self._engine = engine
 
     @property
@@ -99,8 +100,12 @@ class FacePipeline:
         self.changes.reset()
         self.dim_faces.reset()
         self._last_seen.clear()
+        self._source = None
 
     def process(self, frame: Frame) -> FrameResult:
+        if self.video_mode and self._source is not None and frame.source != self._source:
+            self.reset()  # the next video of a folder: its faces are not the last video's
+        self._source = frame.source
         engine = self._engine
         card = engine.card
         timer = StageTimer()

@@ -28,6 +28,21 @@ def require_data(path: Path) -> Path:
     return path
 
 
+def cut_clip(name: str, out: Path, frames: int) -> Path:
+    """The first ``frames`` frames of the shared clip ``name`` as a short H.264 file at the clip's own rate, written
+    by the app's recorder; skips the calling test when the clip is missing."""
+    from app.capture import open_source
+    from app.record.recorder import VideoRecorder
+
+    with open_source(require_data(video(name))) as src:
+        fps = src.fps
+        images = [src.read().image for _ in range(frames)]
+    with VideoRecorder(out, fps=fps) as recorder:
+        for image in images:
+            recorder.write(image)
+    return out
+
+
 def write_fer_slice(path: Path, counts: dict[str, int], seed: int, votes: bool = False) -> Path:
     """A small FER2013 archive at ``path``: ``counts`` faces per split drawn at random (with the FERPlus votes when
     ``votes``), marked as face crops; skips the calling test when the shared archive is missing."""

@@ -270,7 +270,7 @@ def test_a_folder_of_videos_says_how_to_open_or_analyse_them(tmp_path):
     for name in ("clip10.mp4", "clip2.webm", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(SourceError, match=r"holds 2 video files \(clip2.webm, clip10.mp4\) but no photos.*"
-                                          r"one video at a time \(e.g. .*clip2.webm\).*`ferlive analyze "):
+                                          r"play them in turn as a folder of videos.*`ferlive analyze "):
         FolderSource(tmp_path).open()
 
 

@@ -423,3 +423,23 @@ def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path)
     qtbot.waitUntil(lambda: window.source_info is not None and window.source_info.name == "photos", timeout=WAIT_MS)
     wait_for_faces(qtbot, window, frames=1)
     assert window.last_frame.result.frame.image_name in {"0.jpg", "1.jpg", "2.jpg"}
+
+
+def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monkeypatch, tmp_path):
+    """A folder of videos chosen with Open folder… plays each in turn, named in the source line, then ends."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from tests.datapaths import cut_clip
+
+    folder = tmp_path / "session"
+    (folder / "day2").mkdir(parents=True)
+    cut_clip(SHORT, folder / "a.mp4", 20)
+    cut_clip("interview_50s.mp4", folder / "day2" / "b.mp4", 20)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(folder))
+    window = make_window(source=None, loop=False)
+    window.source_controls.folder_button.click()
+    qtbot.waitUntil(lambda: "session/a.mp4 (1 of 2)" in window.source_controls.current_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "session/day2/b.mp4 (2 of 2) 360×640" in window.source_controls.current_label.text(),
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.height() == 640, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "session has ended" in window.banner.text, timeout=WAIT_MS)

@@ -7,8 +7,9 @@ from typing import Any
 
 from app.capture.base import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, Source
 from app.capture.camera import CameraInfo, CameraSource, list_cameras
-from app.capture.image import FolderSource, ImageSource
+from app.capture.image import FolderSource, ImageSource, folder_images, folder_videos
 from app.capture.mailbox import LatestFrameMailbox, ThreadedCapture
+from app.capture.playlist import VideoPlaylistSource
 from app.capture.video import VideoFileSource
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Source",
     "ThreadedCapture",
     "VideoFileSource",
+    "VideoPlaylistSource",
     "list_cameras",
     "make_source",
     "open_source",
@@ -30,11 +32,11 @@ __all__ = [
 
 def make_source(spec: str | int | Path, **opts: Any) -> Source:
     """The right (unopened) source for ``spec``: an int or digit string is a camera index, a directory (or a missing
-    path without an extension) a folder of images, a path with an image extension a still image, anything else a
-    video file.
+    path without an extension) a folder of images, or of videos played in turn where it holds videos and no
+    photos; a path with an image extension a still image, anything else a video file.
 
-    ``opts`` go to the chosen class (e.g. ``width``/``height``/``fps``/``mjpeg`` for cameras, ``loop`` for videos,
-    ``fps`` for folders).
+    ``opts`` go to the chosen class (e.g. ``width``/``height``/``fps``/``mjpeg`` for cameras, ``loop`` for videos
+    and folders of videos, ``fps`` for folders of photos).
     """
     if isinstance(spec, bool):
         raise TypeError("a source spec is a camera index or a path, not a bool")
@@ -43,6 +45,8 @@ def make_source(spec: str | int | Path, **opts: Any) -> Source:
     if isinstance(spec, str) and spec.strip().isdigit():
         return CameraSource(int(spec), **opts)
     path = Path(spec).expanduser()
+    if path.is_dir() and not folder_images(path) and folder_videos(path):
+        return VideoPlaylistSource(path, **opts)
     if path.is_dir() or (not path.suffix and not path.exists()):  # a missing name without extension: a folder
         return FolderSource(path, **opts)
     if path.suffix.lower() in IMAGE_EXTENSIONS:

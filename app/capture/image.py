@@ -123,8 +123,8 @@ class FolderSource(Source):
         if videos:  # a folder of clips: say how to analyse them rather than only what is missing
             names = ", ".join(p.name for p in videos[:3]) + (", ..." if len(videos) > 3 else "")
             return (f"Folder {self.path} holds {len(videos)} video file{'s' * (len(videos) > 1)} ({names}) but no "
-                    f"photos; open one video at a time (e.g. {videos[0]}), or analyse them all with "
-                    f"`ferlive analyze {self.path}`.")
+                    f"photos; play them in turn as a folder of videos (`ferlive --source {self.path}`), or analyse "
+                    f"each with `ferlive analyze {self.path}`.")
         exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         return f"Folder {self.path} contains no image files ({exts}), nor do its subfolders."
 

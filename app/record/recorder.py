@@ -60,6 +60,17 @@ def container_options(path: Path, format: str | None = None) -> dict[str, str]:
     return dict(_FRAGMENTED) if kind in ("mp4", "m4v", "mov") else {}
 
 
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height`` with its aspect kept, centred on black."""
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    fw, fh = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    fitted = cv2.resize(image, (fw, fh), interpolation=interpolation)
+    left, top = (width - fw) // 2, (height - fh) // 2
+    return cv2.copyMakeBorder(fitted, top, height - fh - top, left, width - fw - left, cv2.BORDER_CONSTANT, value=0)
+
+
 class VideoRecorder:
     """Writes BGR frames to a video file (MP4/MKV/MOV by extension) on its own thread.
 
@@ -67,7 +78,8 @@ class VideoRecorder:
     full ``write()`` blocks until the encoder catches up (up to ``write_timeout`` s) instead of dropping, because a
     recording must keep every frame. Presentation times come from the frame count at ``fps`` (time base 1/fps), or
     from the ``timestamp`` passed to ``write()`` for sources whose real rate wanders (cameras). Odd sizes are padded
-    by one replicated pixel to the even size yuv420p needs; frames of another size are resized to the first.
+    by one replicated pixel to the even size yuv420p needs; frames of another size (the next video of a folder, a
+    camera that changed mode) are scaled to fit the first, with black bars, never stretched.
 
     Errors: a path that cannot be written raises ``OutputError`` here. An error on the worker (disk full) is stored,
     later ``write()`` calls raise ``OutputError``, and ``close()`` still finalises what the muxer accepted. MP4/MOV
@@ -252,7 +264,7 @@ class VideoRecorder:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         width, height = self._content_size
         if (image.shape[1], image.shape[0]) != (width, height):
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            image = letterbox(image, width, height)
         if width % 2 or height % 2:
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
         return image

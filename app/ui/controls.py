@@ -39,7 +39,8 @@ FRAME_RATES = ["Default fps", "15 fps", "30 fps", "60 fps"]
 
 
 class SourceControls(QGroupBox):
-    """Camera picker (with resolution and rate), refresh, "Open video file..." and "Open folder..." (photos)."""
+    """Camera picker (with resolution and rate), refresh, "Open video file..." and "Open folder..." (photos, or
+    videos in turn)."""
 
     cameraChosen = Signal(int)  # noqa: N815 (Qt signal naming)
     openFileRequested = Signal()  # noqa: N815
@@ -60,7 +61,8 @@ class SourceControls(QGroupBox):
         self.fps_combo.addItems(FRAME_RATES)
         self.open_button = QPushButton("Open video file…")
         self.folder_button = QPushButton("Open folder…")
-        self.folder_button.setToolTip("A folder of photos, shown one a second; a dataset's <class>/<image> folders too")
+        self.folder_button.setToolTip("A folder of photos, shown one a second (a dataset's <class>/<image> folders "
+                                      "too), or of videos, played one after another")
         self.loop = QCheckBox("Loop video files")
         self.loop.setChecked(True)
         self.loop.setToolTip("Start a video file again at its end, so it can stand in for a camera")

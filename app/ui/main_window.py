@@ -225,7 +225,7 @@ class MainWindow(QMainWindow):
             self.open_source(path)
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of photos", self._dialog_start())
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of photos or videos", self._dialog_start())
         if path:
             self.open_source(path)
 

@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from app.capture import FolderSource, ImageSource, LatestFrameMailbox, Source, ThreadedCapture, make_source
+from app.capture.playlist import VideoPlaylistSource
 from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.inference.engine import InferenceEngine
@@ -104,6 +105,7 @@ class StreamWorker(QThread):
         self._mirror = True
         self._mirror_changed = False
         self._last_error = ""
+        self._playing = ""  # the video of a folder of videos last announced
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
 
@@ -139,7 +141,7 @@ class StreamWorker(QThread):
         with self._lock:
             self._loop = loop
             playback = self._playback
-        if playback is not None and isinstance(playback.inner, VideoFileSource):
+        if playback is not None and isinstance(playback.inner, (VideoFileSource, VideoPlaylistSource)):
             playback.inner.loop = loop
 
     def set_mirror(self, mirror: bool) -> None:
@@ -236,6 +238,7 @@ class StreamWorker(QThread):
             if self._capture.finished:
                 self._end_of_source()
             return
+        self._announce_next_video(frame)
         if not self._paused:
             self._process(self._mirrored(frame))
 
@@ -273,7 +276,7 @@ class StreamWorker(QThread):
             return
         with self._lock:
             self._capture, self._playback = capture, playback
-            if playback is not None and isinstance(playback.inner, VideoFileSource):
+            if playback is not None and isinstance(playback.inner, (VideoFileSource, VideoPlaylistSource)):
                 playback.inner.loop = self._loop  # read only at the file's end, so setting it now is in time
         stills = isinstance(source, (ImageSource, FolderSource))
         if self._pipeline is not None and stills != self._stills:
@@ -284,7 +287,19 @@ class StreamWorker(QThread):
         self._stills = stills
         self._rate.reset()
         self._last_error = ""
+        self._playing = ""
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live))
+
+    def _announce_next_video(self, frame: Frame) -> None:
+        """A folder of videos moved on to its next video: the window names it (and forgets the last one's faces)."""
+        playback = self._playback
+        if playback is None or not isinstance(playback.inner, VideoPlaylistSource) or frame.source == self._playing:
+            return
+        self._playing = frame.source
+        number, count = playback.inner.position
+        name = f"{playback.inner.name}/{frame.source} ({number} of {count})"
+        size = (frame.image.shape[1], frame.image.shape[0])
+        self.sourceOpened.emit(SourceInfo(self._last_source[0], name, playback.inner.fps, size, False))
 
     def _close_capture(self) -> None:
         with self._lock:
