@@ -22,7 +22,7 @@ class Frame:
     index: int
     timestamp: float  # seconds since the source started (media time for files)
     source: str = ""
-    image_name: str = ""  # the file a photo or a folder's frame came from; empty for video and cameras
+    image_name: str = ""  # the file inside a folder (photo or video) or the photo a frame came from; else ""
     # time.perf_counter() when the frame was captured (read, or released by pacing): latency is measured from it
     captured_at: float = field(default_factory=time.perf_counter, compare=False)
 

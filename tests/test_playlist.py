@@ -38,6 +38,7 @@ def test_a_folder_of_videos_plays_them_in_turn_and_skips_a_damaged_one(session):
         assert [p.name for p in source.files] == ["a_night.mp4", "b_broken.mp4", "c_interview.mp4"]
         assert [p.name for p, _ in source.skipped] == ["b_broken.mp4"]
     assert [f.source for f in frames] == ["a_night.mp4"] * 12 + ["day2/c_interview.mp4"] * 10
+    assert [f.image_name for f in frames] == [f.source for f in frames]  # the results' image column
     assert [f.index for f in frames] == list(range(22))
     assert [f.image.shape[:2] for f in (frames[0], frames[-1])] == [(336, 596), (640, 360)]
     times = np.array([f.timestamp for f in frames])

@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 class VideoPlaylistSource(Source):
     """The video files under a folder (``folder_videos``: natural order, subfolders included), in turn.
 
-    Each frame's ``source`` is the current video's path inside the folder, so the pipeline starts its faces afresh
-    at every new video (a different clip is a different scene) and results say which video a row came from.
+    Each frame's ``source`` and ``image_name`` are the current video's path inside the folder: the pipeline starts
+    its faces afresh at every new video (a different clip is a different scene), and a recording's results say in
+    their ``image`` column which video a row came from.
     Timestamps and indices keep increasing from one video to the next, as across a looping file's passes, so
     playback paces the whole folder as one stream. A video that cannot be opened is skipped with a logged warning
     (``skipped`` lists it); opening fails only when none can. With ``loop=True`` the first video follows the last.
@@ -116,8 +117,9 @@ class VideoPlaylistSource(Source):
                     self.close()
                     return None
             self._offset = start
-        frame = replace(frame, index=self._index, timestamp=self._offset + frame.timestamp,
-                        source=self._files[self._position].relative_to(self.path).as_posix())
+        video = self._files[self._position].relative_to(self.path).as_posix()
+        frame = replace(frame, index=self._index, timestamp=self._offset + frame.timestamp, source=video,
+                        image_name=video)
         self._index += 1
         self._delivered_this_pass += 1
         self._last_timestamp = frame.timestamp
