@@ -130,6 +130,31 @@ def test_a_video_opencv_cannot_decode_is_decoded_by_pyav(tmp_path, degrees):
         pytest.skip("OpenCV decodes AV1 here: the PyAV path was not needed")
 
 
+@pytest.mark.parametrize("decoder", ["opencv", "pyav"])
+def test_seeking_in_a_video_lands_on_the_frame_at_that_time(tmp_path, decoder):
+    """A seek goes on from the frame nearest the time asked for, with that frame's own stamp, whichever decoder
+    reads the file; the file's position is read back from the stamps, across loops too."""
+    path = av1_clip(tmp_path, n=40)[0] if decoder == "pyav" else require_data(video(NIGHT))
+    with VideoFileSource(path) as src:
+        played = list(src)  # every frame and its stamp, read straight through
+    stamps = np.array([f.timestamp for f in played])
+    with VideoFileSource(path, loop=True) as src:
+        assert src._pyav == (decoder == "pyav")
+        duration = src.duration
+        assert duration == pytest.approx(len(played) / src.fps, rel=0.02)
+        for _ in range(5):
+            src.read()
+        for asked in (1.0, 0.13, 0.0, stamps[-3]):
+            src.seek(asked)
+            frame, after = src.read(), src.read()
+            index = int(np.argmin(np.abs(stamps - asked)))
+            assert frame.timestamp == pytest.approx(stamps[index], abs=2e-3), asked
+            assert np.abs(frame.image.astype(int) - played[index].image).mean() < 2, asked
+            assert after.timestamp == pytest.approx(stamps[index + 1], abs=2e-3)
+        looped = [src.read() for _ in range(3)][-1]  # past the end: the second pass
+        assert looped.timestamp > stamps[-1] and src.position_of(looped.timestamp) < 0.1
+
+
 def test_video_file_delivers_every_frame_with_media_time():
     path = require_data(video(NIGHT))
     with VideoFileSource(path) as src:

@@ -443,3 +443,32 @@ def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monk
                     timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.height() == 640, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "session has ended" in window.banner.text, timeout=WAIT_MS)
+
+
+def test_the_seek_bar_goes_elsewhere_in_the_video_even_when_paused(qtbot, make_window, tmp_path):
+    """A video file gets a seek bar with its length; a click goes there (the paused view shows that frame, analysed);
+    while recording the bar is off; a camera-like source without a length (photos) has no bar."""
+    window = make_window(str(require_data(video(SMILE))), loop=False)
+    wait_for_faces(qtbot, window)
+    bar = window.seek_bar
+    assert bar.isVisible() and bar.duration == pytest.approx(15.48, abs=0.01)
+    assert bar.time_label.text().endswith("/ 0:15")
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.paused, timeout=WAIT_MS)
+    bar.slider.setValue(100)  # 10 s, as a click on the groove or the arrow keys set it
+    qtbot.waitUntil(lambda: abs(window.last_frame.position - 10.0) < 0.05, timeout=WAIT_MS)
+    assert window.last_frame.result.faces and bar.time_label.text() == "0:10 / 0:15"
+    shown = window.view.frames_shown
+    qtbot.wait(400)
+    assert window.view.frames_shown == shown  # one frame for the seek, then still paused
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.last_frame.position > 10.3, timeout=WAIT_MS)
+    window.set_recording(True)
+    qtbot.waitUntil(lambda: not bar.slider.isEnabled(), timeout=WAIT_MS)
+    window.set_recording(False)
+    qtbot.waitUntil(lambda: bar.slider.isEnabled(), timeout=WAIT_MS)
+    photo = tmp_path / "still.png"
+    cv2.imwrite(str(photo), window.last_frame.result.frame.image)
+    window.open_source(str(photo))
+    qtbot.waitUntil(lambda: window.source_info.name == "still.png", timeout=WAIT_MS)
+    assert not bar.isVisible()

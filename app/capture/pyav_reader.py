@@ -29,6 +29,7 @@ class PyAVReader:
         self._frames = self._container.decode(self._stream)
         self._start: float | None = None
         self._position_s = 0.0
+        self._pending: av.VideoFrame | None = None  # the frame a seek landed on, returned by the next read()
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
         return self._container is not None
@@ -36,8 +37,9 @@ class PyAVReader:
     def read(self) -> tuple[bool, np.ndarray | None]:
         if self._container is None:
             return False, None
+        frame, self._pending = self._pending, None
         try:
-            frame = next(self._frames)
+            frame = frame or next(self._frames)
         except (StopIteration, av.FFmpegError):  # the end, or a damaged tail: end cleanly as OpenCV does
             return False, None
         if frame.time is not None:
@@ -63,7 +65,23 @@ class PyAVReader:
         return 0.0
 
     def set(self, prop: int, value: float) -> bool:
-        return False
+        """Only ``CAP_PROP_POS_MSEC``: the next ``read()`` returns the first frame at or after ``value`` ms."""
+        if prop != cv2.CAP_PROP_POS_MSEC or self._container is None:
+            return False
+        start = self._start if self._start is not None else float(self._stream.start_time or 0) * float(
+            self._stream.time_base)
+        target = start + max(0.0, value) / 1000.0
+        self._container.seek(int(target / self._stream.time_base), stream=self._stream, backward=True)
+        self._frames = self._container.decode(self._stream)
+        half_frame = 0.5 / float(self._stream.average_rate or 30)
+        try:
+            frame = next(self._frames)
+            while frame.time is not None and frame.time < target - half_frame:  # from the key frame before it
+                frame = next(self._frames)
+        except (StopIteration, av.FFmpegError):
+            return False
+        self._pending = frame
+        return True
 
     def release(self) -> None:
         if self._container is not None:

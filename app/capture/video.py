@@ -74,6 +74,7 @@ class VideoFileSource(Source):
         self._loop_offset = 0.0  # media time at which the current pass started
         self._last_timestamp = 0.0
         self._pyav = False  # decoding through PyAV (OpenCV's FFmpeg lacks the codec)
+        self._pass_starts: list[float] = [0.0]  # stream time at which each pass through the file began
 
     @property
     def name(self) -> str:
@@ -90,6 +91,29 @@ class VideoFileSource(Source):
         self._size = (first.shape[1], first.shape[0])
         self._index = self._loop_index = 0
         self._loop_offset = self._last_timestamp = 0.0
+        self._pass_starts = [0.0]
+
+    @property
+    def duration(self) -> float | None:
+        """Length in seconds (frame count / rate, as the container reports them); None when unknown."""
+        return self._frame_count / self._fps if self._frame_count and self._fps else None
+
+    def position_of(self, timestamp: float) -> float:
+        """Where in the file a frame stamped ``timestamp`` is (its media time in its own pass through the file);
+        safe to call from another thread."""
+        return timestamp - max((t for t in self._pass_starts if t <= timestamp), default=0.0)
+
+    def seek(self, seconds: float) -> None:
+        """Continue from the first frame at or after ``seconds`` into the file (clamped to its length); stamps go on
+        from the current pass's start, so they jump with the seek. Raises ``SourceError`` when the file cannot
+        seek there."""
+        if self._cap is None:
+            raise SourceError(f"{self.name} is not open")
+        seconds = max(0.0, min(seconds, (self.duration or seconds) - 0.5 / (self._fps or 30.0)))
+        if not self._cap.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0):
+            raise SourceError(f"Cannot seek in {self.name}")
+        self._pending = None
+        self._loop_index = 0 if seconds == 0 else max(self._loop_index, 1)  # media time from the frame's own stamp
 
     def _open_capture(self) -> tuple[cv2.VideoCapture | PyAVReader, np.ndarray]:
         """OpenCV's capture, or PyAV's where OpenCV's FFmpeg cannot decode the file (AV1), with its first frame."""
@@ -151,6 +175,7 @@ class VideoFileSource(Source):
         self._cap.release()
         period = 1.0 / self._fps if self._fps else 1.0 / 30.0
         self._loop_offset = self._last_timestamp + period
+        self._pass_starts.append(self._loop_offset)
         self._loop_index = 0
         self._cap = _pyav_reader(self.path) if self._pyav else _upright_capture(self.path)
 

@@ -1,4 +1,4 @@
-"""Real-time, pausable playback of a file source, so a video can stand in for a camera.
+"""Real-time, pausable, seekable playback of a file source, so a video can stand in for a camera.
 
 ``ThreadedCapture`` can pace a file by itself, but pausing would then make it race ahead to catch up with the wall
 clock. This wrapper paces on a clock that stops while paused, and blocks ``read()`` during a pause, so the video
@@ -7,11 +7,15 @@ resumes where it stopped. No Qt here: it only wraps a ``Source``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from app.capture import Source
+from app.errors import SourceError
 from app.types import Frame
+
+log = logging.getLogger(__name__)
 
 
 class PausablePlayback(Source):
@@ -27,6 +31,8 @@ class PausablePlayback(Source):
         self._resume = threading.Event()
         self._resume.set()
         self._interrupted = threading.Event()
+        self._wake = threading.Event()  # set by a seek, a resume or an interrupt: a waiting read() looks again
+        self._seek_to: float | None = None  # a seek asked for and not yet made (seconds into the file)
         self._wall0: float | None = None  # wall time that corresponds to media time _media0
         self._media0 = 0.0
         self._paused_at: float | None = None
@@ -47,6 +53,18 @@ class PausablePlayback(Source):
     def interrupt(self) -> None:
         self._interrupted.set()
         self._resume.set()
+        self._wake.set()
+
+    @property
+    def seekable(self) -> bool:
+        """Whether ``seek`` can be asked for: a single video file of known length."""
+        return isinstance(getattr(self.inner, "duration", None), float)
+
+    def seek(self, seconds: float) -> None:
+        """Ask for playback to go on from ``seconds`` into the file (any thread). The reading thread makes the seek:
+        a frame held for its time is dropped, and while paused exactly one frame, the one sought, is delivered."""
+        self._seek_to = float(seconds)
+        self._wake.set()
 
     @property
     def paused(self) -> bool:
@@ -61,21 +79,49 @@ class PausablePlayback(Source):
                 self._wall0 += time.perf_counter() - self._paused_at  # the clock did not run while paused
             self._paused_at = None
             self._resume.set()
+            self._wake.set()
+
+    def _wait(self, seconds: float | None = None) -> None:
+        """Until woken (a seek, a resume, an interrupt) or ``seconds`` have passed; None: while paused."""
+        if seconds is None and self._resume.is_set():
+            return
+        self._wake.wait(0.05 if seconds is None else min(seconds, 0.05))
+        self._wake.clear()
 
     def _read(self) -> Frame | None:
-        self._resume.wait()
-        if self._interrupted.is_set():
-            return None
-        frame = self.inner.read()
-        if frame is None:
-            return None
-        if self._wall0 is None:
-            self._wall0, self._media0 = time.perf_counter(), frame.timestamp
         while True:
-            self._resume.wait()  # a pause while waiting holds this frame until resumed
+            while self.paused and self._seek_to is None and not self._interrupted.is_set():
+                self._wait()
             if self._interrupted.is_set():
                 return None
+            target, self._seek_to = self._seek_to, None
+            if target is not None:
+                try:
+                    self.inner.seek(target)
+                except SourceError as exc:  # the file plays on from where it was rather than end
+                    log.warning("%s", exc)
+                self._wall0 = None  # the clock starts again at the frame sought
+            frame = self.inner.read()
+            if frame is None:
+                return None
+            if target is not None and self.paused:
+                return frame  # shown at once, and playback stays paused
+            if self._wall0 is None:
+                self._wall0, self._media0 = time.perf_counter(), frame.timestamp
+            if self._hold(frame):
+                return frame
+            if self._interrupted.is_set():
+                return None
+            # a seek came while this frame waited for its time: drop it and make the seek
+
+    def _hold(self, frame: Frame) -> bool:
+        """Wait until ``frame``'s time comes (a pause stops the clock); False when a seek or an interrupt came first."""
+        while self._seek_to is None and not self._interrupted.is_set():
+            if self.paused:
+                self._wait()
+                continue
             delay = (frame.timestamp - self._media0) - (time.perf_counter() - self._wall0)
             if delay <= 0:
-                return frame
-            self._interrupted.wait(min(delay, 0.05))
+                return True
+            self._wait(delay)
+        return False

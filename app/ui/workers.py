@@ -52,6 +52,7 @@ class SourceInfo:
     fps: float | None
     size: tuple[int, int] | None
     is_live: bool
+    duration: float | None = None  # seconds, for a video file playback can seek in; else None
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ProcessedFrame:
     inference_fps: float
     dropped: int
     provider: str
+    position: float | None = None  # seconds into the video file (None: a camera, photos, a folder of videos)
 
 
 class StreamWorker(QThread):
@@ -84,6 +86,8 @@ class StreamWorker(QThread):
         self._wake = threading.Event()
         self._stopping = False
         self._pending_source: tuple[str, dict] | None = None
+        self._pending_seek: float | None = None
+        self._show_next = False  # the frame a seek made while paused is analysed and shown
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -119,6 +123,13 @@ class StreamWorker(QThread):
         """Open the last source again with the same options (a camera plugged back in, or freed by another app)."""
         with self._lock:
             self._pending_source = self._last_source
+        self._wake.set()
+
+    def seek(self, seconds: float) -> None:
+        """Go on from ``seconds`` into the video file playing (ignored for other sources). Faces start afresh; while
+        paused, the frame sought is analysed and shown and playback stays paused."""
+        with self._lock:
+            self._pending_seek = float(seconds)
         self._wake.set()
 
     def close_source(self) -> None:
@@ -239,7 +250,8 @@ class StreamWorker(QThread):
                 self._end_of_source()
             return
         self._announce_next_video(frame)
-        if not self._paused:
+        if not self._paused or self._show_next:
+            self._show_next = False
             self._process(self._mirrored(frame))
 
     def _mirrored(self, frame: Frame) -> Frame:
@@ -254,10 +266,23 @@ class StreamWorker(QThread):
         with self._lock:
             pending, self._pending_source = self._pending_source, None
             close, self._close_requested = self._close_requested, False
+            seek, self._pending_seek = self._pending_seek, None
         if close:
             self._close_capture()
         if pending is not None:
             self._open(*pending)
+        elif seek is not None:
+            self._seek(seek)
+
+    def _seek(self, seconds: float) -> None:
+        playback, capture = self._playback, self._capture
+        if playback is None or capture is None or not playback.seekable:
+            return
+        capture.get(timeout=0)  # a frame from before the seek is not shown after it
+        playback.seek(seconds)
+        if self._pipeline is not None:
+            self._pipeline.reset()  # time jumps: smoothing and tracks start again at the new place
+        self._show_next = True
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
@@ -287,8 +312,9 @@ class StreamWorker(QThread):
         self._stills = stills
         self._rate.reset()
         self._last_error = ""
-        self._playing = ""
-        self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live))
+        self._playing, self._show_next = "", False
+        duration = playback.inner.duration if playback is not None and playback.seekable else None
+        self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration))
 
     def _announce_next_video(self, frame: Frame) -> None:
         """A folder of videos moved on to its next video: the window names it (and forgets the last one's faces)."""
@@ -338,6 +364,13 @@ class StreamWorker(QThread):
         if self._pipeline.smoother.stability is not stability:
             self._pipeline.set_stability(stability)
 
+    def _position(self, frame: Frame) -> float | None:
+        """Seconds into the video file for ``frame``, where playback can seek in it."""
+        playback = self._playback
+        if playback is None or not playback.seekable:
+            return None
+        return playback.inner.position_of(frame.timestamp)
+
     def _process(self, frame) -> None:
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
@@ -379,6 +412,7 @@ class StreamWorker(QThread):
             inference_fps=self._rate.tick(),
             dropped=capture.dropped if capture is not None else 0,
             provider=engine.provider if engine is not None else "",
+            position=self._position(frame),
         )
         with self._lock:
             if self._engine is not engine:  # switched while this frame ran: a stale result is never shown

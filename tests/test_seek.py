@@ -1,0 +1,73 @@
+"""Going elsewhere in a video file: playback makes the seek on its reading thread, drops a frame held from before
+it, and while paused delivers exactly the frame sought; the window's seek bar drives it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.capture import ThreadedCapture, VideoFileSource
+from app.ui.playback import PausablePlayback
+from tests.datapaths import require_data, video
+
+SMILE = "woman_smile_neutral.mp4"  # 596x336, 29.97 fps, 15.5 s
+
+
+@pytest.fixture
+def playing():
+    playback = PausablePlayback(VideoFileSource(require_data(video(SMILE))))
+    capture = ThreadedCapture(playback, pace=False).start()
+    yield playback, capture
+    playback.interrupt()
+    capture.stop()
+
+
+def next_frame(capture, timeout=5.0):
+    frame = capture.get(timeout=timeout)
+    assert frame is not None
+    return frame
+
+
+def test_a_seek_while_playing_goes_on_from_there_at_its_pace(playing):
+    playback, capture = playing
+    assert playback.seekable and playback.inner.duration == pytest.approx(15.48, abs=0.01)
+    first = next_frame(capture)
+    assert first.timestamp < 0.5
+    playback.seek(10.0)
+    frame = next_frame(capture)
+    while frame.timestamp < 9.9:  # at most a frame or two already on their way
+        frame = next_frame(capture)
+        assert time.perf_counter() - first.captured_at < 1.0
+    assert frame.timestamp == pytest.approx(10.0, abs=0.04)
+    sought_at = time.perf_counter()
+    later = next_frame(capture)
+    while later.timestamp < frame.timestamp + 0.5:
+        later = next_frame(capture)
+    # paced again from the frame sought (half a second of video takes about that long), not rushed out to catch
+    # up with the clock as it ran before the seek (a forward seek) nor held back by it (a backward one)
+    assert time.perf_counter() - sought_at > 0.3
+
+
+def test_a_seek_while_paused_shows_that_one_frame_and_stays_paused(playing):
+    playback, capture = playing
+    next_frame(capture)
+    playback.set_paused(True)
+    time.sleep(0.2)
+    capture.get(timeout=0)  # whatever came before the pause
+    for asked in (5.0, 2.5):
+        playback.seek(asked)
+        frame = next_frame(capture)
+        assert frame.timestamp == pytest.approx(asked, abs=0.04)
+        assert capture.get(timeout=0.5) is None  # still paused: nothing after it
+    playback.set_paused(False)
+    resumed = next_frame(capture)
+    assert 2.5 < resumed.timestamp < 3.0
+
+
+def test_a_folder_of_videos_and_photos_cannot_be_sought_in(tmp_path):
+    from app.capture import VideoPlaylistSource
+    from tests.datapaths import cut_clip
+
+    cut_clip(SMILE, tmp_path / "a.mp4", 5)
+    assert not PausablePlayback(VideoPlaylistSource(tmp_path)).seekable
