@@ -439,10 +439,20 @@ def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monk
     window = make_window(source=None, loop=False)
     window.source_controls.folder_button.click()
     qtbot.waitUntil(lambda: "session/a.mp4 (1 of 2)" in window.source_controls.current_label.text(), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "session/day2/b.mp4 (2 of 2) 360×640" in window.source_controls.current_label.text(),
-                    timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.height() == 640, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "session has ended" in window.banner.text, timeout=WAIT_MS)
+    assert not window.seek_bar.isVisible()  # the folder is played through, not sought in
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:  # a recording across both videos
+        window.set_recording(True)
+        qtbot.waitUntil(lambda: "session/day2/b.mp4 (2 of 2) 360×640" in window.source_controls.current_label.text(),
+                        timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.height() == 640, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any("session has ended" in t for t in window.banner.texts()), timeout=WAIT_MS)
+    summary = blocker.args[0]
+    check_recording(summary)
+    with open(summary.results, newline="") as f:
+        videos = [row["image"] for row in csv.DictReader(f)]
+    assert videos[-1] == "day2/b.mp4" and "a.mp4" in videos  # each row says which video it came from
+    with av.open(str(summary.video)) as container:  # one size for the whole recording: the first video's
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (596, 336)
 
 
 def test_the_seek_bar_goes_elsewhere_in_the_video_even_when_paused(qtbot, make_window, tmp_path):
