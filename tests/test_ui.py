@@ -439,7 +439,7 @@ def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monk
     window = make_window(source=None, loop=False)
     window.source_controls.folder_button.click()
     qtbot.waitUntil(lambda: "session/a.mp4 (1 of 2)" in window.source_controls.current_label.text(), timeout=WAIT_MS)
-    assert not window.seek_bar.isVisible()  # the folder is played through, not sought in
+    assert not window.playback_bar.slider.isVisible()  # the folder is played through, not sought in
     with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:  # a recording across both videos
         window.set_recording(True)
         qtbot.waitUntil(lambda: "session/day2/b.mp4 (2 of 2) 360×640" in window.source_controls.current_label.text(),
@@ -455,23 +455,24 @@ def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monk
         assert (container.streams.video[0].width, container.streams.video[0].height) == (596, 336)
 
 
-def test_the_seek_bar_goes_elsewhere_in_the_video_even_when_paused(qtbot, make_window, tmp_path):
-    """A video file gets a seek bar with its length; a click goes there (the paused view shows that frame, analysed);
-    while recording the bar is off; a camera-like source without a length (photos) has no bar."""
+def test_the_playback_bar_pauses_and_goes_elsewhere_in_the_video_even_when_paused(qtbot, make_window, tmp_path):
+    """Under the video: a pause button, and for a video file a slider over its length; a click on the slider goes
+    there (paused, the view shows that frame, analysed); while recording the slider is off; photos get no slider."""
     window = make_window(str(require_data(video(SMILE))), loop=False)
     wait_for_faces(qtbot, window)
-    bar = window.seek_bar
+    bar = window.playback_bar
     assert bar.isVisible() and bar.duration == pytest.approx(15.48, abs=0.01)
     assert bar.time_label.text().endswith("/ 0:15")
-    window.toggle_pause()
-    qtbot.waitUntil(lambda: window.paused, timeout=WAIT_MS)
+    assert bar.pause_button.toolTip() == "Pause (Space)"
+    bar.pause_button.click()
+    qtbot.waitUntil(lambda: window.paused and bar.pause_button.toolTip() == "Play (Space)", timeout=WAIT_MS)
     bar.slider.setValue(100)  # 10 s, as a click on the groove or the arrow keys set it
     qtbot.waitUntil(lambda: abs(window.last_frame.position - 10.0) < 0.05, timeout=WAIT_MS)
     assert window.last_frame.result.faces and bar.time_label.text() == "0:10 / 0:15"
     shown = window.view.frames_shown
     qtbot.wait(400)
     assert window.view.frames_shown == shown  # one frame for the seek, then still paused
-    window.toggle_pause()
+    bar.pause_button.click()
     qtbot.waitUntil(lambda: window.last_frame.position > 10.3, timeout=WAIT_MS)
     window.set_recording(True)
     qtbot.waitUntil(lambda: not bar.slider.isEnabled(), timeout=WAIT_MS)
@@ -481,4 +482,4 @@ def test_the_seek_bar_goes_elsewhere_in_the_video_even_when_paused(qtbot, make_w
     cv2.imwrite(str(photo), window.last_frame.result.frame.image)
     window.open_source(str(photo))
     qtbot.waitUntil(lambda: window.source_info.name == "still.png", timeout=WAIT_MS)
-    assert not bar.isVisible()
+    assert bar.pause_button.isVisible() and not bar.slider.isVisible() and not bar.time_label.isVisible()

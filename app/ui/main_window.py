@@ -21,13 +21,13 @@ from app.ui.controls import DisplayControls, ModelControls, RecordControls, Sour
 from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
+from app.ui.playback_bar import PlaybackBar
 from app.ui.probability_panel import ProbabilityPanel, face_at
 from app.ui.qt_compat import guard_signal_refcount
 from app.ui.rates import RateMeter
 from app.ui.reconnect import ReconnectOffer
 from app.ui.record_flow import ENDED, RecordFlow
 from app.ui.recording import RecordingController
-from app.ui.seek_bar import SeekBar
 from app.ui.settings import AppSettings, bind_controls
 from app.ui.status import FrameStatusBar
 from app.ui.video_view import VideoView
@@ -53,7 +53,8 @@ class MainWindow(QMainWindow):
         self.registry = registry or ModelRegistry()
         self.settings = settings or AppSettings()
         self.banner, self.view, self.panel = Banner(), VideoView(), ProbabilityPanel()
-        self.seek_bar = SeekBar()
+        self.playback_bar = PlaybackBar()
+        self.playback_bar.setVisible(False)  # until a source opens
         self.source_controls, self.model_controls = SourceControls(), ModelControls()
         self.display_controls, self.record_controls = DisplayControls(), RecordControls()
         self.outputs = OutputsPanel(PublisherSet(), OutputSettings(self.settings.qs))
@@ -121,7 +122,7 @@ class MainWindow(QMainWindow):
         video_layout.setContentsMargins(0, 0, 0, 0)
         video_layout.setSpacing(2)
         video_layout.addWidget(self.view, 1)
-        video_layout.addWidget(self.seek_bar)
+        video_layout.addWidget(self.playback_bar)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(video)
         left.addWidget(self.panel.timeline)
@@ -148,7 +149,8 @@ class MainWindow(QMainWindow):
         w.sourceFailed.connect(self._on_source_failed)
         w.sourceEnded.connect(self._on_source_ended)
         w.failed.connect(self.banner.show_error)
-        self.seek_bar.seekRequested.connect(self.seek)
+        self.playback_bar.seekRequested.connect(self.seek)
+        self.playback_bar.pauseClicked.connect(self.toggle_pause)
         w.recordingFailed.connect(self.recording.failed)
         self.models.activated.connect(lambda _: self.panel.set_classes(tuple(self.models.engine.card.classes)))
         self.models.settled.connect(self._open_deferred_source)
@@ -249,8 +251,8 @@ class MainWindow(QMainWindow):
             self.source_controls.select_camera(int(info.spec))
         self.panel.clear()
         self._selected_track = None
-        self.seek_bar.set_duration(info.duration)  # None (no bar) but for a video file
-        self.seek_bar.setVisible(self.seek_bar.duration is not None and not self._presenting)
+        self.playback_bar.set_duration(info.duration)  # None (no slider) but for a video file
+        self.playback_bar.setVisible(not self._presenting)
 
     def seek(self, seconds: float) -> None:
         """Go on from ``seconds`` into the video file; the chart and the face panel start again there."""
@@ -288,7 +290,7 @@ class MainWindow(QMainWindow):
         chosen = next((f for f in faces if f.track_id == self._selected_track), None)
         self.panel.update_face(chosen or largest_face(faces), frame.result.frame.timestamp, selected=chosen is not None)
         self.status.show_frame(frame, self.display_rate.tick())
-        self.seek_bar.set_position(frame.position, seekable=self.recorder.active is None)
+        self.playback_bar.set_position(frame.position, seekable=self.recorder.active is None)
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
@@ -325,7 +327,7 @@ class MainWindow(QMainWindow):
         """The controls column, timeline and status bar: everything but the video."""
         for widget in (self._side_column, self.panel.timeline, self.status):
             widget.setVisible(visible)
-        self.seek_bar.setVisible(visible and self.seek_bar.duration is not None)
+        self.playback_bar.setVisible(visible and self.source_info is not None)
 
     def leave_presentation(self) -> None:
         if not self._presenting:
@@ -340,6 +342,7 @@ class MainWindow(QMainWindow):
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused
+        self.playback_bar.show_paused(self.paused)
         self.worker.set_paused(self.paused)
         self.recording.set_paused(self.paused)
 

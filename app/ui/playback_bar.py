@@ -1,4 +1,5 @@
-"""The position in a video file, and a slider to go elsewhere in it, under the video.
+"""The row under the video: pause/play for any source, and for a video file its position and a slider to go
+elsewhere in it.
 
 Only a single video file can be sought in: a camera has no position, photos are shown one by one, and a folder of
 videos names its video instead. A click on the groove goes to that place (as media players do, not a page step);
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QToolButton, QWidget
+
+from app.ui.icons import standard_icon
 
 STEPS_PER_SECOND = 10  # the slider's resolution
 SEEK_TIP = "Go elsewhere in the video: click or drag; arrow keys a second, page keys five"
@@ -43,18 +46,24 @@ class ClickToSeekSlider(QSlider):
         return handle.contains(event.position().toPoint())
 
 
-class SeekBar(QWidget):
-    """Slider and ``0:12 / 1:05`` for the video file playing; hidden for every other source."""
+class PlaybackBar(QWidget):
+    """Pause/play, and the slider and ``0:12 / 1:05`` for a video file (hidden for every other source)."""
 
     seekRequested = Signal(float)  # noqa: N815 (Qt naming) - seconds into the file
+    pauseClicked = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.pause_button = QToolButton()
+        self.pause_button.setAutoRaise(True)
+        self.pause_button.clicked.connect(self.pauseClicked)
+        self.show_paused(False)
         self.slider = ClickToSeekSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip(SEEK_TIP)
         self.time_label = QLabel("")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self.pause_button)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.time_label)
         self._duration: float | None = None
@@ -62,16 +71,22 @@ class SeekBar(QWidget):
         self.slider.valueChanged.connect(self._changed)  # a click, or the arrow and page keys on the focused slider
         self.slider.setSingleStep(STEPS_PER_SECOND)  # arrow keys: a second
         self.slider.setPageStep(5 * STEPS_PER_SECOND)  # page keys: five seconds
-        self.setVisible(False)
+        self.set_duration(None)
 
     @property
     def duration(self) -> float | None:
         return self._duration
 
+    def show_paused(self, paused: bool) -> None:
+        """The button offers what a click will do: play while paused, pause while playing."""
+        self.pause_button.setIcon(standard_icon("MediaPlay" if paused else "MediaPause"))
+        self.pause_button.setToolTip("Play (Space)" if paused else "Pause (Space)")
+
     def set_duration(self, seconds: float | None) -> None:
-        """A new source: its length in seconds, or None to hide the bar (not a video file that can be sought in)."""
+        """A new source: its length in seconds, or None (not a video file that can be sought in: no slider)."""
         self._duration = seconds if seconds and seconds > 0 else None
-        self.setVisible(self._duration is not None)
+        self.slider.setVisible(self._duration is not None)
+        self.time_label.setVisible(self._duration is not None)
         if self._duration is not None:
             self.slider.blockSignals(True)  # a new range is not a seek
             self.slider.setRange(0, round(self._duration * STEPS_PER_SECOND))
