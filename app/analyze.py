@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.capture import FolderSource, ImageSource, open_source
+from app.capture.rotate import rotated
 from app.errors import ModelLoadError, SourceError
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
@@ -170,6 +171,7 @@ def analyze(
     engine: InferenceEngine | None = None,
     publishers: PublisherSet | None = None,
     face_crops: bool | None = None,
+    rotate: int = 0,
 ) -> AnalysisSummary:
     """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``.
 
@@ -177,7 +179,8 @@ def analyze(
     ``face_crops`` True: the input is a photo or folder of face crops (as in a dataset), so a crop in which no face
     is found is labelled whole, as training and ``training.evaluate`` do, instead of getting no row; None (the
     default): only photos the size and shape of a dataset's crop are (``app.face.stills.looks_like_face_crop``);
-    False: none is.
+    False: none is. ``rotate`` turns every frame that many degrees clockwise first (a camera mounted sideways or
+    upside down; ``app.capture.rotate``).
 
     ``publishers`` (started by the caller, who also closes them) get every result as it is made; they never slow
     the loop, so a receiver slower than the analysis sees only the newest frames.
@@ -219,6 +222,7 @@ def analyze(
             if frame is None:
                 summary.expected_frames = source.frame_count  # ended by itself: did it deliver what it announced?
                 break
+            frame = rotated(frame, rotate)
             result = pipeline.process(frame)
             result.timings_ms.update(timer.ms)
             if write_annotated is not None:

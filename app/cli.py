@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app import quiet
+from app.capture.rotate import ROTATIONS
 from app.errors import FerliveError
 from app.publish.options import add_output_arguments
 from app.smoothing import DEFAULT_STABILITY, PRESETS
@@ -141,7 +142,7 @@ def _gui(args: argparse.Namespace) -> int:
     from app.ui.main import run_app
 
     return run_app(source=args.source, model=args.model, provider=args.provider, stability=args.stability,
-                   loop=args.loop, mirror=args.mirror, outputs=config_from_args(args))
+                   loop=args.loop, mirror=args.mirror, rotate=args.rotate, outputs=config_from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start a video file again at its end (default: the last choice, else on)")
     ap.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                     help="show a camera mirrored, as video calls do (default: the last choice, else on)")
+    ap.add_argument("--rotate", type=int, choices=ROTATIONS, default=None,
+                    help="turn a camera's or video file's picture this many degrees clockwise: a camera mounted "
+                         "sideways or upside down (default: the last choice, else 0)")
     sub = ap.add_subparsers(dest="command")
     an = sub.add_parser("analyze", help="annotate a video/image/folder headless and export per-frame results")
     an.add_argument("input", help="a video file, a photo, or a folder of photos (a folder without photos of its own: "
@@ -189,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--talk-weight", type=talk_weight, default=None,
                     help="how much a talking face's frames with parted lips count in the smoothing (default: the "
                          "preset's 0.3; 1 counts every frame alike; see app/face/mouth.py)")
+    an.add_argument("--rotate", type=int, choices=ROTATIONS, default=0,
+                    help="turn every frame this many degrees clockwise first: a camera mounted sideways or upside "
+                         "down (a video's own rotation metadata is applied anyway)")
     an.add_argument("--landmarks", action="store_true", help="draw the face-mesh points")
     an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
     an.add_argument("--max-frames", type=int, default=None)

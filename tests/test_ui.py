@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -483,3 +484,30 @@ def test_the_playback_bar_pauses_and_goes_elsewhere_in_the_video_even_when_pause
     window.open_source(str(photo))
     qtbot.waitUntil(lambda: window.source_info.name == "still.png", timeout=WAIT_MS)
     assert bar.pause_button.isVisible() and not bar.slider.isVisible() and not bar.time_label.isVisible()
+
+
+UPRIGHT_SMILE_BOX = (232, 94, 342, 220)  # the face's box in the first seconds of SMILE (ferlive analyze)
+
+
+def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_remembered(qtbot, make_window, tmp_path):
+    """Rotate 180° in the Source section: the upside-down clip's face is found and boxed in the turned picture,
+    the source line says so, and the next start turns it too."""
+    from app.face.stills import face_turn
+    from app.ui.settings import AppSettings
+    from tests.datapaths import cut_clip
+
+    clip = cut_clip(SMILE, tmp_path / "ceiling.mp4", 90, turn=cv2.ROTATE_180)
+    window = make_window(str(clip))
+    qtbot.waitUntil(lambda: window.view.frames_shown >= 20, timeout=WAIT_MS)
+    # upside down, the mesh misses the face or lays an upright mesh over it (eyes on the mouth): a box off the face
+    before = [f.box for f in window.last_frame.result.faces]
+    assert not before or np.abs(np.array(before[0]) - UPRIGHT_SMILE_BOX).max() > 15
+    window.source_controls.select_rotation(180)
+    assert "rotated 180°" in window.source_controls.current_label.text()
+    wait_for_faces(qtbot, window, frames=5)
+    face = window.last_frame.result.faces[0]
+    assert face_turn(face) is None  # upright again, and where the face is in the original clip
+    assert np.abs(np.array(face.box) - UPRIGHT_SMILE_BOX).max() < 15
+    assert AppSettings().rotation == 180
+    window.source_controls.select_rotation(0)
+    assert AppSettings().rotation == 0

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.capture import CameraInfo
+from app.capture.rotate import ROTATIONS
 from app.render import RenderOptions
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 from app.ui.icons import dot_icon, standard_icon
@@ -70,6 +71,11 @@ class SourceControls(QGroupBox):
         self.mirror.setChecked(True)
         self.mirror.setToolTip("Show a camera as a mirror shows you, as video calls do; boxes, recordings and results "
                                "follow the mirrored picture (video files and photos are never mirrored)")
+        self.rotate_combo = QComboBox()
+        for degrees in ROTATIONS:
+            self.rotate_combo.addItem("Upright" if not degrees else f"Rotate {degrees}°", degrees)
+        self.rotate_combo.setToolTip("Turn a camera's or video file's picture clockwise before anything sees it: a "
+                                     "camera mounted sideways or upside down (photos turn by themselves)")
         self.current_label = QLabel("No source")
         self.current_label.setWordWrap(True)
         self.current_label.setStyleSheet("color: gray;")
@@ -79,6 +85,7 @@ class SourceControls(QGroupBox):
         options = QHBoxLayout()
         options.addWidget(self.resolution_combo, 1)
         options.addWidget(self.fps_combo)
+        options.addWidget(self.rotate_combo)
         form = QFormLayout(self)
         form.addRow("Camera", row)
         form.addRow("Mode", options)
@@ -95,6 +102,14 @@ class SourceControls(QGroupBox):
         self.open_button.clicked.connect(self.openFileRequested)
         self.folder_button.clicked.connect(self.openFolderRequested)
         self.refresh_button.clicked.connect(self.refreshRequested)
+
+    @property
+    def rotation(self) -> int:
+        """Degrees clockwise the picture is turned."""
+        return int(self.rotate_combo.currentData() or 0)
+
+    def select_rotation(self, degrees: int) -> None:
+        self.rotate_combo.setCurrentIndex(max(0, self.rotate_combo.findData(int(degrees))))
 
     def set_cameras(self, cameras: Sequence[CameraInfo]) -> None:
         self.camera_combo.clear()

@@ -35,6 +35,7 @@ def run_app(
     stability: str | None = None,
     loop: bool | None = None,
     mirror: bool | None = None,
+    rotate: int | None = None,
     outputs: OutputConfig | None = None,
 ) -> int:
     """Show the window and run until it is closed; returns the process exit code.
@@ -44,6 +45,7 @@ def run_app(
     ``stability`` a preset name (None: the last one chosen, else the default), remembered like a choice in the panel;
     ``loop`` whether video files restart at their end (None: the last choice, else on), remembered the same way;
     ``mirror`` whether a camera is shown mirrored (None: the last choice, else on), remembered too;
+    ``rotate`` degrees clockwise a camera's or video's picture is turned (None: the last choice, else 0), likewise;
     ``outputs`` the live outputs to switch on (``--osc``, ``--ws``, ``--lsl``), remembered too.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -55,6 +57,8 @@ def run_app(
         window.source_controls.loop.setChecked(loop)
     if mirror is not None:
         window.source_controls.mirror.setChecked(mirror)
+    if rotate is not None:
+        window.source_controls.select_rotation(rotate)
     window.show()
     window.start(source=source, model=model, provider=provider)
     if outputs is not None:

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.display_rate = RateMeter()
         self.worker.set_loop(self.source_controls.loop.isChecked())
         self.worker.set_mirror(self.source_controls.mirror.isChecked())
+        self.worker.set_rotation(self.source_controls.rotation)
         self.reconnect = ReconnectOffer(self.worker, self.banner.show_error, self.stop_recording, self.view)
         self._wire()
         self.refresh_cameras(cameras)
@@ -158,6 +159,8 @@ class MainWindow(QMainWindow):
         sc.loop.toggled.connect(w.set_loop)
         sc.mirror.toggled.connect(w.set_mirror)
         sc.mirror.toggled.connect(lambda _: self._show_source_line())
+        sc.rotate_combo.currentIndexChanged.connect(lambda _: w.set_rotation(sc.rotation))
+        sc.rotate_combo.currentIndexChanged.connect(lambda _: self._show_source_line())
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
         sc.openFolderRequested.connect(self.choose_folder)
@@ -264,10 +267,13 @@ class MainWindow(QMainWindow):
         info = self.source_info
         if info is None:
             return
-        size = f"{info.size[0]}×{info.size[1]}" if info.size else ""
+        degrees = 0 if info.stills else self.source_controls.rotation
+        width, height = info.size[::-1] if info.size and degrees in (90, 270) else info.size or (0, 0)
+        size = f"{width}×{height}" if info.size else ""
         fps = f" @ {info.fps:.2f} fps" if info.fps else ""
         mirrored = " · mirrored" if info.is_live and self.source_controls.mirror.isChecked() else ""
-        self.source_controls.current_label.setText(f"{info.name} {size}{fps}{mirrored}")
+        turned = f" · rotated {degrees}°" if degrees else ""
+        self.source_controls.current_label.setText(f"{info.name} {size}{fps}{turned}{mirrored}")
 
     def _on_source_failed(self, message: str) -> None:
         self.banner.show_error(message, scope="source")

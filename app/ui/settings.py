@@ -84,6 +84,16 @@ class AppSettings:
         self._set("source/mirror", bool(value))
 
     @property
+    def rotation(self) -> int:
+        """Degrees clockwise cameras and video files are turned (a camera mounted sideways or upside down)."""
+        degrees = self._get("source/rotation", 0, int)
+        return degrees if degrees in (0, 90, 180, 270) else 0
+
+    @rotation.setter
+    def rotation(self, degrees: int) -> None:
+        self._set("source/rotation", int(degrees))
+
+    @property
     def loop_files(self) -> bool:
         """Video files restart at their end (on by default: a file stands in for a camera in a demo)."""
         return self._get("source/loop", True, bool)
@@ -164,6 +174,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     source.set_mode(settings.camera_resolution, settings.camera_fps)
     source.loop.setChecked(settings.loop_files)
     source.mirror.setChecked(settings.mirror_camera)
+    source.select_rotation(settings.rotation)
     if model is not None:
         model.select_provider(settings.provider)
     for name, default in (("boxes", True), ("landmarks", False), ("labels", True), ("talking", True)):
@@ -176,6 +187,7 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
     source.loop.toggled.connect(lambda on: setattr(settings, "loop_files", on))
     source.mirror.toggled.connect(lambda on: setattr(settings, "mirror_camera", on))
+    source.rotate_combo.currentIndexChanged.connect(lambda _: setattr(settings, "rotation", source.rotation))
     for name in ("boxes", "landmarks", "labels", "talking"):
         getattr(display, name).toggled.connect(lambda on, name=name: settings.set_toggle(name, on))
     display.stabilityChanged.connect(lambda value: setattr(settings, "stability", value))

@@ -23,6 +23,7 @@ from PySide6.QtCore import QThread, Signal
 
 from app.capture import FolderSource, ImageSource, LatestFrameMailbox, Source, ThreadedCapture, make_source
 from app.capture.playlist import VideoPlaylistSource
+from app.capture.rotate import rotated
 from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.inference.engine import InferenceEngine
@@ -53,6 +54,7 @@ class SourceInfo:
     size: tuple[int, int] | None
     is_live: bool
     duration: float | None = None  # seconds, for a video file playback can seek in; else None
+    stills: bool = False  # photos (never rotated or mirrored)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class StreamWorker(QThread):
         self._loop = True
         self._mirror = True
         self._mirror_changed = False
+        self._rotation, self._rotation_changed = 0, False
         self._last_error = ""
         self._playing = ""  # the video of a folder of videos last announced
         self.frames_processed = 0
@@ -161,6 +164,13 @@ class StreamWorker(QThread):
         with self._lock:
             self._mirror_changed = self._mirror_changed or bool(mirror) != self._mirror
             self._mirror = bool(mirror)
+
+    def set_rotation(self, degrees: int) -> None:
+        """Cameras and video files are turned ``degrees`` clockwise before anything sees the frame (a camera mounted
+        sideways or upside down); photos turn by themselves. Applies from the next frame."""
+        with self._lock:
+            self._rotation_changed = self._rotation_changed or int(degrees) != self._rotation
+            self._rotation = int(degrees)
 
     def set_options(self, options: RenderOptions) -> None:
         with self._lock:
@@ -252,14 +262,18 @@ class StreamWorker(QThread):
         self._announce_next_video(frame)
         if not self._paused or self._show_next:
             self._show_next = False
-            self._process(self._mirrored(frame))
+            self._process(self._oriented(frame))
 
-    def _mirrored(self, frame: Frame) -> Frame:
+    def _oriented(self, frame: Frame) -> Frame:
+        """The frame turned (cameras and video files) and then mirrored (cameras) as chosen."""
         with self._lock:
-            mirror, changed, self._mirror_changed = self._mirror, self._mirror_changed, False
+            mirror, mirror_changed, self._mirror_changed = self._mirror, self._mirror_changed, False
+            degrees, turn_changed, self._rotation_changed = self._rotation, self._rotation_changed, False
         live = self._capture is not None and self._capture.source.is_live
-        if changed and live and self._pipeline is not None:
-            self._pipeline.reset()  # every face jumps to its mirror place: MediaPipe must find it afresh
+        if ((mirror_changed and live) or (turn_changed and not self._stills)) and self._pipeline is not None:
+            self._pipeline.reset()  # every face jumps to a new place: MediaPipe must find it afresh
+        if not self._stills:
+            frame = rotated(frame, degrees)
         return replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1])) if mirror and live else frame
 
     def _apply_commands(self) -> None:
@@ -314,7 +328,8 @@ class StreamWorker(QThread):
         self._last_error = ""
         self._playing, self._show_next = "", False
         duration = playback.inner.duration if playback is not None and playback.seekable else None
-        self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration))
+        self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
+                                          stills))
 
     def _announce_next_video(self, frame: Frame) -> None:
         """A folder of videos moved on to its next video: the window names it (and forgets the last one's faces)."""
