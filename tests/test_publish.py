@@ -79,11 +79,12 @@ def test_vrchat_preset_sends_avatar_parameters(frame_results):
             result = next(r for r in frame_results if r.faces)
             publisher.offer(result)
             assert publisher.flush()
-        assert receiver.wait_for(lambda r: len(r.messages) >= 10)
+        # FerFace, FerExpression, FerConfidence, the seven floats, FerTalking, FerDim
+        assert receiver.wait_for(lambda r: len(r.messages) >= 12)
     got = {address.rsplit("/", 1)[1]: args[0] for address, args in receiver.messages}
     assert all(address.startswith("/avatar/parameters/Fer") for address, _ in receiver.messages)
     face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-    assert got["FerFace"] is True and got["FerTalking"] is face.talking
+    assert got["FerFace"] is True and got["FerTalking"] is face.talking and got["FerDim"] is face.dim
     assert got["FerExpression"] == face.label_index
     assert got["FerHappy"] == pytest.approx(float(face.probabilities[3]), abs=1e-6)
     assert sum(got[f"Fer{n}"] for n in ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")) \

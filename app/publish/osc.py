@@ -51,7 +51,7 @@ def generic_messages(result: FrameResult) -> list:
 
 def vrchat_messages(result: FrameResult) -> list:
     """Avatar parameters for the largest face: FerFace (bool), FerExpression (int), FerConfidence, Fer<Expression>,
-    FerTalking (bool)."""
+    FerTalking and FerDim (bool)."""
     face = primary_face(result)
     if face is None:
         return [_message(VRCHAT_PREFIX + "FerFace", False)]
@@ -63,6 +63,7 @@ def vrchat_messages(result: FrameResult) -> list:
     for name, p in zip(VRCHAT_FLOATS, expression_vector(face)):
         out.append(_message(VRCHAT_PREFIX + name, 0.0 if p != p else p))  # NaN (class not in the model) -> 0
     out.append(_message(VRCHAT_PREFIX + "FerTalking", bool(face.talking)))
+    out.append(_message(VRCHAT_PREFIX + "FerDim", bool(face.dim)))  # too dark for a reliable label
     return out
 
 
