@@ -65,9 +65,20 @@ def test_a_seek_while_paused_shows_that_one_frame_and_stays_paused(playing):
     assert 2.5 < resumed.timestamp < 3.0
 
 
-def test_a_folder_of_videos_and_photos_cannot_be_sought_in(tmp_path):
+def test_in_a_folder_of_videos_the_one_playing_is_sought_in(tmp_path):
+    """Its length, a seek and the position read back are the video's own, while stamps run on across the folder."""
     from app.capture import VideoPlaylistSource
     from tests.datapaths import cut_clip
 
-    cut_clip(SMILE, tmp_path / "a.mp4", 5)
-    assert not PausablePlayback(VideoPlaylistSource(tmp_path)).seekable
+    cut_clip(SMILE, tmp_path / "a.mp4", 10)
+    cut_clip(SMILE, tmp_path / "b.mp4", 60)
+    with VideoPlaylistSource(tmp_path) as playlist:
+        playback = PausablePlayback(playlist)
+        assert playback.seekable and playlist.duration == pytest.approx(10 / 29.97, abs=0.01)
+        frames = [playlist.read() for _ in range(12)]
+        assert frames[-1].source == "b.mp4" and playlist.duration == pytest.approx(60 / 29.97, abs=0.01)
+        playlist.seek(1.5)
+        frame = playlist.read()
+    assert frame.source == "b.mp4" and frame.timestamp > frames[-1].timestamp  # the next video started later
+    assert playlist.position_of(frame.timestamp) == pytest.approx(1.5, abs=0.02)
+    assert playlist.position_of(frames[-1].timestamp) == pytest.approx(1 / 29.97, abs=0.005)

@@ -440,7 +440,7 @@ def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monk
     window = make_window(source=None, loop=False)
     window.source_controls.folder_button.click()
     qtbot.waitUntil(lambda: "session/a.mp4 (1 of 2)" in window.source_controls.current_label.text(), timeout=WAIT_MS)
-    assert not window.playback_bar.slider.isVisible()  # the folder is played through, not sought in
+    assert window.playback_bar.slider.isVisible() and window.playback_bar.time_label.text().endswith("/ 0:00")
     with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:  # a recording across both videos
         window.set_recording(True)
         qtbot.waitUntil(lambda: "session/day2/b.mp4 (2 of 2) 360×640" in window.source_controls.current_label.text(),

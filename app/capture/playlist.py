@@ -24,7 +24,7 @@ class VideoPlaylistSource(Source):
     Timestamps and indices keep increasing from one video to the next, as across a looping file's passes, so
     playback paces the whole folder as one stream. A video that cannot be opened is skipped with a logged warning
     (``skipped`` lists it); opening fails only when none can. With ``loop=True`` the first video follows the last.
-    ``fps`` and ``size`` are the current video's.
+    ``fps``, ``size`` and ``duration`` are the current video's, and ``seek`` goes elsewhere in it.
     """
 
     def __init__(self, path: str | Path, loop: bool = False) -> None:
@@ -37,6 +37,7 @@ class VideoPlaylistSource(Source):
         self._offset = 0.0  # playlist time at which the current video started
         self._last_timestamp = -1.0  # playlist time of the last frame delivered
         self._delivered_this_pass = 0
+        self._video_starts: list[float] = []  # playlist time at which each video began, in playing order
         self.skipped: list[tuple[Path, str]] = []  # (video, why) for each one that could not be opened
 
     @property
@@ -66,6 +67,21 @@ class VideoPlaylistSource(Source):
     def size(self) -> tuple[int, int] | None:
         return self._video.size if self._video is not None else None
 
+    @property
+    def duration(self) -> float | None:
+        """Length in seconds of the video playing."""
+        return self._video.duration if self._video is not None else None
+
+    def position_of(self, timestamp: float) -> float:
+        """Where in its own video a frame stamped ``timestamp`` is; safe to call from another thread."""
+        return timestamp - max((t for t in self._video_starts if t <= timestamp), default=0.0)
+
+    def seek(self, seconds: float) -> None:
+        """Go on from ``seconds`` into the video playing (``VideoFileSource.seek``)."""
+        if self._video is None:
+            raise SourceError(f"{self.name} is not open")
+        self._video.seek(seconds)
+
     def _open(self) -> None:
         if not self.path.is_dir():
             raise SourceError(f"Video folder not found: {self.path}")
@@ -74,6 +90,7 @@ class VideoPlaylistSource(Source):
             raise SourceError(f"Folder {self.path} contains no video files, nor do its subfolders.")
         self._position, self._index, self._delivered_this_pass = -1, 0, 0
         self._offset, self._last_timestamp, self.skipped = 0.0, -1.0, []
+        self._video_starts = [0.0]
         if not self._advance():
             reasons = "; ".join(why for _, why in self.skipped[:2])
             raise SourceError(f"Folder {self.path}: none of its {len(self._files)} videos can be played ({reasons}).")
@@ -117,6 +134,7 @@ class VideoPlaylistSource(Source):
                     self.close()
                     return None
             self._offset = start
+            self._video_starts.append(start)
         video = self._files[self._position].relative_to(self.path).as_posix()
         frame = replace(frame, index=self._index, timestamp=self._offset + frame.timestamp, source=video,
                         image_name=video)

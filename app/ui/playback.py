@@ -57,7 +57,7 @@ class PausablePlayback(Source):
 
     @property
     def seekable(self) -> bool:
-        """Whether ``seek`` can be asked for: a single video file of known length."""
+        """Whether ``seek`` can be asked for: a video file (or a folder's video playing) of known length."""
         return isinstance(getattr(self.inner, "duration", None), float)
 
     def seek(self, seconds: float) -> None:

@@ -1,8 +1,8 @@
 """The row under the video: pause/play for any source, and for a video file its position and a slider to go
 elsewhere in it.
 
-Only a single video file can be sought in: a camera has no position, photos are shown one by one, and a folder of
-videos names its video instead. A click on the groove goes to that place (as media players do, not a page step);
+Only a video file can be sought in (in a folder of videos, the one playing): a camera has no position, and photos
+are shown one by one. A click on the groove goes to that place (as media players do, not a page step);
 dragging goes there on release. While a recording runs the slider is off: a jump would cut the recording.
 """
 

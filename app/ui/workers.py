@@ -67,7 +67,7 @@ class ProcessedFrame:
     inference_fps: float
     dropped: int
     provider: str
-    position: float | None = None  # seconds into the video file (None: a camera, photos, a folder of videos)
+    position: float | None = None  # seconds into the video file playing (None: a camera, photos)
 
 
 class StreamWorker(QThread):
@@ -340,7 +340,8 @@ class StreamWorker(QThread):
         number, count = playback.inner.position
         name = f"{playback.inner.name}/{frame.source} ({number} of {count})"
         size = (frame.image.shape[1], frame.image.shape[0])
-        self.sourceOpened.emit(SourceInfo(self._last_source[0], name, playback.inner.fps, size, False))
+        duration = playback.inner.duration if playback.seekable else None
+        self.sourceOpened.emit(SourceInfo(self._last_source[0], name, playback.inner.fps, size, False, duration))
 
     def _close_capture(self) -> None:
         with self._lock:
