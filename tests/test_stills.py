@@ -122,24 +122,31 @@ def test_each_photo_numbers_its_faces_afresh_largest_first(monkeypatch):
     pipeline.close()
 
 
-@pytest.mark.parametrize("turn", ["counterclockwise", "clockwise", "upside down"])
-def test_a_photo_on_its_side_or_upside_down_is_read_as_the_upright_one(tmp_path, capsys, turn):
+@pytest.mark.parametrize("clip, index, turn", [
+    ("woman_phone_night.mp4", 59, "counterclockwise"),
+    ("woman_phone_night.mp4", 59, "clockwise"),
+    ("woman_phone_night.mp4", 59, "upside down"),  # the mesh finds no face in it
+    ("woman_smile_neutral.mp4", 120, "upside down"),  # the mesh covers it with an upright mesh, eyes on the mouth
+    ("interview_50s.mp4", 60, "upside down"),  # likewise
+])
+def test_a_photo_on_its_side_or_upside_down_is_read_as_the_upright_one(tmp_path, capsys, clip, index, turn):
     """A real frame saved turned (no EXIF orientation to undo it): its face is found where it lies and read as
-    in the upright photo; the same photo's face found without turning is missed or read with other numbers."""
+    in the upright photo; the same photo's face found without turning is missed, lying, or a false upright fit."""
     from app.capture import VideoFileSource
     from app.face.stills import face_turn
 
     code = {"counterclockwise": cv2.ROTATE_90_COUNTERCLOCKWISE, "clockwise": cv2.ROTATE_90_CLOCKWISE,
             "upside down": cv2.ROTATE_180}[turn]
-    with VideoFileSource(require_data(video("woman_phone_night.mp4"))) as src:
-        for _ in range(60):
+    with VideoFileSource(require_data(video(clip))) as src:
+        for _ in range(index + 1):
             upright = src.read().image
-    cv2.imwrite(str(tmp_path / "upright.jpg"), upright)
-    cv2.imwrite(str(tmp_path / "turned.jpg"), cv2.rotate(upright, code))
+    cv2.imwrite(str(tmp_path / "upright.png"), upright)  # lossless: the turned photo turned back is the same picture
+    cv2.imwrite(str(tmp_path / "turned.png"), cv2.rotate(upright, code))
     rows = analyze_jsonl(tmp_path, tmp_path / "r.jsonl")
-    (face,), (turned,) = rows["upright.jpg"]["faces"], rows["turned.jpg"]["faces"]
+    (face,), (turned,) = rows["upright.png"]["faces"], rows["turned.png"]["faces"]
     assert turned["label"] == face["label"]
     probs = [np.array(list(f["raw_probabilities"].values())) for f in (face, turned)]
+    # not the very same numbers: the alignment's anti-aliasing shrink works on a pixel grid that the turn moves
     assert np.abs(probs[0] - probs[1]).max() < 0.03
     # the box is the upright box, turned with the photo
     h, w = upright.shape[:2]
@@ -147,10 +154,13 @@ def test_a_photo_on_its_side_or_upside_down_is_read_as_the_upright_one(tmp_path,
     mark = np.zeros((h, w), np.uint8)
     mark[int(corners[0, 1]):int(corners[1, 1]), int(corners[0, 0]):int(corners[1, 0])] = 1
     ys, xs = np.nonzero(cv2.rotate(mark, code))
-    assert np.allclose(turned["box"], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], atol=6)
-    # the face the mesh finds (if any) in the photo as it is lies as turned: the turn back stands it upright
-    back = {cv2.ROTATE_90_COUNTERCLOCKWISE: cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_CLOCKWISE:
-            cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180: cv2.ROTATE_180}[code]
+    assert np.allclose(turned["box"], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], atol=3)
+    # the face the mesh finds (if any) in the photo as it is: lying as turned, or an upright fit away from the face
     with FaceMesh(max_faces=1, video_mode=False) as mesh:
         found = mesh.process(cv2.rotate(upright, code))
-    assert not found or face_turn(found[0]) == back
+    if found and code != cv2.ROTATE_180:
+        back = {cv2.ROTATE_90_COUNTERCLOCKWISE: cv2.ROTATE_90_CLOCKWISE,
+                cv2.ROTATE_90_CLOCKWISE: cv2.ROTATE_90_COUNTERCLOCKWISE}[code]
+        assert face_turn(found[0]) == back
+    elif found:
+        assert face_turn(found[0]) is None and not np.allclose(found[0].box, turned["box"], atol=10)

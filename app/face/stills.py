@@ -61,14 +61,18 @@ def face_turn(face: Face) -> int | None:
 
 
 def _unturn(points: np.ndarray, turn: int, width: int, height: int) -> np.ndarray:
-    """Landmarks found in the picture turned by ``turn`` in that of the unturned ``width`` x ``height`` picture."""
+    """Landmarks found in the picture turned by ``turn`` in that of the unturned ``width`` x ``height`` picture.
+
+    Pixel (x, y) of the unturned picture is pixel (y, width - 1 - x) of the one turned counter-clockwise, and so on;
+    the alignment reads landmarks as pixel positions, so mapping them this way gives the face the very crop it gets
+    from the upright photo."""
     x, y = points[:, 0], points[:, 1]
-    if turn == cv2.ROTATE_90_COUNTERCLOCKWISE:  # (x, y) went to (y, width - x)
-        x, y = width - y, x
-    elif turn == cv2.ROTATE_90_CLOCKWISE:  # (x, y) went to (height - y, x)
-        x, y = y, height - x
+    if turn == cv2.ROTATE_90_COUNTERCLOCKWISE:  # (x, y) went to (y, width - 1 - x)
+        x, y = width - 1 - y, x
+    elif turn == cv2.ROTATE_90_CLOCKWISE:  # (x, y) went to (height - 1 - y, x)
+        x, y = y, height - 1 - x
     else:
-        x, y = width - x, height - y
+        x, y = width - 1 - x, height - 1 - y
     return np.column_stack([x, y, points[:, 2]]).astype(np.float32)
 
 
@@ -91,7 +95,8 @@ def upright_faces(mesh, image: np.ndarray) -> list[Face]:
     happy at 0.74 against 0.92 upright in a frame of woman_phone_night). Where no face is found, the photo is
     searched again a quarter turn either way and a half turn; where the largest face found lies on its side or
     upside down, it is searched again turned to stand it upright, keeping the first answer if that finds fewer
-    faces.
+    faces. An upside-down face can also be covered with an upright mesh (eyes on the mouth), which the landmarks
+    cannot tell; the face detector's score can (``_upside_down``).
     """
     faces, used = mesh.process(image), None
     for turn in TURNS if not faces else ():
@@ -101,10 +106,21 @@ def upright_faces(mesh, image: np.ndarray) -> list[Face]:
     if not faces:
         return []
     needed = face_turn(max(faces, key=lambda f: f.area))  # its landmarks are in the unturned photo's pixels
+    if needed is None and used is None and _upside_down(mesh, image):
+        needed = cv2.ROTATE_180
     if needed != used:
         again = _faces_turned(mesh, image, needed)
         faces = again if len(again) >= len(faces) else faces  # a group's upright faces are not lost for one
     return faces
+
+
+UPSIDE_DOWN_MARGIN = 0.15  # how much better the detector must like the half-turned photo to call it upside down
+
+
+def _upside_down(mesh, image: np.ndarray) -> bool:
+    """Whether the face detector finds the photo's best face clearly more face-like turned by half (the upright
+    faces of the shared clips score 0.92-0.96 as they are and 0.60-0.62 turned; ``FaceMesh.face_score``)."""
+    return mesh.face_score(cv2.rotate(image, cv2.ROTATE_180)) > mesh.face_score(image) + UPSIDE_DOWN_MARGIN
 
 
 def faces_in_still(mesh, bgr: np.ndarray) -> list[Face]:
