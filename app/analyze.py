@@ -17,6 +17,7 @@ from tqdm import tqdm
 from app.capture import FolderSource, ImageSource, open_source
 from app.capture.rotate import rotated
 from app.errors import ModelLoadError, SourceError
+from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
 from app.label_changes import LabelChanges
@@ -50,6 +51,7 @@ class AnalysisSummary:
     raw_sum: np.ndarray | None = None  # the model's own probabilities summed over every face it saw
     raw_faces: int = 0  # faces in raw_sum
     timeline: TimelineLog = field(default_factory=TimelineLog)  # a video's main face, frame by frame (--plot)
+    rotate_hint: int | None = None  # the --rotate that would stand a video's faces upright, where they look turned
 
     @property
     def fps(self) -> float:
@@ -132,6 +134,8 @@ class AnalysisSummary:
             + (f"labels shown: {shares}\n" if shares else "")
             + (f"dim faces: {100 * self.dim_share():.0f}% of the faces shown (light them for reliable labels)\n"
                if self.dim else "")
+            + (f"the faces look turned: if the camera was mounted turned, analyse again with --rotate "
+               f"{self.rotate_hint}\n" if self.rotate_hint is not None else "")
             + (f"label changes: {self.label_changes.per_second:.2f} per second of face time "
                f"({_count(self.label_changes.changes, 'change')} in {self.label_changes.seconds:.1f} s)\n"
                if self.unit == "frames" and self.label_changes.seconds > 0 else "")
@@ -199,6 +203,7 @@ def analyze(
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
                             video_mode=not stills, face_crops=face_crops)
     recorder = None
+    hint = OrientationHint()  # a video whose faces look turned says which --rotate stands them upright
     writers: list[ResultsWriter] = []
     t0: float | None = None
     try:
@@ -246,6 +251,9 @@ def analyze(
                 if (raw := face.reported_raw) is not None and len(raw) == len(summary.classes):
                     summary.raw_sum = raw.astype(np.float64) + (0.0 if summary.raw_sum is None else summary.raw_sum)
                     summary.raw_faces += 1
+            if not stills and summary.rotate_hint is None and (
+                    turn := hint.update(pipeline.mesh, frame.image, result.faces, frame.timestamp)):
+                summary.rotate_hint = (rotate + turn) % 360
             if not stills:  # photos are numbered afresh each: there is no label to change
                 summary.label_changes.feed(frame.timestamp, {face.track_id: face.label for face in result.faces})
                 summary.timeline.add(frame.timestamp, result.faces)

@@ -51,3 +51,20 @@ def test_analyze_rotate_reads_a_turned_camera_as_the_upright_one(tmp_path, mount
     assert np.median(np.abs(boxes - fixed_boxes)) < 4  # the upright clip's boxes: the frames were turned back
     if mounted == cv2.ROTATE_180:  # upside down the mesh misses the face on most frames without the turn
         assert len(as_is) < len(want) / 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mounted, undo", [(cv2.ROTATE_180, 180), (cv2.ROTATE_90_CLOCKWISE, 270)])
+def test_analyze_says_which_rotate_a_turned_camera_needs(tmp_path, capsys, mounted, undo):
+    """A video whose faces look turned for a few seconds gets a line naming the --rotate that stands them up;
+    the upright video, and the turned one analysed with that --rotate, get none."""
+    quiet = ["--model", "poster-small", "--provider", "cpu", "--quiet"]
+    upright = cut_clip("woman_smile_neutral.mp4", tmp_path / "upright.mp4", 150)  # 5 s
+    turned = cut_clip("woman_smile_neutral.mp4", tmp_path / "turned.mp4", 150, turn=mounted)
+    assert main(["analyze", str(upright), *quiet]) == 0
+    assert "faces look turned" not in capsys.readouterr().out
+    assert main(["analyze", str(turned), *quiet]) == 0
+    assert f"the faces look turned: if the camera was mounted turned, analyse again with --rotate {undo}\n" \
+        in capsys.readouterr().out
+    assert main(["analyze", str(turned), "--rotate", str(undo), *quiet]) == 0
+    assert "faces look turned" not in capsys.readouterr().out

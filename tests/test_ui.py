@@ -502,6 +502,9 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
     # upside down, the mesh misses the face or lays an upright mesh over it (eyes on the mouth): a box off the face
     before = [f.box for f in window.last_frame.result.faces]
     assert not before or np.abs(np.array(before[0]) - UPRIGHT_SMILE_BOX).max() > 15
+    # after a few seconds the app says what to do
+    qtbot.waitUntil(lambda: any("look upside down" in t and "choose Rotate 180° in Source" in t
+                                for t in window.banner.texts()), timeout=WAIT_MS)
     window.source_controls.select_rotation(180)
     assert "rotated 180°" in window.source_controls.current_label.text()
     wait_for_faces(qtbot, window, frames=5)

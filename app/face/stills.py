@@ -96,7 +96,7 @@ def upright_faces(mesh, image: np.ndarray) -> list[Face]:
     searched again a quarter turn either way and a half turn; where the largest face found lies on its side or
     upside down, it is searched again turned to stand it upright, keeping the first answer if that finds fewer
     faces. An upside-down face can also be covered with an upright mesh (eyes on the mouth), which the landmarks
-    cannot tell; the face detector's score can (``_upside_down``).
+    cannot tell; the face detector's score can (``upside_down``).
     """
     faces, used = mesh.process(image), None
     for turn in TURNS if not faces else ():
@@ -106,7 +106,7 @@ def upright_faces(mesh, image: np.ndarray) -> list[Face]:
     if not faces:
         return []
     needed = face_turn(max(faces, key=lambda f: f.area))  # its landmarks are in the unturned photo's pixels
-    if needed is None and used is None and _upside_down(mesh, image):
+    if needed is None and used is None and upside_down(mesh, image):
         needed = cv2.ROTATE_180
     if needed != used:
         again = _faces_turned(mesh, image, needed)
@@ -117,7 +117,7 @@ def upright_faces(mesh, image: np.ndarray) -> list[Face]:
 UPSIDE_DOWN_MARGIN = 0.15  # how much better the detector must like the half-turned photo to call it upside down
 
 
-def _upside_down(mesh, image: np.ndarray) -> bool:
+def upside_down(mesh, image: np.ndarray) -> bool:
     """Whether the face detector finds the photo's best face clearly more face-like turned by half (the upright
     faces of the shared clips score 0.92-0.96 as they are and 0.60-0.62 turned; ``FaceMesh.face_score``)."""
     return mesh.face_score(cv2.rotate(image, cv2.ROTATE_180)) > mesh.face_score(image) + UPSIDE_DOWN_MARGIN

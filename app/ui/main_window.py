@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         w.sourceFailed.connect(self._on_source_failed)
         w.sourceEnded.connect(self._on_source_ended)
         w.failed.connect(self.banner.show_error)
+        w.orientationHint.connect(self._on_orientation_hint)
         self.playback_bar.seekRequested.connect(self.seek)
         self.playback_bar.pauseClicked.connect(self.toggle_pause)
         w.recordingFailed.connect(self.recording.failed)
@@ -274,6 +275,14 @@ class MainWindow(QMainWindow):
         mirrored = " · mirrored" if info.is_live and self.source_controls.mirror.isChecked() else ""
         turned = f" · rotated {degrees}°" if degrees else ""
         self.source_controls.current_label.setText(f"{info.name} {size}{fps}{turned}{mirrored}")
+
+    def _on_orientation_hint(self, degrees: int) -> None:
+        """The faces look turned on several checks in a row: say which Rotate choice would stand them upright."""
+        total = (self.source_controls.rotation + degrees) % 360
+        looks = "upside down" if degrees == 180 else "turned on their side"
+        choice = f"Rotate {total}°" if total else "Upright"
+        self.banner.show_info(f"The faces look {looks}: if the camera is mounted turned, choose {choice} in Source "
+                              f"(--rotate {total}).", scope="source")
 
     def _on_source_failed(self, message: str) -> None:
         self.banner.show_error(message, scope="source")

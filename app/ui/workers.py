@@ -26,6 +26,7 @@ from app.capture.playlist import VideoPlaylistSource
 from app.capture.rotate import rotated
 from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
+from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
 from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
@@ -80,6 +81,7 @@ class StreamWorker(QThread):
     failed = Signal(str)
     recordingFailed = Signal(str)  # noqa: N815
     sourceLost = Signal(str)  # noqa: N815 - a camera was unplugged or is busy; reconnect() tries it again
+    orientationHint = Signal(int)  # noqa: N815 - degrees clockwise more that would stand the faces upright
 
     def __init__(self, options: RenderOptions | None = None, max_faces: int = 4,
                  stability: str = DEFAULT_STABILITY) -> None:
@@ -113,6 +115,7 @@ class StreamWorker(QThread):
         self._rotation, self._rotation_changed = 0, False
         self._last_error = ""
         self._playing = ""  # the video of a folder of videos last announced
+        self._orientation = OrientationHint()  # notices a camera mounted sideways or upside down
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
 
@@ -270,6 +273,8 @@ class StreamWorker(QThread):
             mirror, mirror_changed, self._mirror_changed = self._mirror, self._mirror_changed, False
             degrees, turn_changed, self._rotation_changed = self._rotation, self._rotation_changed, False
         live = self._capture is not None and self._capture.source.is_live
+        if turn_changed:
+            self._orientation.reset()
         if ((mirror_changed and live) or (turn_changed and not self._stills)) and self._pipeline is not None:
             self._pipeline.reset()  # every face jumps to a new place: MediaPipe must find it afresh
         if not self._stills:
@@ -327,6 +332,7 @@ class StreamWorker(QThread):
         self._rate.reset()
         self._last_error = ""
         self._playing, self._show_next = "", False
+        self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
                                           stills))
@@ -337,6 +343,7 @@ class StreamWorker(QThread):
         if playback is None or not isinstance(playback.inner, VideoPlaylistSource) or frame.source == self._playing:
             return
         self._playing = frame.source
+        self._orientation.reset()  # another video may have been filmed another way up
         number, count = playback.inner.position
         name = f"{playback.inner.name}/{frame.source} ({number} of {count})"
         size = (frame.image.shape[1], frame.image.shape[0])
@@ -396,6 +403,9 @@ class StreamWorker(QThread):
             if self._pipeline is not None and engine is not None:
                 result = self._pipeline.process(frame)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
+                if not self._stills and (turn := self._orientation.update(self._pipeline.mesh, frame.image,
+                                                                          result.faces, frame.timestamp)):
+                    self.orientationHint.emit(turn)
             else:
                 result = FrameResult(frame=frame)
             t0 = time.perf_counter()
