@@ -67,3 +67,19 @@ def test_photos_are_never_mirrored(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: window.last_frame is not None, timeout=WAIT_MS)
     np.testing.assert_array_equal(window.last_frame.result.frame.image, photo)
     assert "mirrored" not in window.source_controls.current_label.text()
+
+
+def test_a_camera_mounted_on_its_side_gets_the_rotation_that_stands_it_up_though_mirrored(qtbot, make_window):
+    """The hint is read from the mirrored picture, where a quarter turn is the other way round: it still names the
+    rotation of the camera's own picture, which Rotate applies before the mirror."""
+    frames = [cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE) for f in clip_frames(150)]
+    window = make_window(model="alpha")
+    assert window.source_controls.mirror.isChecked()
+    window.worker.open_source("0", capture_factory=CameraBench(frames).factory)
+    qtbot.waitUntil(lambda: any("choose Rotate 270° in Source" in t for t in window.banner.texts()), timeout=WAIT_MS)
+    window.source_controls.select_rotation(270)
+    qtbot.waitUntil(lambda: window.last_frame is not None and window.last_frame.result.faces
+                    and window.last_frame.result.frame.image.shape[:2] == (336, 596), timeout=WAIT_MS)
+    from app.face.stills import face_turn
+
+    assert face_turn(window.last_frame.result.faces[0]) is None  # upright in the mirrored picture too

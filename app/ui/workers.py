@@ -113,6 +113,7 @@ class StreamWorker(QThread):
         self._mirror = True
         self._mirror_changed = False
         self._rotation, self._rotation_changed = 0, False
+        self._mirrored_now = False  # the frame being analysed was mirrored (a camera shown as a mirror)
         self._last_error = ""
         self._playing = ""  # the video of a folder of videos last announced
         self._orientation = OrientationHint()  # notices a camera mounted sideways or upside down
@@ -279,6 +280,7 @@ class StreamWorker(QThread):
             self._pipeline.reset()  # every face jumps to a new place: MediaPipe must find it afresh
         if not self._stills:
             frame = rotated(frame, degrees)
+        self._mirrored_now = mirror and live
         return replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1])) if mirror and live else frame
 
     def _apply_commands(self) -> None:
@@ -405,7 +407,8 @@ class StreamWorker(QThread):
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
                 if not self._stills and (turn := self._orientation.update(self._pipeline.mesh, frame.image,
                                                                           result.faces, frame.timestamp)):
-                    self.orientationHint.emit(turn)
+                    # seen in the mirrored picture, a quarter turn is the other way round in the camera's own
+                    self.orientationHint.emit((360 - turn) % 360 if self._mirrored_now else turn)
             else:
                 result = FrameResult(frame=frame)
             t0 = time.perf_counter()
