@@ -505,7 +505,10 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
     # after a few seconds the app says what to do
     qtbot.waitUntil(lambda: any("look upside down" in t and "choose Rotate 180° in Source" in t
                                 for t in window.banner.texts()), timeout=WAIT_MS)
+    qtbot.wait(500)
+    assert window.banner.kind == "warning"  # it stays until the rotation changes
     window.source_controls.select_rotation(180)
+    assert not any("look upside down" in t for t in window.banner.texts())
     assert "rotated 180°" in window.source_controls.current_label.text()
     wait_for_faces(qtbot, window, frames=5)
     face = window.last_frame.result.faces[0]

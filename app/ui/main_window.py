@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         sc.mirror.toggled.connect(lambda _: self._show_source_line())
         sc.rotate_combo.currentIndexChanged.connect(lambda _: w.set_rotation(sc.rotation))
         sc.rotate_combo.currentIndexChanged.connect(lambda _: self._show_source_line())
+        sc.rotate_combo.currentIndexChanged.connect(lambda _: self.banner.clear_scope("orientation"))
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
         sc.openFolderRequested.connect(self.choose_folder)
@@ -248,6 +249,7 @@ class MainWindow(QMainWindow):
         self.source_info = info
         self.settings.source = info.spec  # remembered only once it really opened
         self.banner.clear_scope("source")  # "has ended", "not found", "no camera" were about another source
+        self.banner.clear_scope("orientation")
         self.recording.set_source_live(True)
         self.display_rate.reset()
         self._show_source_line()
@@ -281,8 +283,9 @@ class MainWindow(QMainWindow):
         total = (self.source_controls.rotation + degrees) % 360
         looks = "upside down" if degrees == 180 else "turned on their side"
         choice = f"Rotate {total}°" if total else "Upright"
-        self.banner.show_info(f"The faces look {looks}: if the camera is mounted turned, choose {choice} in Source "
-                              f"(--rotate {total}).", scope="source")
+        # a warning stays until the rotation or the source changes: a turned camera does not right itself
+        self.banner.show_message(f"The faces look {looks}: if the camera is mounted turned, choose {choice} in "
+                                 f"Source (--rotate {total}).", "warning", scope="orientation")
 
     def _on_source_failed(self, message: str) -> None:
         self.banner.show_error(message, scope="source")
