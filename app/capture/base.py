@@ -123,6 +123,12 @@ class Source(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
+def time_into_part(timestamp: float, part_starts: list[float]) -> float:
+    """How far into its part (a pass through a looping file, a video of a folder) a frame stamped ``timestamp`` is,
+    given the stream times at which the parts began; safe to call while another thread appends to ``part_starts``."""
+    return timestamp - max((t for t in part_starts if t <= timestamp), default=0.0)
+
+
 def read_image(path: Path) -> np.ndarray | None:
     """Decode an image file to BGR uint8, upright as its EXIF orientation says, or None when it is not a readable
     image.

@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from app.capture.base import Source
+from app.capture.base import Source, time_into_part
 from app.capture.image import folder_videos
 from app.capture.video import VideoFileSource
 from app.errors import SourceError
@@ -74,7 +74,7 @@ class VideoPlaylistSource(Source):
 
     def position_of(self, timestamp: float) -> float:
         """Where in its own video a frame stamped ``timestamp`` is; safe to call from another thread."""
-        return timestamp - max((t for t in self._video_starts if t <= timestamp), default=0.0)
+        return time_into_part(timestamp, self._video_starts)
 
     def seek(self, seconds: float) -> None:
         """Go on from ``seconds`` into the video playing (``VideoFileSource.seek``)."""

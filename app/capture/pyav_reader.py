@@ -65,7 +65,7 @@ class PyAVReader:
         return 0.0
 
     def set(self, prop: int, value: float) -> bool:
-        """Only ``CAP_PROP_POS_MSEC``: the next ``read()`` returns the first frame at or after ``value`` ms."""
+        """Only ``CAP_PROP_POS_MSEC``: the next ``read()`` returns the frame nearest ``value`` ms (as OpenCV's does)."""
         if prop != cv2.CAP_PROP_POS_MSEC or self._container is None:
             return False
         start = self._start if self._start is not None else float(self._stream.start_time or 0) * float(

@@ -11,7 +11,7 @@ import av
 import cv2
 import numpy as np
 
-from app.capture.base import Source, require_file
+from app.capture.base import Source, require_file, time_into_part
 from app.capture.pyav_reader import PyAVReader
 from app.errors import SourceError
 from app.types import Frame
@@ -101,10 +101,10 @@ class VideoFileSource(Source):
     def position_of(self, timestamp: float) -> float:
         """Where in the file a frame stamped ``timestamp`` is (its media time in its own pass through the file);
         safe to call from another thread."""
-        return timestamp - max((t for t in self._pass_starts if t <= timestamp), default=0.0)
+        return time_into_part(timestamp, self._pass_starts)
 
     def seek(self, seconds: float) -> None:
-        """Continue from the first frame at or after ``seconds`` into the file (clamped to its length); stamps go on
+        """Continue from the frame nearest ``seconds`` into the file (clamped to its length); stamps go on
         from the current pass's start, so they jump with the seek. Raises ``SourceError`` when the file cannot
         seek there."""
         if self._cap is None:

@@ -84,9 +84,7 @@ class FaceMesh:
 
     def process(self, image_bgr: np.ndarray) -> list[Face]:
         h, w = image_bgr.shape[:2]
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB) if image_bgr.ndim == 3 else cv2.cvtColor(
-            image_bgr, cv2.COLOR_GRAY2RGB
-        )
+        rgb = _rgb(image_bgr)
         rgb.flags.writeable = False
         try:
             result = self._mesh.process(rgb)
@@ -114,10 +112,8 @@ class FaceMesh:
             with filtered_native_stderr():
                 self._detector = mp.solutions.face_detection.FaceDetection(model_selection=0,
                                                                             min_detection_confidence=0.3)
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB) if image_bgr.ndim == 3 else cv2.cvtColor(
-            image_bgr, cv2.COLOR_GRAY2RGB)
         with filtered_native_stderr():
-            detections = self._detector.process(rgb).detections or []
+            detections = self._detector.process(_rgb(image_bgr)).detections or []
         return max((d.score[0] for d in detections), default=0.0)
 
     def close(self) -> None:
@@ -140,6 +136,11 @@ class FaceMesh:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _rgb(image_bgr: np.ndarray) -> np.ndarray:
+    """A BGR or grey image as the RGB MediaPipe takes."""
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB if image_bgr.ndim == 3 else cv2.COLOR_GRAY2RGB)
 
 
 def without_nested(faces: list[Face]) -> list[Face]:

@@ -52,7 +52,7 @@ class OrientationHint:
         """Degrees clockwise that would stand this frame's faces upright (0: they look upright, or none is seen)."""
         found = [f for f in faces if not getattr(f, "held", False)]
         if found:
-            turn = face_turn(max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
+            turn = face_turn(max(found, key=lambda f: f.area))
             if turn is not None:
                 return DEGREES[turn]
         return 180 if upside_down(mesh, image) else 0

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from app.face.align import canonical_shape
+from app.face.mouth import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 from app.types import Face
 
 DETECT_SIDE = 192  # MediaPipe's detector finds small crops reliably once they are about this big
@@ -46,12 +47,11 @@ def looks_like_face_crop(bgr: np.ndarray) -> bool:
 
 # a photo turned by a quarter or a half, as OpenCV's rotation codes; None: as it is
 TURNS = (cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180)
-EYE_CORNERS = (33, 263)  # the face mesh's outer eye corners: the image-left one first on an upright face
 
 
 def face_turn(face: Face) -> int | None:
     """The turn that stands ``face`` upright: None when its eye line is within 45 degrees of level."""
-    (ax, ay), (bx, by) = face.landmarks[list(EYE_CORNERS), :2]
+    (ax, ay), (bx, by) = face.landmarks[[RIGHT_EYE_OUTER, LEFT_EYE_OUTER], :2]  # image-left one first, upright
     roll = np.degrees(np.arctan2(by - ay, bx - ax))  # 0 upright, +90 lying with its top to the right
     if abs(roll) <= 45:
         return None

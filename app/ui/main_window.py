@@ -160,9 +160,7 @@ class MainWindow(QMainWindow):
         sc.loop.toggled.connect(w.set_loop)
         sc.mirror.toggled.connect(w.set_mirror)
         sc.mirror.toggled.connect(lambda _: self._show_source_line())
-        sc.rotate_combo.currentIndexChanged.connect(lambda _: w.set_rotation(sc.rotation))
-        sc.rotate_combo.currentIndexChanged.connect(lambda _: self._show_source_line())
-        sc.rotate_combo.currentIndexChanged.connect(lambda _: self.banner.clear_scope("orientation"))
+        sc.rotate_combo.currentIndexChanged.connect(lambda _: self._on_rotation_chosen())
         sc.cameraChosen.connect(lambda index: self.open_source(str(index)))
         sc.openFileRequested.connect(self.choose_file)
         sc.openFolderRequested.connect(self.choose_folder)
@@ -277,6 +275,11 @@ class MainWindow(QMainWindow):
         mirrored = " · mirrored" if info.is_live and self.source_controls.mirror.isChecked() else ""
         turned = f" · rotated {degrees}°" if degrees else ""
         self.source_controls.current_label.setText(f"{info.name} {size}{fps}{turned}{mirrored}")
+
+    def _on_rotation_chosen(self) -> None:
+        self.worker.set_rotation(self.source_controls.rotation)
+        self._show_source_line()
+        self.banner.clear_scope("orientation")  # a hint to turn the picture is answered
 
     def _on_orientation_hint(self, degrees: int) -> None:
         """The faces look turned on several checks in a row: say which Rotate choice would stand them upright."""

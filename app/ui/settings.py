@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
+from app.capture.rotate import ROTATIONS
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 
 ORGANISATION = "ferlive"
@@ -87,7 +88,7 @@ class AppSettings:
     def rotation(self) -> int:
         """Degrees clockwise cameras and video files are turned (a camera mounted sideways or upside down)."""
         degrees = self._get("source/rotation", 0, int)
-        return degrees if degrees in (0, 90, 180, 270) else 0
+        return degrees if degrees in ROTATIONS else 0
 
     @rotation.setter
     def rotation(self, degrees: int) -> None:
