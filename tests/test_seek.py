@@ -65,6 +65,33 @@ def test_a_seek_while_paused_shows_that_one_frame_and_stays_paused(playing):
     assert 2.5 < resumed.timestamp < 3.0
 
 
+def test_a_step_while_paused_delivers_exactly_the_next_frame_and_stays_paused(playing):
+    """Frame stepping: each step gives the frame after the last one read, however long the pause; playing
+    ignores it; after steps, playback resumes at its pace from there instead of rushing to catch up."""
+    playback, capture = playing
+    last = next_frame(capture)
+    playback.step()  # playing: not a step
+    playback.set_paused(True)
+    time.sleep(0.3)
+    while (frame := capture.get(timeout=0.2)) is not None:  # what was on its way as the pause came
+        last = frame
+    for n in range(15):  # half a second of video
+        playback.step()
+        frame = next_frame(capture)
+        assert frame.index == last.index + 1
+        if n < 2:
+            assert capture.get(timeout=0.3) is None  # one frame a step, still paused
+        last = frame
+    playback.set_paused(False)
+    resumed_at = time.perf_counter()
+    frame = next_frame(capture)
+    assert frame.index == last.index + 1
+    assert time.perf_counter() - resumed_at < 0.25  # not held back by the half second the steps went on
+    while frame.timestamp < last.timestamp + 0.5:
+        frame = next_frame(capture)
+    assert time.perf_counter() - resumed_at > 0.3  # nor rushed: paced from the frame stepped to
+
+
 def test_in_a_folder_of_videos_the_one_playing_is_sought_in(tmp_path):
     """Its length, a seek and the position read back are the video's own, while stamps run on across the folder."""
     from app.capture import VideoPlaylistSource

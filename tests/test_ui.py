@@ -486,6 +486,43 @@ def test_the_playback_bar_pauses_and_goes_elsewhere_in_the_video_even_when_pause
     assert bar.pause_button.isVisible() and not bar.slider.isVisible() and not bar.time_label.isVisible()
 
 
+def test_paused_a_video_steps_a_frame_on_and_back(qtbot, make_window):
+    """The , and . keys (and the buttons beside pause): playing, the first press pauses; paused, each press shows
+    exactly the next or the previous frame, analysed; a step on keeps the face's track and smoothing, and while
+    recording only the step back (a jump) is off."""
+    window = make_window(str(require_data(video(SMILE))), loop=False)
+    wait_for_faces(qtbot, window)
+    bar = window.playback_bar
+    assert bar.step_on_button.isVisible() and not bar.step_on_button.isEnabled()  # playing
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    qtbot.waitUntil(lambda: window.paused and bar.step_on_button.isEnabled(), timeout=WAIT_MS)
+    qtbot.wait(300)
+    shown = window.last_frame
+    track = shown.result.faces[0].track_id
+    for _ in range(3):
+        qtbot.keyClick(window, Qt.Key.Key_Period)
+        qtbot.waitUntil(lambda s=shown: window.last_frame is not s, timeout=WAIT_MS)
+        assert window.last_frame.result.frame.index == shown.result.frame.index + 1
+        assert window.last_frame.result.faces[0].track_id == track  # the same face, smoothing went on
+        shown = window.last_frame
+    bar.step_back_button.click()
+    qtbot.waitUntil(lambda: window.last_frame is not shown, timeout=WAIT_MS)
+    back = window.last_frame
+    assert back.position == pytest.approx(shown.position - 1 / 29.97, abs=0.005) and back.result.faces
+    qtbot.wait(400)
+    assert window.last_frame is back  # still paused
+    window.set_recording(True)
+    qtbot.waitUntil(lambda: window.recorder.active is not None, timeout=WAIT_MS)
+    bar.step_on_button.click()
+    qtbot.waitUntil(lambda: window.last_frame is not back and not bar.step_back_button.isEnabled(), timeout=WAIT_MS)
+    assert window.last_frame.position == pytest.approx(back.position + 1 / 29.97, abs=0.005)
+    stepped = window.last_frame
+    qtbot.keyClick(window, Qt.Key.Key_Comma)  # no jump back into what is recorded
+    qtbot.wait(400)
+    assert window.last_frame is stepped
+    window.set_recording(False)
+
+
 UPRIGHT_SMILE_BOX = (232, 94, 342, 220)  # the face's box in the first seconds of SMILE (ferlive analyze)
 
 

@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         w.orientationHint.connect(self._on_orientation_hint)
         self.playback_bar.seekRequested.connect(self.seek)
         self.playback_bar.pauseClicked.connect(self.toggle_pause)
+        self.playback_bar.stepRequested.connect(self.step_frame)
         w.recordingFailed.connect(self.recording.failed)
         self.models.activated.connect(lambda _: self.panel.set_classes(tuple(self.models.engine.card.classes)))
         self.models.settled.connect(self._open_deferred_source)
@@ -178,6 +179,8 @@ class MainWindow(QMainWindow):
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         for key, slot in (
             (Qt.Key.Key_Space, self.toggle_pause),
+            (Qt.Key.Key_Comma, lambda: self.step_frame(-1)),
+            (Qt.Key.Key_Period, lambda: self.step_frame(1)),
             (Qt.Key.Key_R, self.toggle_recording),
             (Qt.Key.Key_S, self.snapshot),
             (Qt.Key.Key_F11, self.toggle_presentation),
@@ -360,6 +363,19 @@ class MainWindow(QMainWindow):
             self.showMaximized()
         else:
             self.showNormal()
+
+    def step_frame(self, frames: int) -> None:
+        """Paused, a video file shows the frame ``frames`` (-1 or 1) away; playing, the first press pauses it. No
+        step back while recording: it would cut the recording."""
+        if self.playback_bar.duration is None:  # a camera or photos: no frames to step through
+            return
+        if not self.paused:
+            self.toggle_pause()
+        elif frames > 0:
+            self.worker.step(frames)
+        elif self.recorder.active is None:
+            self.worker.step(frames)
+            self.panel.clear()  # as for a seek: the chart and the face panel start again at the earlier frame
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused

@@ -33,6 +33,7 @@ class PausablePlayback(Source):
         self._interrupted = threading.Event()
         self._wake = threading.Event()  # set by a seek, a resume or an interrupt: a waiting read() looks again
         self._seek_to: float | None = None  # a seek asked for and not yet made (seconds into the file)
+        self._step = False  # while paused: one frame asked for and not yet delivered
         self._wall0: float | None = None  # wall time that corresponds to media time _media0
         self._media0 = 0.0
         self._paused_at: float | None = None
@@ -66,6 +67,12 @@ class PausablePlayback(Source):
         self._seek_to = float(seconds)
         self._wake.set()
 
+    def step(self) -> None:
+        """While paused, deliver the next frame and stay paused (any thread); ignored while playing."""
+        if self.paused:
+            self._step = True
+            self._wake.set()
+
     @property
     def paused(self) -> bool:
         return not self._resume.is_set()
@@ -90,11 +97,12 @@ class PausablePlayback(Source):
 
     def _read(self) -> Frame | None:
         while True:
-            while self.paused and self._seek_to is None and not self._interrupted.is_set():
+            while self.paused and self._seek_to is None and not self._step and not self._interrupted.is_set():
                 self._wait()
             if self._interrupted.is_set():
                 return None
             target, self._seek_to = self._seek_to, None
+            stepping, self._step = self._step and self.paused, False
             if target is not None:
                 try:
                     self.inner.seek(target)
@@ -104,7 +112,8 @@ class PausablePlayback(Source):
             frame = self.inner.read()
             if frame is None:
                 return None
-            if target is not None and self.paused:
+            if (target is not None or stepping) and self.paused:
+                self._wall0 = None  # the clock starts again at the next frame after the pause
                 return frame  # shown at once, and playback stays paused
             if self._wall0 is None:
                 self._wall0, self._media0 = time.perf_counter(), frame.timestamp
@@ -117,6 +126,9 @@ class PausablePlayback(Source):
     def _hold(self, frame: Frame) -> bool:
         """Wait until ``frame``'s time comes (a pause stops the clock); False when a seek or an interrupt came first."""
         while self._seek_to is None and not self._interrupted.is_set():
+            if self.paused and self._step:  # the frame waiting for its time is the next one: deliver it now
+                self._step, self._wall0 = False, None
+                return True
             if self.paused:
                 self._wait()
                 continue

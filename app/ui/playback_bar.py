@@ -3,7 +3,8 @@ elsewhere in it.
 
 Only a video file can be sought in (in a folder of videos, the one playing): a camera has no position, and photos
 are shown one by one. A click on the groove goes to that place (as media players do, not a page step);
-dragging goes there on release. While a recording runs the slider is off: a jump would cut the recording.
+dragging goes there on release. Beside it, paused, a file steps a frame back or on (the , and . keys, as in mpv).
+While a recording runs the slider and the step back are off: a jump would cut the recording.
 """
 
 from __future__ import annotations
@@ -51,19 +52,24 @@ class PlaybackBar(QWidget):
 
     seekRequested = Signal(float)  # noqa: N815 (Qt naming) - seconds into the file
     pauseClicked = Signal()  # noqa: N815
+    stepRequested = Signal(int)  # noqa: N815 - one frame back (-1) or on (+1)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pause_button = QToolButton()
         self.pause_button.setAutoRaise(True)
         self.pause_button.clicked.connect(self.pauseClicked)
+        self.step_back_button = self._step_button("MediaSkipBackward", "One frame back (,)", -1)
+        self.step_on_button = self._step_button("MediaSkipForward", "One frame on (.)", 1)
         self.show_paused(False)
         self.slider = ClickToSeekSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip(SEEK_TIP)
         self.time_label = QLabel("")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self.step_back_button)
         layout.addWidget(self.pause_button)
+        layout.addWidget(self.step_on_button)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.time_label)
         self._duration: float | None = None
@@ -77,16 +83,26 @@ class PlaybackBar(QWidget):
     def duration(self) -> float | None:
         return self._duration
 
+    def _step_button(self, icon: str, tip: str, frames: int) -> QToolButton:
+        button = QToolButton()
+        button.setAutoRaise(True)
+        button.setIcon(standard_icon(icon))
+        button.setToolTip(tip)
+        button.clicked.connect(lambda: self.stepRequested.emit(frames))
+        return button
+
     def show_paused(self, paused: bool) -> None:
-        """The button offers what a click will do: play while paused, pause while playing."""
+        """The button offers what a click will do: play while paused, pause while playing; frame steps, paused."""
         self.pause_button.setIcon(standard_icon("MediaPlay" if paused else "MediaPause"))
         self.pause_button.setToolTip("Play (Space)" if paused else "Pause (Space)")
+        self.step_on_button.setEnabled(paused)
+        self.step_back_button.setEnabled(paused and self.slider.isEnabled())
 
     def set_duration(self, seconds: float | None) -> None:
         """A new source: its length in seconds, or None (not a video file that can be sought in: no slider)."""
         self._duration = seconds if seconds and seconds > 0 else None
-        self.slider.setVisible(self._duration is not None)
-        self.time_label.setVisible(self._duration is not None)
+        for widget in (self.slider, self.time_label, self.step_back_button, self.step_on_button):
+            widget.setVisible(self._duration is not None)
         if self._duration is not None:
             self.slider.blockSignals(True)  # a new range is not a seek
             self.slider.setRange(0, round(self._duration * STEPS_PER_SECOND))
@@ -99,6 +115,7 @@ class PlaybackBar(QWidget):
         if seekable != self.slider.isEnabled():
             self.slider.setEnabled(seekable)
             self.slider.setToolTip(SEEK_TIP if seekable else "Stop recording to go elsewhere in the video")
+            self.step_back_button.setEnabled(seekable and self.step_on_button.isEnabled())
         if seconds is None or self._duration is None or self.slider.isSliderDown():
             return
         self.slider.blockSignals(True)

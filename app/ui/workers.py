@@ -92,6 +92,9 @@ class StreamWorker(QThread):
         self._pending_source: tuple[str, dict] | None = None
         self._pending_seek: float | None = None
         self._show_next = False  # the frame a seek made while paused is analysed and shown
+        self._pending_step = 0  # +1 / -1: a frame step asked for while paused
+        self._unshown: Frame | None = None  # read just as playback paused, never shown: the next step shows it
+        self._last_position: float | None = None  # seconds into the file of the frame shown last
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -137,6 +140,14 @@ class StreamWorker(QThread):
         paused, the frame sought is analysed and shown and playback stays paused."""
         with self._lock:
             self._pending_seek = float(seconds)
+        self._wake.set()
+
+    def step(self, frames: int) -> None:
+        """While paused, show the next (``frames`` > 0) or the previous (< 0) frame of the video file playing
+        (ignored for other sources and while playing). A step forward goes on from the frame shown, smoothing and
+        all; a step back is a seek to the frame before it."""
+        with self._lock:
+            self._pending_step = 1 if frames > 0 else -1 if frames < 0 else 0
         self._wake.set()
 
     def close_source(self) -> None:
@@ -265,8 +276,10 @@ class StreamWorker(QThread):
             return
         self._announce_next_video(frame)
         if not self._paused or self._show_next:
-            self._show_next = False
+            self._show_next, self._unshown = False, None
             self._process(self._oriented(frame))
+        else:
+            self._unshown = frame  # read as playback paused: the next frame after the one shown
 
     def _oriented(self, frame: Frame) -> Frame:
         """The frame turned (cameras and video files) and then mirrored (cameras) as chosen."""
@@ -288,22 +301,43 @@ class StreamWorker(QThread):
             pending, self._pending_source = self._pending_source, None
             close, self._close_requested = self._close_requested, False
             seek, self._pending_seek = self._pending_seek, None
+            step, self._pending_step = self._pending_step, 0
         if close:
             self._close_capture()
         if pending is not None:
             self._open(*pending)
         elif seek is not None:
             self._seek(seek)
+        elif step:
+            self._step_frame(step)
 
     def _seek(self, seconds: float) -> None:
         playback, capture = self._playback, self._capture
         if playback is None or capture is None or not playback.seekable:
             return
         capture.get(timeout=0)  # a frame from before the seek is not shown after it
+        self._unshown = None
         playback.seek(seconds)
         if self._pipeline is not None:
             self._pipeline.reset()  # time jumps: smoothing and tracks start again at the new place
         self._show_next = True
+
+    def _step_frame(self, direction: int) -> None:
+        playback = self._playback
+        if playback is None or not self._paused:
+            return
+        if direction > 0:
+            frame, self._unshown = self._unshown, None
+            if frame is not None:
+                self._process(self._oriented(frame))
+            else:
+                playback.step()
+                self._show_next = True
+            return
+        fps = playback.inner.fps
+        if playback.seekable and self._last_position is not None and fps:
+            # a frame period back: seeks land on the nearest frame, which is the one before (tests/test_seek.py)
+            self._seek(max(0.0, self._last_position - 1.0 / fps))
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
@@ -333,7 +367,7 @@ class StreamWorker(QThread):
         self._stills = stills
         self._rate.reset()
         self._last_error = ""
-        self._playing, self._show_next = "", False
+        self._playing, self._show_next, self._unshown, self._last_position = "", False, None, None
         self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
@@ -443,6 +477,7 @@ class StreamWorker(QThread):
             provider=engine.provider if engine is not None else "",
             position=self._position(frame),
         )
+        self._last_position = processed.position
         with self._lock:
             if self._engine is not engine:  # switched while this frame ran: a stale result is never shown
                 return
