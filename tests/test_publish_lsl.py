@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -46,19 +47,22 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
         inlet = open_inlet(source_id)
         markers = open_inlet(f"{source_id}-markers")
         info = inlet.info(RESOLVE_S)
-        assert info.type() == "Expression" and info.channel_count() == 9
+        assert info.type() == "Expression" and info.channel_count() == 10
         assert info.nominal_srate() == pylsl.IRREGULAR_RATE and info.channel_format() == pylsl.cf_float32
-        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking"]
+        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking", "dim"]
         assert info.desc().child("channels").child("channel").child_value("unit") == "probability"
         assert info.desc().child("channels").last_child().child_value("unit") == "boolean"
         expected = []
+        # the clip is well lit: every fifth frame's faces are marked dim, as app.face.lighting marks a dark face
+        frame_results = [replace(r, faces=[replace(f, dim=True) for f in r.faces]) if i % 5 == 0 else r
+                         for i, r in enumerate(frame_results)]
         for result in frame_results:
             offset = pylsl.local_clock() - time.perf_counter()
             publisher.offer(result)
             assert publisher.flush()
             face = primary_face(result)
             if face is not None:
-                expected.append(([*expression_vector(face), face.confidence, face.talking],
+                expected.append(([*expression_vector(face), face.confidence, face.talking, face.dim],
                                  result.frame.captured_at + offset))
         got = []
         deadline = time.monotonic() + RESOLVE_S
@@ -77,7 +81,8 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
     for (values, stamp), (want, want_stamp) in zip(got, expected):
         np.testing.assert_allclose(values, np.float32(want), rtol=0, atol=1e-6)
         assert stamp == pytest.approx(want_stamp, abs=1e-3)  # same clock; only the offset's read-out jitter
-    assert {values[-1] for values, _ in got} == {0.0, 1.0}  # the clip's woman talks, and not from her first frame
+    assert {values[-2] for values, _ in got} == {0.0, 1.0}  # the clip's woman talks, and not from her first frame
+    assert {values[-1] for values, _ in got} == {0.0, 1.0}
     stamps = [s for _, s in got]
     assert stamps == sorted(stamps) and stamps[-1] < pylsl.local_clock()
     shown = [primary_face(r).label if r.faces else "no_face" for r in frame_results]

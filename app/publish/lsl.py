@@ -1,5 +1,6 @@
-"""Lab Streaming Layer (pylsl): the largest face's seven expression probabilities plus its confidence as a float32
-stream, and each change of its label as a string marker, both stamped at the frame's capture time on LSL's clock.
+"""Lab Streaming Layer (pylsl): the largest face's seven expression probabilities plus its confidence, talking and
+dim flags as a float32 stream, and each change of its label as a string marker, both stamped at the frame's
+capture time on LSL's clock.
 
 Channels follow ``app.labels.EXPRESSIONS`` (not the model's own order), so a recording keeps one layout whatever
 model is loaded. The rate is irregular: a sample is pushed only for frames with a face, and a live source drops
@@ -20,9 +21,11 @@ from app.types import FrameResult
 
 STREAM_TYPE = "Expression"
 MARKER_TYPE = "Markers"
-CHANNELS = (*EXPRESSIONS, "confidence", "talking")
+# ``dim`` last: a recording made before it keeps its channel numbers (``app.face.lighting``: a less reliable label)
+CHANNELS = (*EXPRESSIONS, "confidence", "talking", "dim")
 # unit and type of the channels after the seven probabilities
-_EXTRA_CHANNELS = {"confidence": ("probability", "Confidence"), "talking": ("boolean", "Talking")}
+_EXTRA_CHANNELS = {"confidence": ("probability", "Confidence"), "talking": ("boolean", "Talking"),
+                   "dim": ("boolean", "Dim")}
 NO_FACE = "no_face"
 
 
@@ -87,7 +90,8 @@ class LslPublisher(Publisher):
             self._markers.push_sample([label], stamp)
             self._last_label = label
         if face is not None:
-            self._outlet.push_sample([*expression_vector(face), float(face.confidence), float(face.talking)],
+            self._outlet.push_sample([*expression_vector(face), float(face.confidence), float(face.talking),
+                                      float(face.dim)],
                                      stamp)
             self.mark_sent(result.frame.captured_at)
 
