@@ -18,6 +18,7 @@ from app.face.mouth import mouth_opening
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
+from app.neutral import NeutralCalibration
 from app.smoothing import LabelSmoother, Stability, stability_preset
 from app.types import FaceResult, Frame, FrameResult
 
@@ -74,14 +75,17 @@ class FacePipeline:
         self._last_seen: dict[int, tuple[FaceResult, float]] = {}  # track -> its last found result, and when
         self._source: str | None = None  # Frame.source of the last frame: another video starts afresh
         self._engine = engine
+        self.neutral: NeutralCalibration | None = None  # a person's resting face made to read neutral (app.neutral)
 
     @property
     def engine(self) -> InferenceEngine:
         return self._engine
 
     def set_engine(self, engine: InferenceEngine) -> None:
-        """Swap the model; smoothing restarts because the new model's probabilities are not comparable."""
+        """Swap the model; smoothing restarts because the new model's probabilities are not comparable, and a
+        neutral calibration, learnt on the old model's probabilities, is dropped."""
         self._engine = engine
+        self.neutral = None
         self.smoother.reset()
         self._last_seen.clear()  # a held face would show the old model's label
 
@@ -137,12 +141,13 @@ class FacePipeline:
                 probs = np.zeros((0, len(card.classes)), np.float32)
         with timer.stage("smoothing"):
             results = []
-            for f, a, p in zip(faces, aligned, probs):
+            shown_probs = probs if self.neutral is None else self.neutral.apply(probs)
+            for f, a, p, q in zip(faces, aligned, probs, shown_probs):
                 new_face = self.video_mode and self.changes.update(f.track_id, a.image)
                 opening = mouth_opening(f.landmarks)
-                smoothed, shown = (self.smoother.update(f.track_id, p, frame.timestamp, restart=new_face,
+                smoothed, shown = (self.smoother.update(f.track_id, q, frame.timestamp, restart=new_face,
                                                         mouth_opening=opening)
-                                   if self.video_mode else (p, None))
+                                   if self.video_mode else (q, None))
                 results.append(FaceResult(track_id=f.track_id, box=f.box, landmarks=f.landmarks, probabilities=smoothed,
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face, mouth_opening=opening,

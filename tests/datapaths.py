@@ -28,10 +28,10 @@ def require_data(path: Path) -> Path:
     return path
 
 
-def cut_clip(name: str, out: Path, frames: int, turn: int | None = None) -> Path:
-    """The first ``frames`` frames of the shared clip ``name`` as a short H.264 file at the clip's own rate, written
-    by the app's recorder, each turned by the OpenCV rotation code ``turn`` if given (a camera mounted turned, with
-    no rotation metadata); skips the calling test when the clip is missing."""
+def cut_clip(name: str, out: Path, frames: int, turn: int | None = None, start: int = 0) -> Path:
+    """``frames`` frames of the shared clip ``name`` from frame ``start`` as a short H.264 file at the clip's own
+    rate, written by the app's recorder, each turned by the OpenCV rotation code ``turn`` if given (a camera mounted
+    turned, with no rotation metadata); skips the calling test when the clip is missing."""
     import cv2
 
     from app.capture import open_source
@@ -39,6 +39,8 @@ def cut_clip(name: str, out: Path, frames: int, turn: int | None = None) -> Path
 
     with open_source(require_data(video(name))) as src:
         fps = src.fps
+        for _ in range(start):
+            src.read()
         images = [src.read().image for _ in range(frames)]
     if turn is not None:
         images = [cv2.rotate(image, turn) for image in images]

@@ -523,6 +523,44 @@ def test_paused_a_video_steps_a_frame_on_and_back(qtbot, make_window):
     window.set_recording(False)
 
 
+def test_neutral_calibration_makes_a_resting_face_read_neutral_until_the_model_changes(qtbot, make_window, tmp_path):
+    """N (or the Display section's button): three seconds of the woman's talking neutral face, which the default
+    reads as fear and surprise, are learnt; then it reads neutral. Another model drops the calibration, saying so;
+    Clear drops it too."""
+    from app.inference.registry import default_models_dir
+    from tests.datapaths import cut_clip
+
+    clip = cut_clip(SMILE, tmp_path / "resting.mp4", 128, start=196)  # her first neutral stretch
+    window = make_window(str(clip), model="poster-small", folder=default_models_dir(), loop=True)
+    wait_for_faces(qtbot, window)
+    dc = window.display_controls
+    assert dc.calibration_label.text() == "Neutral face: not calibrated" and not dc.clear_calibration_button.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    assert "Calibrating" in dc.calibration_label.text() and not dc.calibrate_button.isEnabled()
+    assert any("relaxed, neutral face" in t for t in window.banner.texts())
+    qtbot.waitUntil(lambda: "calibrated (poster-small)" in dc.calibration_label.text(), timeout=3 * WAIT_MS)
+    assert window.worker.neutral is not None and window.worker.neutral.frames >= 30
+    assert dc.calibrate_button.isEnabled() and dc.clear_calibration_button.isEnabled()
+    assert any(t.startswith("Calibrated:") for t in window.banner.texts())
+    labels = []
+    for _ in range(30):
+        shown = window.last_frame
+        qtbot.waitUntil(lambda s=shown: window.last_frame is not s, timeout=WAIT_MS)
+        labels += [f.label for f in window.last_frame.result.faces]
+    assert labels.count("neutral") >= 0.8 * len(labels)
+    combo = window.model_controls.model_combo
+    combo.setCurrentIndex(combo.findData("ferformer-small"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window.worker.neutral is None, timeout=WAIT_MS)
+    assert dc.calibration_label.text() == "Neutral face: not calibrated"
+    assert any("made with poster-small: calibrate again for ferformer-small" in t for t in window.banner.texts())
+    dc.calibrate_button.click()
+    qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
+    assert window.worker.neutral.model == "ferformer-small"
+    dc.clear_calibration_button.click()
+    assert window.worker.neutral is None and not dc.clear_calibration_button.isEnabled()
+
+
 UPRIGHT_SMILE_BOX = (232, 94, 342, 220)  # the face's box in the first seconds of SMILE (ferlive analyze)
 
 

@@ -89,6 +89,19 @@ class ModelCard:
         return ms if ms is not None and ms > 0 else None
 
     @property
+    def neutral_reference(self) -> list[float] | None:
+        """The model's mean probabilities over neutral faces, in class order (``app.neutral`` calibrates a resting
+        face towards them), or None when not measured or not one finite share per class."""
+        ref = self.metrics.get("neutral_reference")
+        if not isinstance(ref, dict) or set(ref) != set(self.classes):
+            return None
+        values = [ref[c] for c in self.classes]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                   for v in values):
+            return None
+        return [float(v) for v in values]
+
+    @property
     def display_name(self) -> str:
         """Name for menus, e.g. ``apvit-small (68.4%)``."""
         acc = self.accuracy

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.capture import CameraInfo
 from app.capture.rotate import ROTATIONS
+from app.neutral import CALIBRATION_S
 from app.render import RenderOptions
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 from app.ui.icons import dot_icon, standard_icon
@@ -154,6 +155,8 @@ class DisplayControls(QGroupBox):
     stabilityChanged = Signal(str)  # noqa: N815 - a preset name from app.smoothing.PRESETS
     talkingChanged = Signal(bool)  # noqa: N815 - whether a talking face's parted-lip frames count less
     maxFacesChanged = Signal(int)  # noqa: N815
+    calibrateRequested = Signal()  # noqa: N815 - learn the largest face's resting face (app.neutral)
+    clearCalibrationRequested = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Display", parent)
@@ -186,11 +189,31 @@ class DisplayControls(QGroupBox):
         grid.addWidget(self.talking, 2, 0, 1, 3)
         grid.addWidget(QLabel("Max faces"), 3, 0)
         grid.addWidget(self.max_faces, 3, 1)
+        self.calibrate_button = QPushButton("Calibrate neutral (N)")
+        self.calibrate_button.setToolTip(
+            f"The person in front holds a relaxed, neutral face for {CALIBRATION_S:g} s; from then on, what their "
+            "resting face reads as (sad, fear, surprise...) is weighed down so that it reads neutral, and a real "
+            "expression still shows. For one person: clear it, or calibrate again, for the next. Video only.")
+        self.clear_calibration_button = QPushButton("Clear")
+        self.clear_calibration_button.setEnabled(False)
+        self.calibration_label = QLabel("Neutral face: not calibrated")
+        self.calibration_label.setWordWrap(True)
+        grid.addWidget(self.calibrate_button, 4, 0, 1, 2)
+        grid.addWidget(self.clear_calibration_button, 4, 2)
+        grid.addWidget(self.calibration_label, 5, 0, 1, 3)
+        self.calibrate_button.clicked.connect(self.calibrateRequested)
+        self.clear_calibration_button.clicked.connect(self.clearCalibrationRequested)
         for box in (self.boxes, self.landmarks, self.labels):
             box.toggled.connect(self.optionsChanged)
         self.stability.currentIndexChanged.connect(lambda pos: self.stabilityChanged.emit(self.stability.itemData(pos)))
         self.max_faces.valueChanged.connect(self.maxFacesChanged)
         self.talking.toggled.connect(self.talkingChanged)
+
+    def show_calibration(self, text: str, calibrated: bool, busy: bool = False) -> None:
+        """The neutral calibration's state in a line; the buttons offer what makes sense in it."""
+        self.calibration_label.setText(text)
+        self.calibrate_button.setEnabled(not busy)
+        self.clear_calibration_button.setEnabled(calibrated or busy)
 
     def select_stability(self, name: str) -> None:
         """Show preset ``name`` (unknown names: the default); emits ``stabilityChanged`` when it changes."""

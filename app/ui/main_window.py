@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, 
 
 from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, list_cameras
 from app.inference.registry import ModelRegistry
+from app.neutral import CALIBRATION_S
 from app.publish import PublisherSet
 from app.types import largest_face
 from app.ui.banner import Banner
@@ -151,6 +152,9 @@ class MainWindow(QMainWindow):
         w.sourceEnded.connect(self._on_source_ended)
         w.failed.connect(self.banner.show_error)
         w.orientationHint.connect(self._on_orientation_hint)
+        w.neutralCalibrated.connect(self._on_neutral_calibrated)
+        w.neutralFailed.connect(self._on_neutral_failed)
+        w.neutralCleared.connect(self._on_neutral_cleared)
         self.playback_bar.seekRequested.connect(self.seek)
         self.playback_bar.pauseClicked.connect(self.toggle_pause)
         self.playback_bar.stepRequested.connect(self.step_frame)
@@ -172,6 +176,8 @@ class MainWindow(QMainWindow):
         dc.stabilityChanged.connect(w.set_stability)
         dc.talkingChanged.connect(w.set_talk_discount)
         dc.maxFacesChanged.connect(w.set_max_faces)
+        dc.calibrateRequested.connect(self.calibrate_neutral)
+        dc.clearCalibrationRequested.connect(w.clear_neutral)
         rc.recordToggled.connect(self.set_recording)
         rc.snapshotRequested.connect(self.snapshot)
         rc.folderRequested.connect(self.recording.choose_folder)
@@ -183,6 +189,7 @@ class MainWindow(QMainWindow):
             (Qt.Key.Key_Period, lambda: self.step_frame(1)),
             (Qt.Key.Key_R, self.toggle_recording),
             (Qt.Key.Key_S, self.snapshot),
+            (Qt.Key.Key_N, self.calibrate_neutral),
             (Qt.Key.Key_F11, self.toggle_presentation),
             (Qt.Key.Key_Escape, self.leave_presentation),
             (QKeySequence.StandardKey.Open, self.choose_file),
@@ -292,6 +299,36 @@ class MainWindow(QMainWindow):
         # a warning stays until the rotation or the source changes: a turned camera does not right itself
         self.banner.show_message(f"The faces look {looks}: if the camera is mounted turned, choose {choice} in "
                                  f"Source (--rotate {total}).", "warning", scope="orientation")
+
+    # ---- neutral calibration (app.neutral) -------------------------------------------------------------------
+    def calibrate_neutral(self) -> None:
+        """Learn the largest face's resting face over the next seconds of video; the person is told what to do."""
+        if self.source_info is not None and self.source_info.stills:
+            self.banner.show_info("Neutral calibration is for a person on video, not for photos.", scope="neutral")
+            return
+        self.worker.calibrate_neutral()
+        self.display_controls.show_calibration(f"Calibrating: hold a relaxed, neutral face for {CALIBRATION_S:g} s…",
+                                               calibrated=False, busy=True)
+        self.banner.show_info(f"Look at the camera with a relaxed, neutral face for {CALIBRATION_S:g} seconds…",
+                              scope="neutral")
+
+    def _on_neutral_calibrated(self, resting: str) -> None:
+        model = self.worker.neutral.model if self.worker.neutral else ""
+        self.display_controls.show_calibration(f"Neutral face calibrated ({model}); it read as {resting}",
+                                               calibrated=True)
+        self.banner.show_info(f"Calibrated: this face's resting expression (it read as {resting}) now reads "
+                              "neutral. Clear it, or calibrate again, for another person.", scope="neutral")
+
+    def _on_neutral_failed(self, message: str) -> None:
+        self.display_controls.show_calibration("Neutral face: not calibrated", calibrated=self.worker.neutral
+                                               is not None)
+        self.banner.show_message(f"Neutral calibration failed: {message}.", "warning", scope="neutral")
+
+    def _on_neutral_cleared(self, reason: str) -> None:
+        self.display_controls.show_calibration("Neutral face: not calibrated", calibrated=False)
+        self.banner.clear_scope("neutral")
+        if reason:
+            self.banner.show_info(reason, scope="neutral")
 
     def _on_source_failed(self, message: str) -> None:
         self.banner.show_error(message, scope="source")

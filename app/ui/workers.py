@@ -28,6 +28,7 @@ from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
+from app.neutral import CalibrationError, NeutralCalibration, NeutralCollector
 from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
@@ -82,6 +83,9 @@ class StreamWorker(QThread):
     recordingFailed = Signal(str)  # noqa: N815
     sourceLost = Signal(str)  # noqa: N815 - a camera was unplugged or is busy; reconnect() tries it again
     orientationHint = Signal(int)  # noqa: N815 - degrees clockwise more that would stand the faces upright
+    neutralCalibrated = Signal(str)  # noqa: N815 - what the resting face read as before (app.neutral)
+    neutralFailed = Signal(str)  # noqa: N815 - why the seconds given could not calibrate
+    neutralCleared = Signal(str)  # noqa: N815 - why a calibration was dropped ("" when asked to)
 
     def __init__(self, options: RenderOptions | None = None, max_faces: int = 4,
                  stability: str = DEFAULT_STABILITY) -> None:
@@ -120,6 +124,9 @@ class StreamWorker(QThread):
         self._last_error = ""
         self._playing = ""  # the video of a folder of videos last announced
         self._orientation = OrientationHint()  # notices a camera mounted sideways or upside down
+        self._neutral: NeutralCalibration | None = None  # the resting face made to read neutral (app.neutral)
+        self._collector: NeutralCollector | None = None  # gathering a resting face, while asked to
+        self._calibrate_requested = False
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
 
@@ -161,9 +168,32 @@ class StreamWorker(QThread):
         dropped too."""
         with self._lock:
             old, self._engine = self._engine, engine
+            neutral = self._neutral
+            if neutral is not None and (engine is None or neutral.model != engine.card.name):
+                self._neutral = None  # learnt on another model's probabilities
         if old is not None and old is not engine:
             old.cancel()
             self._out.get(timeout=0)
+        if neutral is not None and self._neutral is None:
+            self.neutralCleared.emit(f"The neutral calibration was made with {neutral.model}: calibrate again for "
+                                     f"{engine.card.name if engine is not None else 'the next model'}.")
+
+    def calibrate_neutral(self) -> None:
+        """Learn the largest face's resting face over the next ``CALIBRATION_S`` seconds of video (app.neutral);
+        ``neutralCalibrated`` or ``neutralFailed`` tells how it went."""
+        with self._lock:
+            self._calibrate_requested = True
+        self._wake.set()
+
+    def clear_neutral(self) -> None:
+        with self._lock:
+            self._neutral, self._calibrate_requested = None, False
+            self._collector = None
+        self.neutralCleared.emit("")
+
+    @property
+    def neutral(self) -> NeutralCalibration | None:
+        return self._neutral
 
     def set_loop(self, loop: bool) -> None:
         """Video files restart at their end (demos); applies to the file playing now and to later ones."""
@@ -422,6 +452,35 @@ class StreamWorker(QThread):
             self._pipeline.set_max_faces(max_faces)
         if self._pipeline.smoother.stability is not stability:
             self._pipeline.set_stability(stability)
+        # a calibration belongs to one person in a video; photos are unrelated people
+        self._pipeline.neutral = None if self._stills else self._neutral
+
+    def _calibrate(self, result: FrameResult, engine: InferenceEngine) -> None:
+        """Feed the largest face found on this frame to a calibration under way; learn once its time is up."""
+        with self._lock:
+            start, self._calibrate_requested = self._calibrate_requested, False
+            if start:
+                self._collector = NeutralCollector()
+            collector = self._collector
+        if collector is None:
+            return
+        found = [f for f in result.faces if not f.held]
+        face = max(found, key=lambda f: f.area) if found else None
+        if not collector.feed(result.frame.timestamp, None if face is None else face.raw_probabilities):
+            return
+        card = engine.card
+        try:
+            neutral = collector.learn(tuple(card.classes), card.neutral_reference, card.name)
+        except CalibrationError as exc:
+            with self._lock:
+                self._collector = None
+            self.neutralFailed.emit(str(exc))
+            return
+        with self._lock:
+            if self._collector is not collector or self._engine is not engine:  # cleared, or another model came
+                return
+            self._collector, self._neutral = None, neutral
+        self.neutralCalibrated.emit(neutral.describe())
 
     def _position(self, frame: Frame) -> float | None:
         """Seconds into the video file for ``frame``, where playback can seek in it."""
@@ -457,6 +516,8 @@ class StreamWorker(QThread):
                 self.failed.emit(message)
                 self._last_error = message
             return
+        if self._pipeline is not None and engine is not None and not self._stills:
+            self._calibrate(result, engine)
         if recording is not None:
             try:
                 recording.write(result, annotated)

@@ -1,0 +1,132 @@
+"""Neutral calibration: a person's resting face, read by the real default model on a real clip, is learnt over a
+few seconds; afterwards it reads neutral while a smile still reads happy, and what cannot calibrate says why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.analyze import load_engine
+from app.capture import open_source
+from app.inference.card import ModelCard
+from app.neutral import (
+    CALIBRATION_S,
+    MIN_FRAMES,
+    CalibrationError,
+    NeutralCollector,
+    generic_reference,
+    learn_neutral,
+)
+from app.pipeline import FacePipeline
+from tests.datapaths import require_data, video
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+SMILE = "woman_smile_neutral.mp4"  # labelled: happy 16-52, neutral 196-324 (talking), happy 326-348
+RESTING = (196, 286)  # her first three seconds of neutral: the calibration window
+NEUTRAL_LATER, HAPPY = (286, 324), (16, 52)
+DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "poster-small.json"
+
+
+def probs(**shares: float) -> np.ndarray:
+    rest = (1.0 - sum(shares.values())) / (len(CLASSES) - len(shares))
+    return np.array([shares.get(c, rest) for c in CLASSES], np.float32)
+
+
+def test_a_resting_face_read_as_fear_reads_neutral_and_a_clear_expression_survives():
+    resting = probs(fear=0.4, surprise=0.25, neutral=0.15)
+    calibration = learn_neutral(np.tile(resting, (30, 1)), CLASSES)
+    assert CLASSES[int(np.argmax(calibration.apply(resting)))] == "neutral"
+    assert calibration.describe() == "fear 40%, surprise 25%, neutral 15%"
+    for clear in ("happy", "sad", "angry"):
+        face = probs(**{clear: 0.8})
+        assert CLASSES[int(np.argmax(calibration.apply(face)))] == clear
+    batch = calibration.apply(np.stack([resting, probs(happy=0.9)]))
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-6)
+    assert batch.dtype == np.float32
+
+
+def test_a_face_that_already_reads_like_the_reference_is_left_as_it_is():
+    ref = generic_reference(CLASSES)
+    calibration = learn_neutral(np.tile(ref, (20, 1)), CLASSES)
+    np.testing.assert_allclose(calibration.weights, 1.0, atol=1e-5)
+    face = probs(surprise=0.5)
+    np.testing.assert_allclose(calibration.apply(face), face, atol=1e-6)
+
+
+@pytest.mark.parametrize("frames, resting, message", [
+    (MIN_FRAMES - 1, probs(neutral=0.5), "found on 9 frames"),
+    (30, probs(happy=0.7), r"read as happy \(70%\): relax it"),
+])
+def test_what_cannot_calibrate_says_why(frames, resting, message):
+    with pytest.raises(CalibrationError, match=message):
+        learn_neutral(np.tile(resting, (frames, 1)), CLASSES)
+    with pytest.raises(CalibrationError, match="no neutral class"):
+        generic_reference(("a", "b"))
+
+
+def test_the_collector_counts_seconds_of_video_and_starts_again_after_a_seek():
+    collector = NeutralCollector(seconds=1.0)
+    face = probs(neutral=0.5)
+    assert not any(collector.feed(t / 30, face) for t in range(20))
+    assert not collector.feed(0.2, face)  # time ran backwards: a fresh start at 0.2 s
+    assert not collector.feed(1.1, None)  # a frame without a face counts time, not a face
+    assert collector.feed(1.2, face)
+    with pytest.raises(CalibrationError, match="found on 2 frames"):  # the 20 before the seek were dropped
+        collector.learn(CLASSES)
+
+
+def test_the_card_gives_its_measured_reference_in_class_order_or_none():
+    card = ModelCard.from_json(DEFAULT_CARD)
+    ref = card.neutral_reference
+    assert ref is not None and len(ref) == len(card.classes)
+    assert card.classes[int(np.argmax(ref))] == "neutral" and sum(ref) == pytest.approx(1.0, abs=0.01)
+    data = json.loads(DEFAULT_CARD.read_text())
+    data["metrics"]["neutral_reference"] = {"neutral": 1.0}  # not one share per class
+    assert ModelCard.from_dict(data).neutral_reference is None
+
+
+@pytest.fixture(scope="module")
+def clip_results():
+    """The clip's first 324 frames through the real pipeline (one face), uncalibrated."""
+    engine = load_engine("poster-small", "cpu")
+    source = open_source(require_data(video(SMILE)))
+    pipeline = FacePipeline(engine, max_faces=1)
+    try:
+        frames = [source.read() for _ in range(NEUTRAL_LATER[1])]
+        return engine, frames, [pipeline.process(f) for f in frames]
+    finally:
+        source.close()
+        pipeline.close()
+
+
+def share(results, span, label) -> float:
+    faces = [r.faces[0] for r in results[span[0]:span[1]] if r.faces]
+    return sum(f.label == label for f in faces) / (span[1] - span[0])
+
+
+def test_calibrated_on_her_resting_face_her_later_neutral_reads_neutral_and_her_smile_happy(clip_results):
+    engine, frames, uncalibrated = clip_results
+    collector = NeutralCollector()
+    start = frames[RESTING[0]].timestamp
+    for result in uncalibrated[RESTING[0]:]:
+        if collector.feed(result.frame.timestamp, result.faces[0].raw_probabilities if result.faces else None):
+            break
+    assert result.frame.timestamp - start == pytest.approx(CALIBRATION_S, abs=0.05)
+    card = engine.card
+    calibration = collector.learn(tuple(card.classes), card.neutral_reference, card.name)
+    assert calibration.frames >= 85  # her face on (nearly) every frame of the three seconds
+    assert calibration.baseline[card.classes.index("neutral")] < 0.3  # she talks: fear and surprise lead
+    pipeline = FacePipeline(engine, max_faces=1)
+    pipeline.neutral = calibration
+    try:
+        calibrated = [pipeline.process(f) for f in frames]
+    finally:
+        pipeline.close()
+    before, after = share(uncalibrated, NEUTRAL_LATER, "neutral"), share(calibrated, NEUTRAL_LATER, "neutral")
+    assert after >= before + 0.15  # measured: 87% of the frames against 66%
+    assert share(calibrated, HAPPY, "happy") >= 0.8  # her smile still reads happy (measured: 89% against 97%)
+    face = calibrated[300].faces[0]
+    np.testing.assert_allclose(face.raw_probabilities, uncalibrated[300].faces[0].raw_probabilities, atol=1e-6)
