@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.capture import FolderSource, ImageSource, open_source
+from app.capture import FolderSource, ImageSource, VideoFileSource, open_source
 from app.capture.rotate import rotated
 from app.errors import ModelLoadError, SourceError
 from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
 from app.inference.registry import ModelRegistry
 from app.label_changes import LabelChanges
+from app.neutral import CALIBRATION_S, CalibrationError, NeutralCalibration, NeutralCollector
 from app.pipeline import PHOTO_MAX_FACES, VIDEO_MAX_FACES, FacePipeline, StageTimer
 from app.publish import PublisherSet
 from app.record import ResultsWriter, VideoRecorder
@@ -52,6 +53,7 @@ class AnalysisSummary:
     raw_faces: int = 0  # faces in raw_sum
     timeline: TimelineLog = field(default_factory=TimelineLog)  # a video's main face, frame by frame (--plot)
     rotate_hint: int | None = None  # the --rotate that would stand a video's faces upright, where they look turned
+    neutral: str = ""  # what the calibrated resting face read as, with --neutral-at (app.neutral)
 
     @property
     def fps(self) -> float:
@@ -131,6 +133,7 @@ class AnalysisSummary:
             f"{self.fps:.1f} {self.unit} per second on {self.provider} with {self.model}\n"
             + (f"{_count(self.whole_images, 'face crop')} without a found face taken whole\n" if self.whole_images
                else "")
+            + (f"neutral calibrated: the resting face read as {self.neutral}\n" if self.neutral else "")
             + (f"labels shown: {shares}\n" if shares else "")
             + (f"dim faces: {100 * self.dim_share():.0f}% of the faces shown (light them for reliable labels)\n"
                if self.dim else "")
@@ -176,6 +179,7 @@ def analyze(
     publishers: PublisherSet | None = None,
     face_crops: bool | None = None,
     rotate: int = 0,
+    neutral_at: float | None = None,
 ) -> AnalysisSummary:
     """Process every frame of ``input_path``; ``engine`` (already loaded) takes precedence over ``model``.
 
@@ -184,7 +188,9 @@ def analyze(
     is found is labelled whole, as training and ``training.evaluate`` do, instead of getting no row; None (the
     default): only photos the size and shape of a dataset's crop are (``app.face.stills.looks_like_face_crop``);
     False: none is. ``rotate`` turns every frame that many degrees clockwise first (a camera mounted sideways or
-    upside down; ``app.capture.rotate``).
+    upside down; ``app.capture.rotate``). ``neutral_at``: learn the largest face's resting face over
+    ``CALIBRATION_S`` seconds from that many seconds into the video, and calibrate the whole video with it
+    (``app.neutral``; raises ``CalibrationError`` when those seconds cannot calibrate).
 
     ``publishers`` (started by the caller, who also closes them) get every result as it is made; they never slow
     the loop, so a receiver slower than the analysis sees only the newest frames.
@@ -196,12 +202,22 @@ def analyze(
     if face_crops and not stills:
         source.close()
         raise SourceError(f"--face-crops is for photos and folders of face crops; {input_path} is a video or camera.")
+    if neutral_at is not None and stills:
+        source.close()
+        raise SourceError(f"--neutral-at calibrates on a person in a video; {input_path} is photos.")
+    try:
+        neutral = None if neutral_at is None else calibrate_on_video(input_path, engine, neutral_at, rotate)
+    except BaseException:
+        source.close()
+        raise
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider,
                               unit="photos" if stills else "frames", classes=tuple(engine.card.classes))
     if max_faces is None:
         max_faces = PHOTO_MAX_FACES if stills else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
                             video_mode=not stills, face_crops=face_crops)
+    pipeline.neutral = neutral
+    summary.neutral = neutral.describe() if neutral is not None else ""
     recorder = None
     hint = OrientationHint()  # a video whose faces look turned says which --rotate stands them upright
     writers: list[ResultsWriter] = []
@@ -275,6 +291,31 @@ def analyze(
         # wall time includes draining the encoder, so fps is what a user waits for
         summary.seconds = time.perf_counter() - t0 if t0 is not None else 0.0
     return summary
+
+
+def calibrate_on_video(input_path: str | Path, engine: InferenceEngine, start_s: float,
+                       rotate: int = 0) -> NeutralCalibration:
+    """The neutral calibration (``app.neutral``) learnt from the largest face over ``CALIBRATION_S`` seconds from
+    ``start_s`` seconds into the video; ``CalibrationError`` says why those seconds cannot make one."""
+    source = open_source(input_path)
+    pipeline = FacePipeline(engine, max_faces=VIDEO_MAX_FACES)
+    collector = NeutralCollector()
+    try:
+        if start_s > 0:
+            if not isinstance(source, VideoFileSource):
+                raise CalibrationError(f"{input_path} cannot be sought in: use --neutral-at 0")
+            source.seek(start_s)
+        while (frame := source.read()) is not None:
+            result = pipeline.process(rotated(frame, rotate))
+            found = [f for f in result.faces if not f.held]
+            face = max(found, key=lambda f: f.area) if found else None
+            if collector.feed(frame.timestamp, None if face is None else face.raw_probabilities):
+                card = engine.card
+                return collector.learn(tuple(card.classes), card.neutral_reference, card.name)
+        raise CalibrationError(f"the video ends before {start_s:g} + {CALIBRATION_S:g} s")
+    finally:
+        source.close()
+        pipeline.close()
 
 
 def _is_stills(source) -> bool:

@@ -31,6 +31,7 @@ def run_analyze(args: argparse.Namespace) -> int:
                    else replace(PRESETS[args.stability], talk_weight=args.talk_weight)),
         options=RenderOptions(landmarks=args.landmarks, bars=not args.no_bars),
         progress=not args.quiet, max_frames=args.max_frames, face_crops=args.face_crops, rotate=args.rotate,
+        neutral_at=args.neutral_at,
     )
     outputs = PublisherSet.open(config_from_args(args))  # a port in use or a bad host stops here, before any work
     try:

@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--rotate", type=int, choices=ROTATIONS, default=0,
                     help="turn every frame this many degrees clockwise first: a camera mounted sideways or upside "
                          "down (a video's own rotation metadata is applied anyway)")
+    an.add_argument("--neutral-at", type=float, default=None, metavar="SECONDS",
+                    help="neutral calibration: the largest face holds a relaxed, neutral face for 3 s from SECONDS "
+                         "into the video (each video of a folder); the whole video is then weighed so that this "
+                         "resting face reads neutral (p_ columns; raw_ stay the model's own; see app/neutral.py)")
     an.add_argument("--landmarks", action="store_true", help="draw the face-mesh points")
     an.add_argument("--no-bars", action="store_true", help="no per-face probability bars")
     an.add_argument("--max-frames", type=int, default=None)

@@ -130,3 +130,29 @@ def test_calibrated_on_her_resting_face_her_later_neutral_reads_neutral_and_her_
     assert share(calibrated, HAPPY, "happy") >= 0.8  # her smile still reads happy (measured: 89% against 97%)
     face = calibrated[300].faces[0]
     np.testing.assert_allclose(face.raw_probabilities, uncalibrated[300].faces[0].raw_probabilities, atol=1e-6)
+
+
+def test_analyze_calibrates_the_whole_video_on_the_seconds_given(tmp_path, capsys):
+    """``ferlive analyze --neutral-at``: the p_ columns are calibrated (her talking neutral reads neutral on more
+    frames), the raw_ columns stay the model's own, and seconds that cannot calibrate stop with the reason."""
+    import csv
+
+    from app.cli import main
+    from tests.datapaths import cut_clip
+
+    clip = cut_clip(SMILE, tmp_path / "clip.mp4", NEUTRAL_LATER[1])  # 324 frames: smiles, then her neutral stretch
+    quiet = ["--model", "poster-small", "--provider", "cpu", "--quiet"]
+    at = f"{RESTING[0] / 29.97:.2f}"
+    assert main(["analyze", str(clip), "--csv", str(tmp_path / "plain.csv"), *quiet]) == 0
+    assert "neutral calibrated" not in capsys.readouterr().out
+    assert main(["analyze", str(clip), "--neutral-at", at, "--csv", str(tmp_path / "calibrated.csv"), *quiet]) == 0
+    assert "neutral calibrated: the resting face read as fear" in capsys.readouterr().out
+    plain, calibrated = (list(csv.DictReader(open(tmp_path / f"{name}.csv"))) for name in ("plain", "calibrated"))
+    assert [r["raw_neutral"] for r in plain] == [r["raw_neutral"] for r in calibrated]
+    later = [int(r["frame_index"]) >= RESTING[0] for r in plain]  # her neutral stretch
+    shown = [sum(r["label"] == "neutral" for r, keep in zip(rows, later) if keep) for rows in (plain, calibrated)]
+    assert shown[1] >= shown[0] + 15  # of her 128 neutral frames: measured 124 against 99
+    assert main(["analyze", str(clip), "--neutral-at", "0.5", *quiet]) == 2  # she smiles there
+    assert "the face read as happy" in capsys.readouterr().err
+    assert main(["analyze", str(clip), "--neutral-at", "9", *quiet]) == 2
+    assert "the video ends before 9 + 3 s" in capsys.readouterr().err

@@ -122,8 +122,8 @@ def choose_default(models_dir: Path) -> str | None:
 
 def table(models_dir: Path) -> str:
     """The README's model table, from the cards."""
-    rows = ["| model | for | family | FER2013 publictest | AffectNet valid | CK+ | clips | CPU ms/face | default |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | for | FER2013 publictest | AffectNet valid | CK+ | clips | CPU ms/face | default |",
+            "|---|---|---|---|---|---|---|---|"]
     for p in sorted(models_dir.glob("*.json")):
         c = json.loads(p.read_text())
         m = c.get("metrics", {})
@@ -131,7 +131,7 @@ def table(models_dir: Path) -> str:
         def pct(key: str, m=m) -> str:
             return f"{100 * m[key]:.1f}%" if m.get(key) is not None else "-"
 
-        rows.append(f"| {c['name']} | {c.get('purpose', '')} | {c['architecture']} | {pct('publictest_acc')} | "
+        rows.append(f"| {c['name']} | {c.get('purpose', '')} | {pct('publictest_acc')} | "
                     f"{pct('affectnet_acc')} | {pct('ckplus_acc')} | {pct('clip_acc')} | "
                     f"{m.get('cpu_ms_per_face', 0):.1f} | "
                     f"{'yes' if c.get('default') else ''} |")

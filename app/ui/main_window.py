@@ -316,12 +316,14 @@ class MainWindow(QMainWindow):
         model = self.worker.neutral.model if self.worker.neutral else ""
         self.display_controls.show_calibration(f"Neutral face calibrated ({model}); it read as {resting}",
                                                calibrated=True)
+        self.banner.clear_scope("neutral")  # the request to hold still is answered
         self.banner.show_info(f"Calibrated: this face's resting expression (it read as {resting}) now reads "
                               "neutral. Clear it, or calibrate again, for another person.", scope="neutral")
 
     def _on_neutral_failed(self, message: str) -> None:
         self.display_controls.show_calibration("Neutral face: not calibrated", calibrated=self.worker.neutral
                                                is not None)
+        self.banner.clear_scope("neutral")
         self.banner.show_message(f"Neutral calibration failed: {message}.", "warning", scope="neutral")
 
     def _on_neutral_cleared(self, reason: str) -> None:
