@@ -523,10 +523,11 @@ def test_paused_a_video_steps_a_frame_on_and_back(qtbot, make_window):
     window.set_recording(False)
 
 
-def test_neutral_calibration_makes_a_resting_face_read_neutral_until_the_model_changes(qtbot, make_window, tmp_path):
+def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_source_change(qtbot, make_window,
+                                                                                           tmp_path):
     """N (or the Display section's button): three seconds of the woman's talking neutral face, which the default
-    reads as fear and surprise, are learnt; then it reads neutral. Another model drops the calibration, saying so;
-    Clear drops it too."""
+    reads as fear and surprise, are learnt; then it reads neutral. Another model or another source drops the
+    calibration, saying so; Clear stops one being gathered."""
     from app.inference.registry import default_models_dir
     from tests.datapaths import cut_clip
 
@@ -557,8 +558,15 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_the_model_c
     dc.calibrate_button.click()
     qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
     assert window.worker.neutral.model == "ferformer-small"
-    dc.clear_calibration_button.click()
-    assert window.worker.neutral is None and not dc.clear_calibration_button.isEnabled()
+    window.open_source(str(require_data(video(SMILE))))  # someone else, maybe
+    qtbot.waitUntil(lambda: window.worker.neutral is None, timeout=WAIT_MS)
+    assert any("for the person before another source" in t for t in window.banner.texts())
+    assert dc.calibration_label.text() == "Neutral face: not calibrated"
+    dc.calibrate_button.click()
+    dc.clear_calibration_button.click()  # while it gathers: nothing is learnt, and the buttons come back
+    assert dc.calibrate_button.isEnabled() and not dc.clear_calibration_button.isEnabled()
+    qtbot.wait(int(1000 * 3.5))
+    assert window.worker.neutral is None
 
 
 UPRIGHT_SMILE_BOX = (232, 94, 342, 220)  # the face's box in the first seconds of SMILE (ferlive analyze)

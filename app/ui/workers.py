@@ -371,6 +371,8 @@ class StreamWorker(QThread):
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
+        if self._last_source is not None and self._last_source[0] != spec:
+            self._drop_neutral("another source")
         self._last_source = (spec, camera_options)
         try:
             source: Source = make_source(spec, **(camera_options if spec.isdigit() else {}))
@@ -408,6 +410,8 @@ class StreamWorker(QThread):
         playback = self._playback
         if playback is None or not isinstance(playback.inner, VideoPlaylistSource) or frame.source == self._playing:
             return
+        if self._playing:
+            self._drop_neutral("another video")
         self._playing = frame.source
         self._orientation.reset()  # another video may have been filmed another way up
         number, count = playback.inner.position
@@ -454,6 +458,16 @@ class StreamWorker(QThread):
             self._pipeline.set_stability(stability)
         # a calibration belongs to one person in a video; photos are unrelated people
         self._pipeline.neutral = None if self._stills else self._neutral
+
+    def _drop_neutral(self, what: str) -> None:
+        """A calibration belongs to the person it was learnt on: ``what`` (another source, the next video of a
+        folder) may show someone else. A camera reopened (Reconnect, another mode) keeps it."""
+        with self._lock:
+            dropped = self._neutral is not None or self._collector is not None or self._calibrate_requested
+            self._neutral, self._collector, self._calibrate_requested = None, None, False
+        if dropped:
+            self.neutralCleared.emit(f"The neutral calibration was for the person before {what}: calibrate again "
+                                     "for this one.")
 
     def _calibrate(self, result: FrameResult, engine: InferenceEngine) -> None:
         """Feed the largest face found on this frame to a calibration under way; learn once its time is up."""
