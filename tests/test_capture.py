@@ -283,6 +283,27 @@ def test_folder_source_natural_order_and_skips_unreadable(tmp_path, caplog):
     assert "frame3.png" in caplog.text
 
 
+def test_a_folder_goes_back_to_a_photo_already_shown_with_its_own_index(tmp_path):
+    """What the app's step back needs: seeking to a delivered photo's stamp delivers it again, skipping the unreadable
+    file before it as the first pass did; a photo not yet shown cannot be sought."""
+    images = first_frames(require_data(video(NIGHT)), 3)
+    for name, image in zip(["a1.png", "a3.png", "a4.png"], images):
+        write_png(tmp_path / name, image)
+    (tmp_path / "a2.png").write_bytes(b"not a png")
+    with open_source(tmp_path, fps=2) as src:
+        first = [src.read() for _ in range(3)]
+        assert [f.image_name for f in first] == ["a1.png", "a3.png", "a4.png"]
+        src.seek(first[1].timestamp)  # 0.5 s: the second photo shown
+        again = src.read()
+        assert (again.image_name, again.index, again.timestamp) == ("a3.png", 1, 0.5)
+        np.testing.assert_array_equal(again.image, first[1].image)
+        assert src.read().image_name == "a4.png" and src.read() is None
+        src.seek(0.0)
+        assert src.read().image_name == "a1.png"
+        with pytest.raises(SourceError, match="photo 3 has not been shown yet"):
+            src.seek(1.0)
+
+
 def test_folder_without_readable_images_is_an_error(tmp_path):
     with pytest.raises(SourceError, match="no image files"):
         FolderSource(tmp_path).open()

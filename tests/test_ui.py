@@ -426,6 +426,38 @@ def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path)
     assert window.last_frame.result.frame.image_name in {"0.jpg", "1.jpg", "2.jpg"}
 
 
+def test_a_paused_slideshow_of_photos_stays_put_and_steps_photo_by_photo(qtbot, make_window, tmp_path):
+    """A folder of photos plays at a photo a second: paused, it holds (resuming shows the next photo, not one that
+    ran on unseen), and , and . show the previous and the next photo."""
+    import cv2
+
+    from app.capture import VideoFileSource
+
+    with VideoFileSource(require_data(video(SMILE))) as src:
+        frame = src.read().image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        cv2.imwrite(str(photos / f"p{i}.jpg"), frame)
+    window = make_window(str(photos))
+    wait_for_faces(qtbot, window, frames=1)
+    bar = window.playback_bar
+    assert bar.step_on_button.isVisible() and not bar.slider.isVisible()
+    window.toggle_pause()
+    number = lambda: int(window.last_frame.result.frame.image_name[1])  # noqa: E731
+    paused_on = number()
+    qtbot.wait(2500)  # two photos' time
+    assert number() == paused_on
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    qtbot.waitUntil(lambda: number() == paused_on + 1, timeout=WAIT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Comma)
+    qtbot.waitUntil(lambda: number() == paused_on, timeout=WAIT_MS)
+    assert window.last_frame.result.faces  # analysed again
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: number() != paused_on, timeout=WAIT_MS)
+    assert number() == paused_on + 1
+
+
 def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monkeypatch, tmp_path):
     """A folder of videos chosen with Open folder… plays each in turn, named in the source line, then ends."""
     from PySide6.QtWidgets import QFileDialog

@@ -99,6 +99,8 @@ class FolderSource(Source):
         self._index = 0  # frames delivered
         self._pending: tuple[Path, np.ndarray] | None = None
         self._size: tuple[int, int] | None = None
+        self._delivered: list[int] = []  # the position in _files of each frame delivered, by frame index
+        self._decoded_at = 0  # the position in _files of the image decoded last
         self.last_path: Path | None = None  # the file behind the frame last returned by read()
 
     @property
@@ -134,7 +136,7 @@ class FolderSource(Source):
         files = folder_images(self.path)
         if not files:
             raise SourceError(self._no_images_message())
-        self._files, self._next, self._index = files, 0, 0
+        self._files, self._next, self._index, self._delivered = files, 0, 0, []
         first = self._decode_next()
         if first is None:
             raise SourceError(
@@ -149,9 +151,20 @@ class FolderSource(Source):
             self._next += 1
             image = read_image(path)
             if image is not None:
+                self._decoded_at = self._next - 1
                 return path, image
             log.warning("Skipping %s: not a readable image", path)
         return None
+
+    def seek(self, seconds: float) -> None:
+        """Go back to the photo shown at ``seconds`` (its index / fps); the next ``read()`` delivers it again, with its
+        own index and stamp. Only photos already delivered can be gone back to (the app's step back); raises
+        ``SourceError`` otherwise."""
+        target = max(0, round(seconds * self._fps))
+        if target >= len(self._delivered):
+            raise SourceError(f"{self.name}: photo {target + 1} has not been shown yet")
+        self._pending, self._next, self._index = None, self._delivered[target], target
+        del self._delivered[target:]
 
     def _read(self) -> Frame | None:
         if self._pending is not None:
@@ -160,6 +173,7 @@ class FolderSource(Source):
             item = self._decode_next()
             if item is None:
                 return None
+        self._delivered.append(self._decoded_at)
         self.last_path, image = item
         frame = Frame(image=image, index=self._index, timestamp=self._index / self._fps, source=self.name,
                       image_name=self.last_path.relative_to(self.path).as_posix())

@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
             self.source_controls.select_camera(int(info.spec))
         self.panel.clear()
         self._selected_track = None
-        self.playback_bar.set_duration(info.duration)  # None (no slider) but for a video file
+        self.playback_bar.set_duration(info.duration, info.steppable)  # None (no slider) but for a video file
         self.playback_bar.setVisible(not self._presenting)
 
     def seek(self, seconds: float) -> None:
@@ -404,9 +404,9 @@ class MainWindow(QMainWindow):
             self.showNormal()
 
     def step_frame(self, frames: int) -> None:
-        """Paused, a video file shows the frame ``frames`` (-1 or 1) away; playing, the first press pauses it. No
-        step back while recording: it would cut the recording."""
-        if self.playback_bar.duration is None:  # a camera or photos: no frames to step through
+        """Paused, a video file shows the frame ``frames`` (-1 or 1) away, a folder of photos the photo; playing,
+        the first press pauses it. No step back while recording: it would cut the recording."""
+        if not self.playback_bar.steppable:  # a camera or a photo: no frames to step through
             return
         if not self.paused:
             self.toggle_pause()

@@ -61,6 +61,11 @@ class PausablePlayback(Source):
         """Whether ``seek`` can be asked for: a video file (or a folder's video playing) of known length."""
         return isinstance(getattr(self.inner, "duration", None), float)
 
+    @property
+    def can_seek(self) -> bool:
+        """Whether ``seek`` works at all: also a folder of photos, back to one already shown (no slider: no length)."""
+        return callable(getattr(self.inner, "seek", None))
+
     def seek(self, seconds: float) -> None:
         """Ask for playback to go on from ``seconds`` into the file (any thread). The reading thread makes the seek:
         a frame held for its time is dropped, and while paused exactly one frame, the one sought, is delivered."""

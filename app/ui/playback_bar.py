@@ -3,7 +3,8 @@ elsewhere in it.
 
 Only a video file can be sought in (in a folder of videos, the one playing): a camera has no position, and photos
 are shown one by one. A click on the groove goes to that place (as media players do, not a page step);
-dragging goes there on release. Beside it, paused, a file steps a frame back or on (the , and . keys, as in mpv).
+dragging goes there on release. Beside it, paused, a file steps a frame back or on (the , and . keys, as in mpv),
+and a folder of photos a photo.
 While a recording runs the slider and the step back are off: a jump would cut the recording.
 """
 
@@ -98,11 +99,15 @@ class PlaybackBar(QWidget):
         self.step_on_button.setEnabled(paused)
         self.step_back_button.setEnabled(paused and self.slider.isEnabled())
 
-    def set_duration(self, seconds: float | None) -> None:
-        """A new source: its length in seconds, or None (not a video file that can be sought in: no slider)."""
+    def set_duration(self, seconds: float | None, steppable: bool = False) -> None:
+        """A new source: its length in seconds, or None (not a video file that can be sought in: no slider);
+        ``steppable``: frame steps without a slider (a folder of photos)."""
         self._duration = seconds if seconds and seconds > 0 else None
-        for widget in (self.slider, self.time_label, self.step_back_button, self.step_on_button):
+        self.steppable = steppable or self._duration is not None
+        for widget in (self.slider, self.time_label):
             widget.setVisible(self._duration is not None)
+        for widget in (self.step_back_button, self.step_on_button):
+            widget.setVisible(self.steppable)
         if self._duration is not None:
             self.slider.blockSignals(True)  # a new range is not a seek
             self.slider.setRange(0, round(self._duration * STEPS_PER_SECOND))

@@ -57,6 +57,7 @@ class SourceInfo:
     is_live: bool
     duration: float | None = None  # seconds, for a video file playback can seek in; else None
     stills: bool = False  # photos (never rotated or mirrored)
+    steppable: bool = False  # paused, frame by frame (a video file, a folder of videos or of photos)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class StreamWorker(QThread):
         self._pending_step = 0  # +1 / -1: a frame step asked for while paused
         self._unshown: Frame | None = None  # read just as playback paused, never shown: the next step shows it
         self._last_position: float | None = None  # seconds into the file of the frame shown last
+        self._last_timestamp: float | None = None  # and its stamp
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -343,7 +345,7 @@ class StreamWorker(QThread):
 
     def _seek(self, seconds: float) -> None:
         playback, capture = self._playback, self._capture
-        if playback is None or capture is None or not playback.seekable:
+        if playback is None or capture is None or not playback.can_seek:
             return
         capture.get(timeout=0)  # a frame from before the seek is not shown after it
         self._unshown = None
@@ -365,9 +367,11 @@ class StreamWorker(QThread):
                 self._show_next = True
             return
         fps = playback.inner.fps
-        if playback.seekable and self._last_position is not None and fps:
+        # a video file's place in the file, or a photo's stamp (its index / fps)
+        shown = self._last_position if self._last_position is not None else self._last_timestamp
+        if playback.can_seek and shown is not None and fps:
             # a frame period back: seeks land on the nearest frame, which is the one before (tests/test_seek.py)
-            self._seek(max(0.0, self._last_position - 1.0 / fps))
+            self._seek(max(0.0, shown - 1.0 / fps))
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
@@ -376,8 +380,10 @@ class StreamWorker(QThread):
         self._last_source = (spec, camera_options)
         try:
             source: Source = make_source(spec, **(camera_options if spec.isdigit() else {}))
+            stills = isinstance(source, (ImageSource, FolderSource))
             playback = None
-            if not source.is_live and not isinstance(source, (ImageSource, FolderSource)):
+            # a folder of photos too: a pause then holds the slideshow instead of letting it run on unseen
+            if not source.is_live and not isinstance(source, ImageSource):
                 playback = source = PausablePlayback(source)
                 playback.set_paused(self._paused)
             capture = ThreadedCapture(source, pace=False if playback else None).start()
@@ -390,7 +396,6 @@ class StreamWorker(QThread):
             self._capture, self._playback = capture, playback
             if playback is not None and isinstance(playback.inner, (VideoFileSource, VideoPlaylistSource)):
                 playback.inner.loop = self._loop  # read only at the file's end, so setting it now is in time
-        stills = isinstance(source, (ImageSource, FolderSource))
         if self._pipeline is not None and stills != self._stills:
             self._pipeline.close()
             self._pipeline = None
@@ -399,11 +404,12 @@ class StreamWorker(QThread):
         self._stills = stills
         self._rate.reset()
         self._last_error = ""
-        self._playing, self._show_next, self._unshown, self._last_position = "", False, None, None
+        self._playing, self._show_next, self._unshown = "", False, None
+        self._last_position = self._last_timestamp = None
         self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
-                                          stills))
+                                          stills, steppable=playback is not None))
 
     def _announce_next_video(self, frame: Frame) -> None:
         """A folder of videos moved on to its next video: the window names it (and forgets the last one's faces)."""
@@ -418,7 +424,8 @@ class StreamWorker(QThread):
         name = f"{playback.inner.name}/{frame.source} ({number} of {count})"
         size = (frame.image.shape[1], frame.image.shape[0])
         duration = playback.inner.duration if playback.seekable else None
-        self.sourceOpened.emit(SourceInfo(self._last_source[0], name, playback.inner.fps, size, False, duration))
+        self.sourceOpened.emit(SourceInfo(self._last_source[0], name, playback.inner.fps, size, False, duration,
+                                          steppable=True))
 
     def _close_capture(self) -> None:
         with self._lock:
@@ -552,7 +559,7 @@ class StreamWorker(QThread):
             provider=engine.provider if engine is not None else "",
             position=self._position(frame),
         )
-        self._last_position = processed.position
+        self._last_position, self._last_timestamp = processed.position, frame.timestamp
         with self._lock:
             if self._engine is not engine:  # switched while this frame ran: a stale result is never shown
                 return
