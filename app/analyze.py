@@ -306,10 +306,7 @@ def calibrate_on_video(input_path: str | Path, engine: InferenceEngine, start_s:
                 raise CalibrationError(f"{input_path} cannot be sought in: use --neutral-at 0")
             source.seek(start_s)
         while (frame := source.read()) is not None:
-            result = pipeline.process(rotated(frame, rotate))
-            found = [f for f in result.faces if not f.held]
-            face = max(found, key=lambda f: f.area) if found else None
-            if collector.feed(frame.timestamp, None if face is None else face.raw_probabilities):
+            if collector.feed_faces(frame.timestamp, pipeline.process(rotated(frame, rotate)).faces):
                 card = engine.card
                 return collector.learn(tuple(card.classes), card.neutral_reference, card.name)
         raise CalibrationError(f"the video ends before {start_s:g} + {CALIBRATION_S:g} s")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.errors import FerliveError
+from app.types import FaceResult, largest_face
 
 CALIBRATION_S = 3.0  # how long the person holds a relaxed face
 MIN_FRAMES = 10  # frames with the face found, within that time, for a mean worth trusting
@@ -92,6 +93,11 @@ class NeutralCollector:
         self._start: float | None = None
         self._last = float("-inf")
         self._probs: list[np.ndarray] = []
+
+    def feed_faces(self, timestamp: float, faces: list[FaceResult]) -> bool:
+        """``feed`` with the largest face the model saw on this frame (a held face was not seen again)."""
+        face = largest_face([f for f in faces if not f.held])
+        return self.feed(timestamp, None if face is None else face.raw_probabilities)
 
     def feed(self, timestamp: float, raw: np.ndarray | None) -> bool:
         """One frame (``raw``: the largest found face's raw probabilities, None without one); True once the time

@@ -152,9 +152,9 @@ class StreamWorker(QThread):
         self._wake.set()
 
     def step(self, frames: int) -> None:
-        """While paused, show the next (``frames`` > 0) or the previous (< 0) frame of the video file playing
-        (ignored for other sources and while playing). A step forward goes on from the frame shown, smoothing and
-        all; a step back is a seek to the frame before it."""
+        """While paused, show the next (``frames`` > 0) or the previous (< 0) frame of the video file playing, or
+        photo of the folder (ignored for other sources and while playing). A step forward goes on from the frame
+        shown, smoothing and all; a step back is a seek to the frame before it."""
         with self._lock:
             self._pending_step = 1 if frames > 0 else -1 if frames < 0 else 0
         self._wake.set()
@@ -173,6 +173,8 @@ class StreamWorker(QThread):
             neutral = self._neutral
             if neutral is not None and (engine is None or neutral.model != engine.card.name):
                 self._neutral = None  # learnt on another model's probabilities
+            if self._collector is not None:
+                self._collector = NeutralCollector()  # one being gathered starts again on the new model
         if old is not None and old is not engine:
             old.cancel()
             self._out.get(timeout=0)
@@ -485,9 +487,7 @@ class StreamWorker(QThread):
             collector = self._collector
         if collector is None:
             return
-        found = [f for f in result.faces if not f.held]
-        face = max(found, key=lambda f: f.area) if found else None
-        if not collector.feed(result.frame.timestamp, None if face is None else face.raw_probabilities):
+        if not collector.feed_faces(result.frame.timestamp, result.faces):
             return
         card = engine.card
         try:
