@@ -346,3 +346,13 @@ def test_clip_recordings_are_cached_per_model_graph(tmp_path):
     other = clip_recordings(Path("models/ferformer-small.onnx"), clips, clip.parent, tmp_path)
     assert len(list(tmp_path.iterdir())) == 2
     assert not np.allclose(other[clip.name][20].faces[0].probabilities, frames[20].faces[0].probabilities, atol=1e-3)
+
+
+def test_the_search_refuses_two_candidates_of_one_name(tmp_path, capsys):
+    """Candidates are named by file stem in the cache and the report: a second apvit-small from another folder would
+    overwrite the first one's probabilities, so it is refused with what to do."""
+    from training.ensemble_search import main
+
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "a" / "apvit-small.onnx"), str(tmp_path / "b" / "apvit-small.onnx")])
+    assert "two candidates are both named apvit-small" in capsys.readouterr().err

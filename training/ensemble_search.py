@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.clips and args.views != "none":
         ap.error("--clips scores the models as the app runs them, one framing: use it with --views none")
+    stems = [m.stem for m in args.models]
+    if clash := sorted({s for s in stems if stems.count(s) > 1}):  # candidates are named by file stem throughout
+        ap.error(f"two candidates are both named {', '.join(clash)}: copy one (with its .json) under another name")
     from training.data.archive import default_data_dir
 
     views = VIEW_SETS[args.views]
