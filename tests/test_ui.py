@@ -602,6 +602,25 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
     assert window.worker.neutral is None
 
 
+def test_the_next_video_of_a_folder_drops_the_last_persons_calibration(qtbot, make_window, tmp_path):
+    """A folder of session videos, one person each: a calibration learnt on the first does not carry into the next."""
+    from app.inference.registry import default_models_dir
+    from tests.datapaths import cut_clip
+
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    cut_clip(SMILE, folder / "p1.mp4", 180, start=196)  # her neutral stretch: six seconds, room for the three
+    cut_clip(SHORT, folder / "p2.mp4", 30)
+    window = make_window(str(folder), model="poster-small", folder=default_models_dir(), loop=False)
+    wait_for_faces(qtbot, window, frames=1)
+    window.calibrate_neutral()
+    qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
+    qtbot.waitUntil(lambda: any("for the person before another video" in t for t in window.banner.texts()),
+                    timeout=WAIT_MS)
+    assert window.worker.neutral is None and "p2.mp4 (2 of 2)" in window.source_controls.current_label.text()
+    assert window.display_controls.calibration_label.text() == "Neutral face: not calibrated"
+
+
 UPRIGHT_SMILE_BOX = (232, 94, 342, 220)  # the face's box in the first seconds of SMILE (ferlive analyze)
 
 
