@@ -45,6 +45,7 @@ class AnalysisSummary:
     labels: dict[str, int] = field(default_factory=dict)  # face-frames per label shown (what a viewer saw)
     whole_images: int = 0  # face crops without a found face, taken whole (face_crops)
     dim: int = 0  # face-frames too dim for a reliable label (app.face.lighting)
+    turned: int = 0  # face-frames turned too far to the side for one (app.face.pose)
     photos_out: AnnotatedPhotos | None = None  # where annotated photos went, when the input was photos
     unit: str = "frames"  # what the input is made of: "frames" of a video, or "photos"
     label_changes: LabelChanges = field(default_factory=LabelChanges)  # steadiness of the shown labels (video)
@@ -93,8 +94,15 @@ class AnalysisSummary:
 
     def dim_share(self) -> float | None:
         """Share of the face-frames shown that were too dim for a reliable label; None without any face."""
+        return self._face_share(self.dim)
+
+    def turned_share(self) -> float | None:
+        """Share of the face-frames shown that were turned too far to the side; None without any face."""
+        return self._face_share(self.turned)
+
+    def _face_share(self, count: int) -> float | None:
         total = sum(self.labels.values())
-        return self.dim / total if total else None
+        return count / total if total else None
 
     def mean_raw(self) -> dict[str, float]:
         """The model's own probability of each class, averaged over every face it saw (a continuous measure)."""
@@ -117,6 +125,7 @@ class AnalysisSummary:
             "face_seconds": round(self.label_changes.seconds, 3) if is_video else None,
             "label_changes_per_second": round(self.label_changes.per_second, 3) if is_video else None,
             "dim_share": None if (dim := self.dim_share()) is None else round(dim, 4),
+            "turned_share": None if (turned := self.turned_share()) is None else round(turned, 4),
             "model": self.model,
             **{f"share_{name}": round(shares.get(name, 0.0), 4) for name in self.classes},
             **{f"mean_raw_{name}": round(v, 4) for name, v in self.mean_raw().items()},
@@ -137,6 +146,8 @@ class AnalysisSummary:
             + (f"labels shown: {shares}\n" if shares else "")
             + (f"dim faces: {100 * self.dim_share():.0f}% of the faces shown (light them for reliable labels)\n"
                if self.dim else "")
+            + (f"turned faces: {100 * self.turned_share():.0f}% of the faces shown (more than 30° to the side: "
+               f"facing the camera gives reliable labels)\n" if self.turned else "")
             + (f"the faces look turned: if the camera was mounted turned, analyse again with --rotate "
                f"{self.rotate_hint}\n" if self.rotate_hint is not None else "")
             + (f"label changes: {self.label_changes.per_second:.2f} per second of face time "
@@ -264,6 +275,7 @@ def analyze(
             for face in result.faces:
                 summary.labels[face.label] = summary.labels.get(face.label, 0) + 1
                 summary.dim += face.dim
+                summary.turned += face.turned
                 if (raw := face.reported_raw) is not None and len(raw) == len(summary.classes):
                     summary.raw_sum = raw.astype(np.float64) + (0.0 if summary.raw_sum is None else summary.raw_sum)
                     summary.raw_faces += 1

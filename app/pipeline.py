@@ -15,6 +15,7 @@ from app.face.change import FaceChangeDetector
 from app.face.lighting import DimFaces
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
+from app.face.pose import TurnedFaces
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
@@ -68,6 +69,7 @@ class FacePipeline:
         self.tracker = FaceTracker()
         self.changes = FaceChangeDetector()  # a different face at a track's place restarts its smoothing
         self.dim_faces = DimFaces()  # which tracked faces are too dim for a reliable label (app.face.lighting)
+        self.turned_faces = TurnedFaces()  # and which are turned too far to the side (app.face.pose)
         preset = stability_preset(stability)
         self.smoother = LabelSmoother(preset if smoothing is None else preset.with_frame_smoothing(smoothing))
         self.video_mode = video_mode
@@ -103,6 +105,7 @@ class FacePipeline:
         self.smoother.reset()
         self.changes.reset()
         self.dim_faces.reset()
+        self.turned_faces.reset()
         self._last_seen.clear()
         self._source = None
 
@@ -123,11 +126,13 @@ class FacePipeline:
             if not self.video_mode:  # a photo's faces are numbered afresh, not matched to the last photo's:
                 self.tracker.reset()  # #1 is the largest (the subject; a script reading a photo's first row gets it)
                 self.dim_faces.reset()
+                self.turned_faces.reset()
                 faces = sorted(faces, key=lambda f: -f.area)
             faces = self.tracker.update(faces)
             self.smoother.forget(self.tracker.ended)
             self.changes.forget(self.tracker.ended)
             self.dim_faces.forget(self.tracker.ended)
+            self.turned_faces.forget(self.tracker.ended)
         with timer.stage("alignment"):
             gray = card.input.color == "gray"
             aligned = [crop_as_face(frame.image, card.input.size, gray=gray) if f.whole_image
@@ -152,7 +157,8 @@ class FacePipeline:
                                           classes=tuple(card.classes), raw_probabilities=p, shown_index=shown,
                                           new_face=new_face, mouth_opening=opening,
                                           talking=self.video_mode and self.smoother.talking(f.track_id),
-                                          whole_image=f.whole_image, dim=self.dim_faces.update(f.track_id, a.image)))
+                                          whole_image=f.whole_image, dim=self.dim_faces.update(f.track_id, a.image),
+                                          turned=self.turned_faces.update(f.track_id, a.landmarks)))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

@@ -64,6 +64,7 @@ class FaceResult:
     held: bool = False  # not found on this frame: its last box and label, kept a moment (app.pipeline.LOST_FACE_HOLD_S)
     whole_image: bool = False  # no face was found in this face-crop image: the model saw the whole image
     dim: bool = False  # darker than nearly all training faces: its label is less reliable (app.face.lighting)
+    turned: bool = False  # turned more than 30 degrees to the side: its label is less reliable (app.face.pose)
 
     @property
     def area(self) -> float:

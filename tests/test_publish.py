@@ -66,6 +66,7 @@ def test_osc_receiver_decodes_every_message_of_a_real_clip(tmp_path):
             assert messages[f"/ferlive/face/0/p_{name}"][0] == p
         assert messages["/ferlive/face/0/talking"][0] == int(row["talking"])
         assert messages["/ferlive/face/0/dim"][0] == int(row["dim"])
+        assert messages["/ferlive/face/0/turned"][0] == int(row["turned"])
         nx0, ny0, nx1, ny1 = messages["/ferlive/face/0/box"]
         assert 0 <= nx0 < nx1 <= 1 and 0 <= ny0 < ny1 <= 1
         assert nx0 == pytest.approx(max(0.0, float(row["x0"])) / width, abs=1e-3)
@@ -79,12 +80,13 @@ def test_vrchat_preset_sends_avatar_parameters(frame_results):
             result = next(r for r in frame_results if r.faces)
             publisher.offer(result)
             assert publisher.flush()
-        # FerFace, FerExpression, FerConfidence, the seven floats, FerTalking, FerDim
-        assert receiver.wait_for(lambda r: len(r.messages) >= 12)
+        # FerFace, FerExpression, FerConfidence, the seven floats, FerTalking, FerDim, FerTurned
+        assert receiver.wait_for(lambda r: len(r.messages) >= 13)
     got = {address.rsplit("/", 1)[1]: args[0] for address, args in receiver.messages}
     assert all(address.startswith("/avatar/parameters/Fer") for address, _ in receiver.messages)
     face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     assert got["FerFace"] is True and got["FerTalking"] is face.talking and got["FerDim"] is face.dim
+    assert got["FerTurned"] is face.turned
     assert got["FerExpression"] == face.label_index
     assert got["FerHappy"] == pytest.approx(float(face.probabilities[3]), abs=1e-6)
     assert sum(got[f"Fer{n}"] for n in ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")) \
@@ -116,7 +118,7 @@ def test_websocket_client_gets_json_for_every_frame_matching_the_csv(frame_resul
             for key in ("x0", "y0", "x1", "y1", "confidence"):
                 assert face[key] == float(row[key]), key
             assert face["label"] == row["label"] and face["talking"] == bool(int(row["talking"]))
-            assert face["dim"] == bool(int(row["dim"]))
+            assert face["dim"] == bool(int(row["dim"])) and face["turned"] == bool(int(row["turned"]))
             assert face["probabilities"] == {k[2:]: float(v) for k, v in row.items() if k.startswith("p_")}
             assert face["raw_probabilities"] == {k[4:]: float(v) for k, v in row.items() if k.startswith("raw_")}
             assert face["nx0"] == pytest.approx(min(1, max(0, face["x0"] / message["width"])), abs=1e-3)

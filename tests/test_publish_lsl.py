@@ -47,14 +47,15 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
         inlet = open_inlet(source_id)
         markers = open_inlet(f"{source_id}-markers")
         info = inlet.info(RESOLVE_S)
-        assert info.type() == "Expression" and info.channel_count() == 10
+        assert info.type() == "Expression" and info.channel_count() == 11
         assert info.nominal_srate() == pylsl.IRREGULAR_RATE and info.channel_format() == pylsl.cf_float32
-        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking", "dim"]
+        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking", "dim", "turned"]
         assert info.desc().child("channels").child("channel").child_value("unit") == "probability"
         assert info.desc().child("channels").last_child().child_value("unit") == "boolean"
         expected = []
-        # the clip is well lit: every fifth frame's faces are marked dim, as app.face.lighting marks a dark face
-        frame_results = [replace(r, faces=[replace(f, dim=True) for f in r.faces]) if i % 5 == 0 else r
+        # the clip is well lit and frontal: every fifth frame's faces are marked dim, every third turned, as
+        # app.face.lighting and app.face.pose mark them
+        frame_results = [replace(r, faces=[replace(f, dim=i % 5 == 0, turned=i % 3 == 0) for f in r.faces])
                          for i, r in enumerate(frame_results)]
         for result in frame_results:
             offset = pylsl.local_clock() - time.perf_counter()
@@ -62,7 +63,7 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
             assert publisher.flush()
             face = primary_face(result)
             if face is not None:
-                expected.append(([*expression_vector(face), face.confidence, face.talking, face.dim],
+                expected.append(([*expression_vector(face), face.confidence, face.talking, face.dim, face.turned],
                                  result.frame.captured_at + offset))
         got = []
         deadline = time.monotonic() + RESOLVE_S
@@ -81,8 +82,8 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
     for (values, stamp), (want, want_stamp) in zip(got, expected):
         np.testing.assert_allclose(values, np.float32(want), rtol=0, atol=1e-6)
         assert stamp == pytest.approx(want_stamp, abs=1e-3)  # same clock; only the offset's read-out jitter
-    assert {values[-2] for values, _ in got} == {0.0, 1.0}  # the clip's woman talks, and not from her first frame
-    assert {values[-1] for values, _ in got} == {0.0, 1.0}
+    assert {values[-3] for values, _ in got} == {0.0, 1.0}  # the clip's woman talks, and not from her first frame
+    assert {values[-2] for values, _ in got} == {values[-1] for values, _ in got} == {0.0, 1.0}
     stamps = [s for _, s in got]
     assert stamps == sorted(stamps) and stamps[-1] < pylsl.local_clock()
     shown = [primary_face(r).label if r.faces else "no_face" for r in frame_results]

@@ -9,10 +9,10 @@ every face darkened to 0.3 of its level costs it 10 points (``training.exposure_
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import cv2
 import numpy as np
+
+from app.face.track_flags import TrackFlags
 
 # rows from the brows to the chin, columns from cheek to cheek, of an aligned crop (``app.face.align``'s template)
 FACE_ROWS, FACE_COLS = (0.25, 0.9), (0.2, 0.8)
@@ -37,22 +37,12 @@ def face_level(crop: np.ndarray) -> float:
     return float(region.mean())
 
 
-class DimFaces:
+class DimFaces(TrackFlags):
     """Which tracked faces are dim, with hysteresis: a face turns dim below ``DIM_LEVEL`` and lit again only above
     ``LIT_AGAIN_LEVEL``, so the note stays put while a face's level hovers at the line."""
 
     def __init__(self) -> None:
-        self._dim: dict[int, bool] = {}
+        super().__init__(on_at=DIM_LEVEL, off_at=LIT_AGAIN_LEVEL, above=False)
 
     def update(self, track_id: int, crop: np.ndarray) -> bool:
-        level = face_level(crop)
-        dim = level < (LIT_AGAIN_LEVEL if self._dim.get(track_id, False) else DIM_LEVEL)
-        self._dim[track_id] = dim
-        return dim
-
-    def forget(self, track_ids: Iterable[int]) -> None:
-        for track_id in track_ids:
-            self._dim.pop(track_id, None)
-
-    def reset(self) -> None:
-        self._dim.clear()
+        return self.flag(track_id, face_level(crop))

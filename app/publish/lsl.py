@@ -1,5 +1,5 @@
-"""Lab Streaming Layer (pylsl): the largest face's seven expression probabilities plus its confidence, talking and
-dim flags as a float32 stream, and each change of its label as a string marker, both stamped at the frame's
+"""Lab Streaming Layer (pylsl): the largest face's seven expression probabilities plus its confidence, talking,
+dim and turned flags as a float32 stream, and each change of its label as a string marker, both stamped at the frame's
 capture time on LSL's clock.
 
 Channels follow ``app.labels.EXPRESSIONS`` (not the model's own order), so a recording keeps one layout whatever
@@ -21,11 +21,12 @@ from app.types import FrameResult
 
 STREAM_TYPE = "Expression"
 MARKER_TYPE = "Markers"
-# ``dim`` last: a recording made before it keeps its channel numbers (``app.face.lighting``: a less reliable label)
-CHANNELS = (*EXPRESSIONS, "confidence", "talking", "dim")
+# later channels are appended, so a recording made before them keeps its channel numbers (``dim``, ``turned``: a less
+# reliable label, ``app.face.lighting`` and ``app.face.pose``)
+CHANNELS = (*EXPRESSIONS, "confidence", "talking", "dim", "turned")
 # unit and type of the channels after the seven probabilities
 _EXTRA_CHANNELS = {"confidence": ("probability", "Confidence"), "talking": ("boolean", "Talking"),
-                   "dim": ("boolean", "Dim")}
+                   "dim": ("boolean", "Dim"), "turned": ("boolean", "Turned")}
 NO_FACE = "no_face"
 
 
@@ -91,7 +92,7 @@ class LslPublisher(Publisher):
             self._last_label = label
         if face is not None:
             self._outlet.push_sample([*expression_vector(face), float(face.confidence), float(face.talking),
-                                      float(face.dim)],
+                                      float(face.dim), float(face.turned)],
                                      stamp)
             self.mark_sent(result.frame.captured_at)
 

@@ -46,12 +46,13 @@ def generic_messages(result: FrameResult) -> list:
         out.extend(_message(f"{base}/p_{name}", p) for name, p in zip(face.classes, probs))
         out.append(_message(f"{base}/talking", int(face.talking)))
         out.append(_message(f"{base}/dim", int(face.dim)))
+        out.append(_message(f"{base}/turned", int(face.turned)))
     return out
 
 
 def vrchat_messages(result: FrameResult) -> list:
     """Avatar parameters for the largest face: FerFace (bool), FerExpression (int), FerConfidence, Fer<Expression>,
-    FerTalking and FerDim (bool)."""
+    FerTalking, FerDim and FerTurned (bool)."""
     face = primary_face(result)
     if face is None:
         return [_message(VRCHAT_PREFIX + "FerFace", False)]
@@ -64,6 +65,7 @@ def vrchat_messages(result: FrameResult) -> list:
         out.append(_message(VRCHAT_PREFIX + name, 0.0 if p != p else p))  # NaN (class not in the model) -> 0
     out.append(_message(VRCHAT_PREFIX + "FerTalking", bool(face.talking)))
     out.append(_message(VRCHAT_PREFIX + "FerDim", bool(face.dim)))  # too dark for a reliable label
+    out.append(_message(VRCHAT_PREFIX + "FerTurned", bool(face.turned)))  # turned too far to the side for one
     return out
 
 

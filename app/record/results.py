@@ -25,7 +25,9 @@ class ResultsWriter:
     CSV columns: timestamp, frame_index, track_id, x0, y0, x1, y1, label, confidence, ``p_<class>`` per class,
     ``raw_<class>`` per class, model, talking (1 while the face talks and its parted-lip frames count less in the
     smoothing, ``app.face.mouth``; JSONL: ``talking`` true), dim (1 when the face is darker than nearly all training
-    faces, so its label is less reliable, ``app.face.lighting``; JSONL: ``dim`` true), image (the photo's file name
+    faces, so its label is less reliable, ``app.face.lighting``; JSONL: ``dim`` true), turned (1 when the face is
+    turned more than 30 degrees to the side, also less reliable, ``app.face.pose``; JSONL: ``turned`` true), image
+    (the photo's file name
     when the input is a photo or a folder of them, blank for video and cameras; JSONL: ``image``, only for photos).
     ``label`` is the stable label the app showed and ``p_`` the smoothed probabilities; ``raw_`` are the model's own
     for that frame, before temporal smoothing (JSONL: ``raw_probabilities``), so an analysis can redo the smoothing
@@ -63,7 +65,7 @@ class ResultsWriter:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
         classes = self.classes or ()
         return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking",
-                "dim", "image"]
+                "dim", "turned", "image"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -135,6 +137,7 @@ class ResultsWriter:
                     result.model_name,
                     int(face.talking),
                     int(face.dim),
+                    int(face.turned),
                     result.frame.image_name,
                 ]
             )
@@ -152,6 +155,7 @@ class ResultsWriter:
                 "held": face.held,
                 "talking": face.talking,
                 "dim": face.dim,
+                "turned": face.turned,
             }
             for face in largest_first(result.faces)
         ]

@@ -9,7 +9,7 @@ from app.errors import OutputError
 from app.record.paths import prepare_output_path
 
 BASE_COLUMNS = ("input", "error", "frames", "frames_with_face", "face_coverage", "faces", "face_seconds",
-                "label_changes_per_second", "dim_share", "model")
+                "label_changes_per_second", "dim_share", "turned_share", "model")
 
 
 class SummaryTable:

@@ -129,6 +129,7 @@ class ProbabilityPanel(QWidget):
             how = "selected" if selected else "largest"
             talking = " · talking" if face.talking else ""  # why an open mouth is not read as surprise
             dim = " · dim: light the face" if face.dim else ""  # why this label is less sure (app.face.lighting)
+            dim += " · turned: face the camera" if face.turned else ""  # likewise (app.face.pose)
             self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%"
                                 f"{talking}{dim}")
             probs = np.asarray(face.probabilities, np.float32)
