@@ -479,6 +479,8 @@ def test_open_folder_plays_its_videos_one_after_another(qtbot, make_window, monk
                         timeout=WAIT_MS)
         qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.height() == 640, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: any("session has ended" in t for t in window.banner.texts()), timeout=WAIT_MS)
+    bar = window.playback_bar  # the files are closed: nothing left to seek or step in
+    assert not bar.slider.isVisible() and not bar.step_on_button.isVisible() and not bar.steppable
     summary = blocker.args[0]
     check_recording(summary)
     with open(summary.results, newline="") as f:

@@ -339,6 +339,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_ended(self, name: str) -> None:
         self.recording.set_source_live(False, ENDED)
+        self.playback_bar.set_duration(None)  # nothing left to seek or step in: the file is closed
         self.banner.show_info(f"{name} has ended. Open another video or pick a camera.", scope="source")
 
     # ---- frames ---------------------------------------------------------------------------------------------

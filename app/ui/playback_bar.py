@@ -73,6 +73,7 @@ class PlaybackBar(QWidget):
         layout.addWidget(self.step_on_button)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.time_label)
+        layout.addStretch()  # takes the room the slider leaves when hidden, so the buttons stay together
         self._duration: float | None = None
         self.slider.sliderReleased.connect(self._request)  # the end of a drag
         self.slider.valueChanged.connect(self._changed)  # a click, or the arrow and page keys on the focused slider
