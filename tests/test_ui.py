@@ -623,6 +623,24 @@ def test_the_next_video_of_a_folder_drops_the_last_persons_calibration(qtbot, ma
     assert window.display_controls.calibration_label.text() == "Neutral face: not calibrated"
 
 
+def test_an_ended_video_plays_again_from_the_start(qtbot, make_window, tmp_path):
+    """Without Loop a video ends; the bar's button (and Space) then offers to play it again, from its first frame."""
+    from tests.datapaths import cut_clip
+
+    clip = cut_clip(SHORT, tmp_path / "short.mp4", 30)
+    window = make_window(str(clip), loop=False)
+    qtbot.waitUntil(lambda: any("short.mp4 has ended. Play it again (Space)" in t for t in window.banner.texts()),
+                    timeout=WAIT_MS)
+    bar = window.playback_bar
+    assert bar.pause_button.toolTip() == "Play again from the start (Space)"
+    last = window.last_frame.result.frame.index
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.last_frame.result.frame.index < last, timeout=WAIT_MS)
+    assert not any("has ended" in t for t in window.banner.texts())
+    assert bar.pause_button.toolTip() == "Pause (Space)" and bar.slider.isVisible() and not window.paused
+    qtbot.waitUntil(lambda: any("has ended" in t for t in window.banner.texts()), timeout=WAIT_MS)  # and ends again
+
+
 UPRIGHT_SMILE_BOX = (232, 94, 342, 220)  # the face's box in the first seconds of SMILE (ferlive analyze)
 
 

@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
             self.record_controls, self.recorder, self.banner, self.status, self.settings, self._recording_context, self
         )
         self.paused = False
+        self._ended = False  # the file or folder playing has ended: Space and the bar's button play it again
         self._presenting, self._was_maximised = False, False
         self._closing = False
         self._selected_track: int | None = None
@@ -254,6 +255,9 @@ class MainWindow(QMainWindow):
             self.open_source(path)
 
     def _on_source_opened(self, info: SourceInfo) -> None:
+        if self._ended:
+            self._ended = False
+            self.playback_bar.show_paused(self.paused)
         self.source_info = info
         self.settings.source = info.spec  # remembered only once it really opened
         self.banner.clear_scope("source")  # "has ended", "not found", "no camera" were about another source
@@ -340,7 +344,10 @@ class MainWindow(QMainWindow):
     def _on_source_ended(self, name: str) -> None:
         self.recording.set_source_live(False, ENDED)
         self.playback_bar.set_duration(None)  # nothing left to seek or step in: the file is closed
-        self.banner.show_info(f"{name} has ended. Open another video or pick a camera.", scope="source")
+        self._ended = True
+        self.playback_bar.show_ended()
+        self.banner.show_info(f"{name} has ended. Play it again (Space), open another video or pick a camera.",
+                              scope="source")
 
     # ---- frames ---------------------------------------------------------------------------------------------
     def _on_frame(self) -> None:
@@ -418,6 +425,13 @@ class MainWindow(QMainWindow):
             self.panel.clear()  # as for a seek: the chart and the face panel start again at the earlier frame
 
     def toggle_pause(self) -> None:
+        if self._ended:  # play the file or folder again from the start, playing
+            if self.paused:
+                self.paused = False
+                self.worker.set_paused(False)
+                self.recording.set_paused(False)
+            self.worker.reconnect()
+            return
         self.paused = not self.paused
         self.playback_bar.show_paused(self.paused)
         self.worker.set_paused(self.paused)

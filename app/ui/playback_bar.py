@@ -100,6 +100,11 @@ class PlaybackBar(QWidget):
         self.step_on_button.setEnabled(paused)
         self.step_back_button.setEnabled(paused and self.slider.isEnabled())
 
+    def show_ended(self) -> None:
+        """A file or folder that has ended: the button offers to play it again from the start."""
+        self.pause_button.setIcon(standard_icon("BrowserReload"))
+        self.pause_button.setToolTip("Play again from the start (Space)")
+
     def set_duration(self, seconds: float | None, steppable: bool = False) -> None:
         """A new source: its length in seconds, or None (not a video file that can be sought in: no slider);
         ``steppable``: frame steps without a slider (a folder of photos)."""
