@@ -583,12 +583,15 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
         qtbot.waitUntil(lambda s=shown: window.last_frame is not s, timeout=WAIT_MS)
         labels += [f.label for f in window.last_frame.result.faces]
     assert labels.count("neutral") >= 0.8 * len(labels)
+    assert " · neutral calibrated" in window.panel._title.text()  # why her face reads otherwise than a moment ago
     combo = window.model_controls.model_combo
     combo.setCurrentIndex(combo.findData("ferformer-small"))
     combo.activated.emit(combo.currentIndex())
     qtbot.waitUntil(lambda: window.worker.neutral is None, timeout=WAIT_MS)
     assert dc.calibration_label.text() == "Neutral face: not calibrated"
     assert any("made with poster-small: calibrate again for ferformer-small" in t for t in window.banner.texts())
+    wait_for_faces(qtbot, window, frames=2)
+    assert "calibrated" not in window.panel._title.text()
     dc.calibrate_button.click()
     qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
     assert window.worker.neutral.model == "ferformer-small"

@@ -116,8 +116,10 @@ class ProbabilityPanel(QWidget):
         for curve in self._curves:
             curve.setData([], [])
 
-    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False) -> None:
-        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline)."""
+    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False,
+                    calibrated: bool = False) -> None:
+        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline); ``calibrated``: its
+        probabilities are weighed by a neutral calibration (``app.neutral``), which the title says."""
         if face is not None:
             self.set_classes(face.classes)
         if self._history and timestamp < self._history[-1][0]:
@@ -127,7 +129,8 @@ class ProbabilityPanel(QWidget):
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
-            talking = " · talking" if face.talking else ""  # why an open mouth is not read as surprise
+            talking = " · neutral calibrated" if calibrated else ""  # why a resting face reads otherwise than before
+            talking += " · talking" if face.talking else ""  # why an open mouth is not read as surprise
             dim = " · dim: light the face" if face.dim else ""  # why this label is less sure (app.face.lighting)
             dim += " · turned: face the camera" if face.turned else ""  # likewise (app.face.pose)
             self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%"
