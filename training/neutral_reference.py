@@ -20,7 +20,7 @@ from app.inference.engine import InferenceEngine
 from app.neutral import CALIBRATION_S, NeutralCalibration, learn_neutral
 from app.smoothing import DEFAULT_STABILITY, PRESETS
 from training.cached_eval import engine_probabilities
-from training.clip_eval import frame_truth, load_labels, record_clip
+from training.clip_eval import frame_truth, load_labels, record_clip, score
 from training.data.prepare import load_or_prepare
 from training.flicker import RecordedFace, RecordedFrame, shown_per_frame
 
@@ -43,12 +43,6 @@ def calibrated(frames: list[RecordedFrame], calibration: NeutralCalibration) -> 
                                                      x.mouth_opening) for x in f.faces], f.ended) for f in frames]
 
 
-def clip_scores(shown: np.ndarray, truth: np.ndarray, scored: np.ndarray, classes: tuple[str, ...]) -> dict:
-    m = scored & (truth >= 0)
-    return {"accuracy": round(float((shown[m] == truth[m]).mean()), 4),
-            "recall": {classes[c]: round(float((shown[m & (truth == c)] == c).mean()), 4) for c in np.unique(truth[m])}}
-
-
 def clip_effect(engine: InferenceEngine, reference: np.ndarray, clips_dir: Path) -> list[dict]:
     """Calibrated on each labelled neutral stretch's first seconds; scored on the clip's frames outside them."""
     classes = tuple(engine.card.classes)
@@ -67,9 +61,9 @@ def clip_effect(engine: InferenceEngine, reference: np.ndarray, clips_dir: Path)
         scored = np.ones(len(frames), bool)
         scored[window[0]:window[-1] + 1] = False
         rows.append({"calibrated_on_frames": [window[0], window[-1] + 1], "resting_face": calibration.describe(),
-                     "uncalibrated": clip_scores(uncalibrated, truth, scored, classes),
-                     "calibrated": clip_scores(shown_per_frame(calibrated(frames, calibration), stability), truth,
-                                               scored, classes)})
+                     "uncalibrated": score(uncalibrated[scored], truth[scored], classes),
+                     "calibrated": score(shown_per_frame(calibrated(frames, calibration), stability)[scored],
+                                         truth[scored], classes)})
     return rows
 
 

@@ -13,6 +13,8 @@ scales, so it leaves the yaw as it was.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from app.face.align import canonical_shape
@@ -22,11 +24,16 @@ TURNED_DEG = 30.0  # |yaw| past this: less reliable
 FRONTAL_AGAIN_DEG = 25.0  # back under this, on video, before the note goes (it would blink at the line otherwise)
 
 
+@lru_cache(maxsize=1)
+def _centred_canonical() -> np.ndarray:
+    shape = canonical_shape().astype(np.float64)
+    return shape - shape.mean(0)
+
+
 def head_yaw(landmarks: np.ndarray) -> float:
     """Degrees the head is turned left or right (0: facing the camera) from an aligned face's (478, 3) landmarks."""
-    shape = canonical_shape().astype(np.float64)
     points = np.asarray(landmarks, np.float64)[:, :3]
-    u, _, vt = np.linalg.svd((points - points.mean(0)).T @ (shape - shape.mean(0)))
+    u, _, vt = np.linalg.svd((points - points.mean(0)).T @ _centred_canonical())
     if np.linalg.det(u @ vt) < 0:  # a reflection is no head pose: the nearest rotation instead
         u[:, -1] *= -1
     rotation = u @ vt
