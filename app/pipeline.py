@@ -158,7 +158,8 @@ class FacePipeline:
                                           new_face=new_face, mouth_opening=opening,
                                           talking=self.video_mode and self.smoother.talking(f.track_id),
                                           whole_image=f.whole_image, dim=self.dim_faces.update(f.track_id, a.image),
-                                          turned=self.turned_faces.update(f.track_id, a.landmarks)))
+                                          turned=self.turned_faces.update(f.track_id, a.landmarks),
+                                          calibrated=self.neutral is not None))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)

@@ -65,6 +65,7 @@ class FaceResult:
     whole_image: bool = False  # no face was found in this face-crop image: the model saw the whole image
     dim: bool = False  # darker than nearly all training faces: its label is less reliable (app.face.lighting)
     turned: bool = False  # turned more than 30 degrees to the side: its label is less reliable (app.face.pose)
+    calibrated: bool = False  # its probabilities are weighed by a neutral calibration (app.neutral)
 
     @property
     def area(self) -> float:

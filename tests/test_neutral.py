@@ -129,6 +129,7 @@ def test_calibrated_on_her_resting_face_her_later_neutral_reads_neutral_and_her_
     assert after >= before + 0.15  # measured: 87% of the frames against 66%
     assert share(calibrated, HAPPY, "happy") >= 0.8  # her smile still reads happy (measured: 89% against 97%)
     face = calibrated[300].faces[0]
+    assert face.calibrated and not uncalibrated[300].faces[0].calibrated  # what the CSV's and outputs' flag says
     np.testing.assert_allclose(face.raw_probabilities, uncalibrated[300].faces[0].raw_probabilities, atol=1e-6)
 
 
@@ -149,6 +150,7 @@ def test_analyze_calibrates_the_whole_video_on_the_seconds_given(tmp_path, capsy
     assert "neutral calibrated: the resting face read as fear" in capsys.readouterr().out
     plain, calibrated = (list(csv.DictReader(open(tmp_path / f"{name}.csv"))) for name in ("plain", "calibrated"))
     assert [r["raw_neutral"] for r in plain] == [r["raw_neutral"] for r in calibrated]
+    assert {r["calibrated"] for r in plain} == {"0"} and {r["calibrated"] for r in calibrated} == {"1"}
     later = [int(r["frame_index"]) >= RESTING[0] for r in plain]  # her neutral stretch
     shown = [sum(r["label"] == "neutral" for r, keep in zip(rows, later) if keep) for rows in (plain, calibrated)]
     assert shown[1] >= shown[0] + 15  # of her 128 neutral frames: measured 124 against 99

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import socket
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -67,6 +68,7 @@ def test_osc_receiver_decodes_every_message_of_a_real_clip(tmp_path):
         assert messages["/ferlive/face/0/talking"][0] == int(row["talking"])
         assert messages["/ferlive/face/0/dim"][0] == int(row["dim"])
         assert messages["/ferlive/face/0/turned"][0] == int(row["turned"])
+        assert messages["/ferlive/face/0/calibrated"][0] == int(row["calibrated"])
         nx0, ny0, nx1, ny1 = messages["/ferlive/face/0/box"]
         assert 0 <= nx0 < nx1 <= 1 and 0 <= ny0 < ny1 <= 1
         assert nx0 == pytest.approx(max(0.0, float(row["x0"])) / width, abs=1e-3)
@@ -95,6 +97,9 @@ def test_vrchat_preset_sends_avatar_parameters(frame_results):
 
 def test_websocket_client_gets_json_for_every_frame_matching_the_csv(frame_results, tmp_path):
     path = tmp_path / "results.csv"
+    # every other frame as a neutral calibration marks it (app.neutral), so the flag is seen both ways
+    frame_results = [replace(r, faces=[replace(f, calibrated=i % 2 == 0) for f in r.faces])
+                     for i, r in enumerate(frame_results)]
     with WebSocketPublisher(port=0) as publisher, ResultsWriter(path) as writer:
         reader = WebSocketReader(f"ws://127.0.0.1:{publisher.port}")
         assert wait(lambda: publisher.clients() == 1)
@@ -119,6 +124,7 @@ def test_websocket_client_gets_json_for_every_frame_matching_the_csv(frame_resul
                 assert face[key] == float(row[key]), key
             assert face["label"] == row["label"] and face["talking"] == bool(int(row["talking"]))
             assert face["dim"] == bool(int(row["dim"])) and face["turned"] == bool(int(row["turned"]))
+            assert face["calibrated"] == bool(int(row["calibrated"]))
             assert face["probabilities"] == {k[2:]: float(v) for k, v in row.items() if k.startswith("p_")}
             assert face["raw_probabilities"] == {k[4:]: float(v) for k, v in row.items() if k.startswith("raw_")}
             assert face["nx0"] == pytest.approx(min(1, max(0, face["x0"] / message["width"])), abs=1e-3)

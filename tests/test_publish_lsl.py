@@ -47,15 +47,17 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
         inlet = open_inlet(source_id)
         markers = open_inlet(f"{source_id}-markers")
         info = inlet.info(RESOLVE_S)
-        assert info.type() == "Expression" and info.channel_count() == 11
+        assert info.type() == "Expression" and info.channel_count() == 12
         assert info.nominal_srate() == pylsl.IRREGULAR_RATE and info.channel_format() == pylsl.cf_float32
-        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking", "dim", "turned"]
+        assert channel_labels(info) == list(CHANNELS) == [*EXPRESSIONS, "confidence", "talking", "dim", "turned",
+                                                           "calibrated"]
         assert info.desc().child("channels").child("channel").child_value("unit") == "probability"
         assert info.desc().child("channels").last_child().child_value("unit") == "boolean"
         expected = []
         # the clip is well lit and frontal: every fifth frame's faces are marked dim, every third turned, as
-        # app.face.lighting and app.face.pose mark them
-        frame_results = [replace(r, faces=[replace(f, dim=i % 5 == 0, turned=i % 3 == 0) for f in r.faces])
+        # app.face.lighting and app.face.pose mark them, and every other one calibrated (app.neutral)
+        frame_results = [replace(r, faces=[replace(f, dim=i % 5 == 0, turned=i % 3 == 0, calibrated=i % 2 == 0)
+                                           for f in r.faces])
                          for i, r in enumerate(frame_results)]
         for result in frame_results:
             offset = pylsl.local_clock() - time.perf_counter()
@@ -63,7 +65,8 @@ def test_lsl_inlet_gets_probabilities_stamped_at_capture_time(frame_results):
             assert publisher.flush()
             face = primary_face(result)
             if face is not None:
-                expected.append(([*expression_vector(face), face.confidence, face.talking, face.dim, face.turned],
+                expected.append(([*expression_vector(face), face.confidence, face.talking, face.dim, face.turned,
+                                  face.calibrated],
                                  result.frame.captured_at + offset))
         got = []
         deadline = time.monotonic() + RESOLVE_S

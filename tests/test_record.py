@@ -244,6 +244,7 @@ def test_csv_has_one_row_per_face_and_probabilities(tmp_path):
         "talking",
         "dim",
         "turned",
+        "calibrated",
         "image",
     ]
     assert [int(r["frame_index"]) for r in rows] == [0, 0, 2, 3, 3, 3]  # frame 1 had no face: no row
@@ -297,7 +298,7 @@ def test_results_writer_edges(tmp_path):
     writer.close()  # idempotent
     assert out.read_text().splitlines() == [
         "timestamp,frame_index,track_id,x0,y0,x1,y1,label,confidence,p_happy,p_sad,raw_happy,raw_sad,model,talking,dim,"
-        "turned,image"
+        "turned,calibrated,image"
     ]
 
 

@@ -354,6 +354,32 @@ def test_the_face_panel_says_when_a_face_is_talking(qtbot):
     assert panel._title.text() == "Face #3 (largest): neutral 70% · talking · dim: light the face"
 
 
+def test_the_face_panel_explains_a_label_held_beside_a_higher_bar(qtbot):
+    """While the smoother holds the shown label and another class leads, the title says so and the shown class's
+    name is the bold one, so "happy 36%" beside a 48% neutral bar is not a puzzle."""
+    import numpy as np
+
+    from app.types import FaceResult
+    from app.ui.probability_panel import ProbabilityPanel
+
+    panel = ProbabilityPanel()
+    qtbot.addWidget(panel)
+    probs = np.array([0.02, 0.02, 0.04, 0.36, 0.04, 0.04, 0.48], np.float32)
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    face = FaceResult(track_id=1, box=(0, 0, 10, 10), landmarks=np.zeros((478, 3), np.float32), probabilities=probs,
+                      classes=classes, shown_index=3, calibrated=True)
+    panel.update_face(face, 0.0)
+    assert panel._title.text() == "Face #1 (largest): happy 36% (held: neutral 48% leads) · neutral calibrated"
+    bold = [name.text() for name in panel._names if "bold" in name.styleSheet()]
+    assert bold == ["happy"]
+    panel.update_face(FaceResult(track_id=1, box=face.box, landmarks=face.landmarks, probabilities=probs,
+                                 classes=classes, shown_index=6), 0.1)  # the switch: no hold to explain
+    assert panel._title.text() == "Face #1 (largest): neutral 48%"
+    assert [name.text() for name in panel._names if "bold" in name.styleSheet()] == ["neutral"]
+    panel.update_face(None, 0.2)
+    assert not any("bold" in name.styleSheet() for name in panel._names)
+
+
 def test_a_group_photo_shows_every_face_whatever_the_video_face_limit(make_window, qtbot, tmp_path):
     """The Max faces box (4 by default) is a per-frame cost limit for video; a photo is analysed once."""
     import cv2

@@ -1,6 +1,6 @@
 """Lab Streaming Layer (pylsl): the largest face's seven expression probabilities plus its confidence, talking,
-dim and turned flags as a float32 stream, and each change of its label as a string marker, both stamped at the frame's
-capture time on LSL's clock.
+dim, turned and calibrated flags as a float32 stream, and each change of its label as a string marker, both stamped
+at the frame's capture time on LSL's clock.
 
 Channels follow ``app.labels.EXPRESSIONS`` (not the model's own order), so a recording keeps one layout whatever
 model is loaded. The rate is irregular: a sample is pushed only for frames with a face, and a live source drops
@@ -22,11 +22,13 @@ from app.types import FrameResult
 STREAM_TYPE = "Expression"
 MARKER_TYPE = "Markers"
 # later channels are appended, so a recording made before them keeps its channel numbers (``dim``, ``turned``: a less
-# reliable label, ``app.face.lighting`` and ``app.face.pose``)
-CHANNELS = (*EXPRESSIONS, "confidence", "talking", "dim", "turned")
+# reliable label, ``app.face.lighting`` and ``app.face.pose``; ``calibrated``: a neutral calibration weighs the
+# probabilities, ``app.neutral``)
+CHANNELS = (*EXPRESSIONS, "confidence", "talking", "dim", "turned", "calibrated")
 # unit and type of the channels after the seven probabilities
 _EXTRA_CHANNELS = {"confidence": ("probability", "Confidence"), "talking": ("boolean", "Talking"),
-                   "dim": ("boolean", "Dim"), "turned": ("boolean", "Turned")}
+                   "dim": ("boolean", "Dim"), "turned": ("boolean", "Turned"),
+                   "calibrated": ("boolean", "Calibrated")}
 NO_FACE = "no_face"
 
 
@@ -92,7 +94,7 @@ class LslPublisher(Publisher):
             self._last_label = label
         if face is not None:
             self._outlet.push_sample([*expression_vector(face), float(face.confidence), float(face.talking),
-                                      float(face.dim), float(face.turned)],
+                                      float(face.dim), float(face.turned), float(face.calibrated)],
                                      stamp)
             self.mark_sent(result.frame.captured_at)
 

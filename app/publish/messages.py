@@ -55,8 +55,8 @@ def frame_message(result: FrameResult) -> dict:
     Field names and rounding follow the CSV row of the same frame: ``timestamp`` (4 decimals), ``frame_index``,
     per face ``track_id``, ``x0..y1`` in pixels (1 decimal), ``label``, ``confidence``, the smoothed (``p_``) and
     raw (``raw_``) probabilities (5 decimals, keyed by class name), ``model``; plus the box normalised to 0..1
-    (``nx0..ny1``), ``label_index``, ``held``, ``talking``, ``dim`` and ``turned`` (the CSV's columns, as true or
-    false), the
+    (``nx0..ny1``), ``label_index``, ``held``, ``talking``, ``dim``, ``turned`` and ``calibrated`` (the CSV's
+    columns, as true or false), the
     frame's ``width`` and ``height``, and for photos ``image`` (the CSV's column).
     """
     width, height = image_size(result)
@@ -80,6 +80,7 @@ def frame_message(result: FrameResult) -> dict:
             "talking": face.talking,
             "dim": face.dim,
             "turned": face.turned,
+            "calibrated": face.calibrated,
         })
     message = {
         "schema": SCHEMA,

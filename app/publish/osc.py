@@ -47,6 +47,7 @@ def generic_messages(result: FrameResult) -> list:
         out.append(_message(f"{base}/talking", int(face.talking)))
         out.append(_message(f"{base}/dim", int(face.dim)))
         out.append(_message(f"{base}/turned", int(face.turned)))
+        out.append(_message(f"{base}/calibrated", int(face.calibrated)))
     return out
 
 

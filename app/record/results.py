@@ -26,8 +26,9 @@ class ResultsWriter:
     ``raw_<class>`` per class, model, talking (1 while the face talks and its parted-lip frames count less in the
     smoothing, ``app.face.mouth``; JSONL: ``talking`` true), dim (1 when the face is darker than nearly all training
     faces, so its label is less reliable, ``app.face.lighting``; JSONL: ``dim`` true), turned (1 when the face is
-    turned more than 30 degrees to the side, also less reliable, ``app.face.pose``; JSONL: ``turned`` true), image
-    (the photo's file name
+    turned more than 30 degrees to the side, also less reliable, ``app.face.pose``; JSONL: ``turned`` true),
+    calibrated (1 when a neutral calibration weighs ``p_`` and the label, ``app.neutral``; ``raw_`` never; JSONL:
+    ``calibrated`` true), image (the photo's file name
     when the input is a photo or a folder of them, blank for video and cameras; JSONL: ``image``, only for photos).
     ``label`` is the stable label the app showed and ``p_`` the smoothed probabilities; ``raw_`` are the model's own
     for that frame, before temporal smoothing (JSONL: ``raw_probabilities``), so an analysis can redo the smoothing
@@ -65,7 +66,7 @@ class ResultsWriter:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
         classes = self.classes or ()
         return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking",
-                "dim", "turned", "image"]
+                "dim", "turned", "calibrated", "image"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -138,6 +139,7 @@ class ResultsWriter:
                     int(face.talking),
                     int(face.dim),
                     int(face.turned),
+                    int(face.calibrated),
                     result.frame.image_name,
                 ]
             )
@@ -156,6 +158,7 @@ class ResultsWriter:
                 "talking": face.talking,
                 "dim": face.dim,
                 "turned": face.turned,
+                "calibrated": face.calibrated,
             }
             for face in largest_first(result.faces)
         ]

@@ -359,9 +359,7 @@ class MainWindow(QMainWindow):
         self.view.set_frame(frame.annotated)
         faces = frame.result.faces
         chosen = next((f for f in faces if f.track_id == self._selected_track), None)
-        stills = self.source_info is not None and self.source_info.stills  # a calibration never applies to photos
-        self.panel.update_face(chosen or largest_face(faces), frame.result.frame.timestamp, selected=chosen is not None,
-                               calibrated=self.worker.neutral is not None and not stills)
+        self.panel.update_face(chosen or largest_face(faces), frame.result.frame.timestamp, selected=chosen is not None)
         self.status.show_frame(frame, self.display_rate.tick())
         self.playback_bar.set_position(frame.position, seekable=self.recorder.active is None)
 

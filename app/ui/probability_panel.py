@@ -44,6 +44,7 @@ class ProbabilityPanel(QWidget):
         super().__init__(parent)
         self._classes: tuple[str, ...] = ()
         self._bars: list[QProgressBar] = []
+        self._names: list[QLabel] = []  # the class names beside the bars; the shown label's is bold
         self._history: deque[tuple[float, np.ndarray]] = deque()
         self._title = QLabel("No face")
         self._title.setStyleSheet("font-weight: bold;")
@@ -83,7 +84,7 @@ class ProbabilityPanel(QWidget):
             item = self._grid.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self._bars = []
+        self._bars, self._names = [], []
         for row, name in enumerate(self._classes):
             colour = class_colour(name, row)
             bar = QProgressBar()
@@ -95,9 +96,11 @@ class ProbabilityPanel(QWidget):
                 f"QProgressBar {{border:1px solid #555; border-radius:3px; text-align:right; padding-right:4px;}}"
                 f"QProgressBar::chunk {{background:{colour};}}"
             )
-            self._grid.addWidget(QLabel(name), row, 0)
+            name_label = QLabel(name)
+            self._grid.addWidget(name_label, row, 0)
             self._grid.addWidget(bar, row, 1)
             self._bars.append(bar)
+            self._names.append(name_label)
         self.timeline.clear()
         self._legend.clear()
         self._curves = [
@@ -113,29 +116,37 @@ class ProbabilityPanel(QWidget):
         for bar in self._bars:
             bar.setValue(0)
             bar.setFormat("0%")
+        self._mark_shown(None)
         for curve in self._curves:
             curve.setData([], [])
 
-    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False,
-                    calibrated: bool = False) -> None:
-        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline); ``calibrated``: its
-        probabilities are weighed by a neutral calibration (``app.neutral``), which the title says."""
+    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False) -> None:
+        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline).
+
+        The title names what makes its reading otherwise than expected: a neutral calibration weighing it, a
+        talking mouth, too little light, a turned head, and a label held while another class leads (the smoother
+        waits for a margin or a minimum time, ``app.smoothing``), so a label beside a higher bar is explained."""
         if face is not None:
             self.set_classes(face.classes)
         if self._history and timestamp < self._history[-1][0]:
             self._history.clear()  # the stream restarted
         if face is None:
             self._title.setText("No face")
+            self._mark_shown(None)
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
-            talking = " · neutral calibrated" if calibrated else ""  # why a resting face reads otherwise than before
+            talking = " · neutral calibrated" if face.calibrated else ""  # why a resting face reads otherwise
             talking += " · talking" if face.talking else ""  # why an open mouth is not read as surprise
             dim = " · dim: light the face" if face.dim else ""  # why this label is less sure (app.face.lighting)
             dim += " · turned: face the camera" if face.turned else ""  # likewise (app.face.pose)
-            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%"
-                                f"{talking}{dim}")
             probs = np.asarray(face.probabilities, np.float32)
+            leader = int(np.argmax(probs))
+            held = (f" (held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads)"
+                    if leader != face.label_index else "")
+            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%"
+                                f"{held}{talking}{dim}")
+            self._mark_shown(face.label_index)
             for bar, p in zip(self._bars, probs):
                 bar.setValue(int(round(1000 * float(p))))
                 bar.setFormat(f"{100 * float(p):.0f}%")
@@ -143,6 +154,11 @@ class ProbabilityPanel(QWidget):
         while self._history and timestamp - self._history[0][0] > TIMELINE_SECONDS:
             self._history.popleft()
         self._redraw(timestamp)
+
+    def _mark_shown(self, index: int | None) -> None:
+        """The shown label's class name in bold, the others plain (None: no face)."""
+        for i, name_label in enumerate(self._names):
+            name_label.setStyleSheet("font-weight: bold;" if i == index else "")
 
     def _redraw(self, now: float) -> None:
         if not self._history or not self._curves or time.monotonic() - self._last_redraw < REDRAW_S:
