@@ -4,6 +4,7 @@ per-track smoothing, with per-stage timings. No Qt here; the desktop app and the
 
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -33,6 +34,9 @@ LOST_FACE_HOLD_S = 0.12
 # sets the video limit and raises the photo one no further than itself.
 VIDEO_MAX_FACES = 4
 PHOTO_MAX_FACES = 20
+# What a frame leaves behind for the next one (``FacePipeline.snapshot``): tracks, smoothing, face looks, the dim and
+# turned flags' hysteresis and the faces held a moment. The face mesh's own tracking is not among them.
+_CARRIED_STATE = ("tracker", "smoother", "changes", "dim_faces", "turned_faces", "_last_seen", "_source")
 
 
 class StageTimer:
@@ -97,6 +101,18 @@ class FacePipeline:
     def set_stability(self, stability: Stability | str) -> None:
         """Takes effect from the next frame; tracks keep their smoothed state."""
         self.smoother.stability = stability_preset(stability)
+
+    def snapshot(self) -> dict:
+        """A copy of what this frame leaves for the next (tracks, smoothing, flags), for ``restore``: a step back in
+        a paused video shows a frame as it was played, and playing on from it goes on exactly as it did."""
+        return copy.deepcopy({name: getattr(self, name) for name in _CARRIED_STATE})
+
+    def restore(self, state: dict) -> None:
+        """Carry on from a ``snapshot`` (which stays usable again). The face mesh finds the faces afresh: its own
+        tracking belonged to another place in the video."""
+        self.mesh.reset()
+        for name, value in copy.deepcopy(state).items():
+            setattr(self, name, value)
 
     def reset(self) -> None:
         """New source: forget tracks, smoothing and MediaPipe's tracking state."""

@@ -548,8 +548,9 @@ def test_the_playback_bar_pauses_and_goes_elsewhere_in_the_video_even_when_pause
 
 def test_paused_a_video_steps_a_frame_on_and_back(qtbot, make_window):
     """The , and . keys (and the buttons beside pause): playing, the first press pauses; paused, each press shows
-    exactly the next or the previous frame, analysed; a step on keeps the face's track and smoothing, and while
-    recording only the step back (a jump) is off."""
+    exactly the next or the previous frame, analysed; a step on keeps the face's track and smoothing, a step back
+    shows the frame as it was shown (its smoothed probabilities, the chart up to it), and while recording only the
+    step back (a jump) is off."""
     window = make_window(str(require_data(video(SMILE))), loop=False)
     wait_for_faces(qtbot, window)
     bar = window.playback_bar
@@ -559,16 +560,29 @@ def test_paused_a_video_steps_a_frame_on_and_back(qtbot, make_window):
     qtbot.wait(300)
     shown = window.last_frame
     track = shown.result.faces[0].track_id
+    stepped = []
     for _ in range(3):
         qtbot.keyClick(window, Qt.Key.Key_Period)
         qtbot.waitUntil(lambda s=shown: window.last_frame is not s, timeout=WAIT_MS)
         assert window.last_frame.result.frame.index == shown.result.frame.index + 1
         assert window.last_frame.result.faces[0].track_id == track  # the same face, smoothing went on
         shown = window.last_frame
+        stepped.append(shown)
+    chart = window.panel.history_length()
     bar.step_back_button.click()
     qtbot.waitUntil(lambda: window.last_frame is not shown, timeout=WAIT_MS)
     back = window.last_frame
     assert back.position == pytest.approx(shown.position - 1 / 29.97, abs=0.005) and back.result.faces
+    before = stepped[1].result.faces[0]  # the same frame when it was stepped on to
+    assert back.result.faces[0].track_id == track and back.result.faces[0].label == before.label
+    np.testing.assert_array_equal(back.result.faces[0].probabilities, before.probabilities)
+    assert window.panel.history_length() == chart - 1  # the chart runs up to the frame shown
+    qtbot.keyClick(window, Qt.Key.Key_Period)  # and on again: the frame as shown before, too
+    qtbot.waitUntil(lambda: window.last_frame is not back, timeout=WAIT_MS)
+    np.testing.assert_array_equal(window.last_frame.result.faces[0].probabilities, shown.result.faces[0].probabilities)
+    qtbot.keyClick(window, Qt.Key.Key_Comma)
+    qtbot.waitUntil(lambda: window.last_frame.position == pytest.approx(back.position, abs=0.005), timeout=WAIT_MS)
+    back = window.last_frame
     qtbot.wait(400)
     assert window.last_frame is back  # still paused
     window.set_recording(True)

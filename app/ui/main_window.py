@@ -413,7 +413,8 @@ class MainWindow(QMainWindow):
 
     def step_frame(self, frames: int) -> None:
         """Paused, a video file shows the frame ``frames`` (-1 or 1) away, a folder of photos the photo; playing,
-        the first press pauses it. No step back while recording: it would cut the recording."""
+        the first press pauses it. A frame stepped back to shows what it showed when it played. No step back while
+        recording: it would cut the recording."""
         if not self.playback_bar.steppable:  # a camera or a photo: no frames to step through
             return
         if not self.paused:
@@ -421,8 +422,7 @@ class MainWindow(QMainWindow):
         elif frames > 0:
             self.worker.step(frames)
         elif self.recorder.active is None:
-            self.worker.step(frames)
-            self.panel.clear()  # as for a seek: the chart and the face panel start again at the earlier frame
+            self.worker.step(frames)  # the frame as it was shown; the chart runs up to it (app.ui.shown_frames)
 
     def toggle_pause(self) -> None:
         if self._ended:  # play the file or folder again from the start, playing

@@ -128,8 +128,8 @@ class ProbabilityPanel(QWidget):
         waits for a margin or a minimum time, ``app.smoothing``), so a label beside a higher bar is explained."""
         if face is not None:
             self.set_classes(face.classes)
-        if self._history and timestamp < self._history[-1][0]:
-            self._history.clear()  # the stream restarted
+        while self._history and self._history[-1][0] >= timestamp:
+            self._history.pop()  # a step or a seek back, or a restart: the timeline runs up to this moment
         if face is None:
             self._title.setText("No face")
             self._mark_shown(None)

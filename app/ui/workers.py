@@ -37,6 +37,7 @@ from app.types import Frame, FrameResult
 from app.ui.playback import PausablePlayback
 from app.ui.rates import RateMeter
 from app.ui.recording import Recording
+from app.ui.shown_frames import Same, ShownFrames
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ class StreamWorker(QThread):
         self._unshown: Frame | None = None  # read just as playback paused, never shown: the next step shows it
         self._last_position: float | None = None  # seconds into the file of the frame shown last
         self._last_timestamp: float | None = None  # and its stamp
+        self._shown = ShownFrames()  # a video file's recent frames as shown, for a step back (app.ui.shown_frames)
+        self._rotated_by = 0  # the rotation the frame being analysed was given
+        self._restore: tuple | None = None  # (context, pipeline state) of the last frame shown again, see _analyse
+        self._revisiting = False  # since a step back, until a frame not shown before (a loop's start is not one)
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -327,6 +332,7 @@ class StreamWorker(QThread):
             self._pipeline.reset()  # every face jumps to a new place: MediaPipe must find it afresh
         if not self._stills:
             frame = rotated(frame, degrees)
+        self._rotated_by = degrees
         self._mirrored_now = mirror and live
         return replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1])) if mirror and live else frame
 
@@ -345,12 +351,15 @@ class StreamWorker(QThread):
         elif step:
             self._step_frame(step)
 
-    def _seek(self, seconds: float) -> None:
+    def _seek(self, seconds: float, stepping_back: bool = False) -> None:
         playback, capture = self._playback, self._capture
         if playback is None or capture is None or not playback.can_seek:
             return
         capture.get(timeout=0)  # a frame from before the seek is not shown after it
-        self._unshown = None
+        self._unshown, self._restore = None, None  # a frame shown again, then a seek: its state is not wanted
+        self._revisiting = stepping_back  # frames shown before are shown again until one was not (_analyse)
+        if not stepping_back:  # a jump: what was shown before it is not the way to what comes after
+            self._shown.clear()
         playback.seek(seconds)
         if self._pipeline is not None:
             self._pipeline.reset()  # time jumps: smoothing and tracks start again at the new place
@@ -373,7 +382,7 @@ class StreamWorker(QThread):
         shown = self._last_position if self._last_position is not None else self._last_timestamp
         if playback.can_seek and shown is not None and fps:
             # a frame period back: seeks land on the nearest frame, which is the one before (tests/test_seek.py)
-            self._seek(max(0.0, shown - 1.0 / fps))
+            self._seek(max(0.0, shown - 1.0 / fps), stepping_back=True)
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
@@ -408,6 +417,8 @@ class StreamWorker(QThread):
         self._last_error = ""
         self._playing, self._show_next, self._unshown = "", False, None
         self._last_position = self._last_timestamp = None
+        self._shown.clear()
+        self._restore, self._revisiting = None, False
         self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
@@ -510,6 +521,33 @@ class StreamWorker(QThread):
             return None
         return playback.inner.position_of(frame.timestamp)
 
+    def _analyse(self, frame: Frame, engine: InferenceEngine) -> tuple[FrameResult, bool]:
+        """The pipeline's result for ``frame``, and whether it is one shown before: after a step back, the frames of
+        a video file shown since the last jump, under the same settings, are shown as they were, and the analysis
+        carries on from the state the last of them left (``app.ui.shown_frames``); any other frame is analysed and
+        kept."""
+        pipeline, playback = self._pipeline, self._playback
+        assert pipeline is not None
+        position = None if self._stills else self._position(frame)
+        if position is None or playback is None:
+            return pipeline.process(frame), False
+        context = (Same(engine), pipeline.smoother.stability, pipeline.mesh.max_faces, Same(pipeline.neutral),
+                   self._rotated_by, frame.source)
+        fps = playback.inner.fps
+        tolerance = 0.4 / fps if fps else 0.005
+        kept = self._shown.recall(position, context, tolerance) if self._revisiting else None
+        if kept is not None:
+            # restored when a frame is next analysed: a run of frames shown again needs only the last one's state
+            # (a restore restarts the face mesh, about 30 ms)
+            self._restore = (context, kept.state)
+            return kept.result_for(frame), True
+        restore, self._restore, self._revisiting = self._restore, None, False
+        if restore is not None and restore[0] == context:
+            pipeline.restore(restore[1])
+        result = pipeline.process(frame)
+        self._shown.remember(position, context, result, pipeline.snapshot())
+        return result, False
+
     def _process(self, frame) -> None:
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
@@ -517,10 +555,11 @@ class StreamWorker(QThread):
         try:
             self._sync_pipeline(engine, max_faces, stability)
             if self._pipeline is not None and engine is not None:
-                result = self._pipeline.process(frame)
+                result, again = self._analyse(frame, engine)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
-                if not self._stills and (turn := self._orientation.update(self._pipeline.mesh, frame.image,
-                                                                          result.faces, frame.timestamp)):
+                if not self._stills and not again and (
+                        turn := self._orientation.update(self._pipeline.mesh, frame.image, result.faces,
+                                                         frame.timestamp)):
                     # seen in the mirrored picture, a quarter turn is the other way round in the camera's own
                     self.orientationHint.emit((360 - turn) % 360 if self._mirrored_now else turn)
             else:
