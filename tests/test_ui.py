@@ -333,7 +333,7 @@ def test_the_model_tooltip_tells_accuracy_and_cpu_cost():
 
 
 def test_the_face_panel_says_when_a_face_is_talking(qtbot):
-    """The panel's title names a talking face, so that an open mouth not shown as surprise is explained."""
+    """The panel names a talking face under its title, so that an open mouth not shown as surprise is explained."""
     from dataclasses import replace
 
     import numpy as np
@@ -347,11 +347,11 @@ def test_the_face_panel_says_when_a_face_is_talking(qtbot):
     face = FaceResult(track_id=3, box=(0, 0, 10, 10), landmarks=np.zeros((478, 3), np.float32), probabilities=probs,
                       classes=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"), talking=True)
     panel.update_face(face, 0.0)
-    assert panel._title.text() == "Face #3 (largest): neutral 70% · talking"
+    assert (panel._title.text(), panel._notes.text()) == ("Face #3 (largest): neutral 70%", "talking")
     panel.update_face(replace(face, talking=False), 0.1)
-    assert panel._title.text() == "Face #3 (largest): neutral 70%"
+    assert (panel._title.text(), panel._notes.text()) == ("Face #3 (largest): neutral 70%", "")
     panel.update_face(replace(face, dim=True), 0.2)  # a dim face: the remedy, since its label is less sure
-    assert panel._title.text() == "Face #3 (largest): neutral 70% · talking · dim: light the face"
+    assert panel._notes.text() == "talking · dim: light the face"
 
 
 def test_the_face_panel_explains_a_label_held_beside_a_higher_bar(qtbot):
@@ -369,12 +369,13 @@ def test_the_face_panel_explains_a_label_held_beside_a_higher_bar(qtbot):
     face = FaceResult(track_id=1, box=(0, 0, 10, 10), landmarks=np.zeros((478, 3), np.float32), probabilities=probs,
                       classes=classes, shown_index=3, calibrated=True)
     panel.update_face(face, 0.0)
-    assert panel._title.text() == "Face #1 (largest): happy 36% (held: neutral 48% leads) · neutral calibrated"
+    assert panel._title.text() == "Face #1 (largest): happy 36%"
+    assert panel._notes.text() == "held: neutral 48% leads · neutral calibrated"
     bold = [name.text() for name in panel._names if "bold" in name.styleSheet()]
     assert bold == ["happy"]
     panel.update_face(FaceResult(track_id=1, box=face.box, landmarks=face.landmarks, probabilities=probs,
                                  classes=classes, shown_index=6), 0.1)  # the switch: no hold to explain
-    assert panel._title.text() == "Face #1 (largest): neutral 48%"
+    assert (panel._title.text(), panel._notes.text()) == ("Face #1 (largest): neutral 48%", "")
     assert [name.text() for name in panel._names if "bold" in name.styleSheet()] == ["neutral"]
     panel.update_face(None, 0.2)
     assert not any("bold" in name.styleSheet() for name in panel._names)
@@ -617,13 +618,20 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
     assert window.worker.neutral is not None and window.worker.neutral.frames >= 30
     assert dc.calibrate_button.isEnabled() and dc.clear_calibration_button.isEnabled()
     assert any(t.startswith("Calibrated:") for t in window.banner.texts())
-    labels = []
-    for _ in range(30):
+    faces = []
+    for i in range(45):  # the first 15: the smoothing still carries the frames before the calibration
         shown = window.last_frame
         qtbot.waitUntil(lambda s=shown: window.last_frame is not s, timeout=WAIT_MS)
-        labels += [f.label for f in window.last_frame.result.faces]
-    assert labels.count("neutral") >= 0.8 * len(labels)
-    assert " · neutral calibrated" in window.panel._title.text()  # why her face reads otherwise than a moment ago
+        faces += [f for f in window.last_frame.result.faces if not f.held] if i >= 15 else []
+    neutral = window.last_frame.result.faces[0].classes.index("neutral")
+    shown_neutral = np.mean([f.probabilities[neutral] for f in faces])
+    raw_neutral = np.mean([f.raw_probabilities[neutral] for f in faces])
+    assert all(f.calibrated for f in faces)
+    # what the app shows is weighed towards her resting face (measured 0.30-0.32 against the model's own 0.18-0.19;
+    # smoothing alone moves a mean by no more than a hundredth)
+    assert shown_neutral >= raw_neutral + 0.06
+    assert [f.label for f in faces].count("neutral") >= 0.6 * len(faces)
+    assert "neutral calibrated" in window.panel._notes.text()  # why her face reads otherwise than a moment ago
     combo = window.model_controls.model_combo
     combo.setCurrentIndex(combo.findData("ferformer-small"))
     combo.activated.emit(combo.currentIndex())
@@ -631,7 +639,7 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
     assert dc.calibration_label.text() == "Neutral face: not calibrated"
     assert any("made with poster-small: calibrate again for ferformer-small" in t for t in window.banner.texts())
     wait_for_faces(qtbot, window, frames=2)
-    assert "calibrated" not in window.panel._title.text()
+    assert "calibrated" not in window.panel._notes.text()
     dc.calibrate_button.click()
     qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
     assert window.worker.neutral.model == "ferformer-small"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
@@ -37,6 +37,13 @@ from app.ui.workers import ProcessedFrame, SourceInfo, StreamWorker
 _PICKABLE = (*VIDEO_FILE_EXTENSIONS, *sorted(IMAGE_EXTENSIONS))
 VIDEO_FILTER = "Videos and images (" + " ".join(f"*{ext}" for ext in _PICKABLE) + ");;All files (*)"
 NO_CAMERA = "No camera found. Open a video file (Ctrl+O) or drop one onto the window."
+
+
+def fitting_size(available: QSize, wanted: QSize = QSize(1360, 860)) -> QSize:
+    """The first window's size: ``wanted``, or less on a smaller screen (a 1280x800 or 1366x768 laptop), so that
+    the window and its controls start whole on the screen (a remembered size is restored instead)."""
+    return QSize(min(wanted.width(), int(available.width() * 0.96)),
+                 min(wanted.height(), int(available.height() * 0.94)))
 
 
 class MainWindow(QMainWindow):
@@ -143,7 +150,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.banner.attach(self.view)
         self.setAcceptDrops(True)
-        self.resize(1360, 860)
+        self.resize(fitting_size(self.screen().availableGeometry().size()))
 
     def _wire(self) -> None:
         w, sc, dc, rc = self.worker, self.source_controls, self.display_controls, self.record_controls

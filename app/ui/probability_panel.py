@@ -48,6 +48,11 @@ class ProbabilityPanel(QWidget):
         self._history: deque[tuple[float, np.ndarray]] = deque()
         self._title = QLabel("No face")
         self._title.setStyleSheet("font-weight: bold;")
+        # what makes this reading otherwise than expected, under the title: two lines kept, so bars never jump
+        self._notes = QLabel("")
+        self._notes.setWordWrap(True)
+        self._notes.setStyleSheet("color: palette(mid);")
+        self._notes.setMinimumHeight(2 * self._notes.fontMetrics().lineSpacing())
         self._grid = QGridLayout()
         self._grid.setHorizontalSpacing(6)
         self._grid.setVerticalSpacing(2)
@@ -69,6 +74,7 @@ class ProbabilityPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._title)
+        layout.addWidget(self._notes)
         layout.addLayout(self._grid)
         layout.addStretch(1)
 
@@ -113,6 +119,7 @@ class ProbabilityPanel(QWidget):
         """Forget the timeline (new source or model)."""
         self._history.clear()
         self._title.setText("No face")
+        self._notes.setText("")
         for bar in self._bars:
             bar.setValue(0)
             bar.setFormat("0%")
@@ -123,29 +130,31 @@ class ProbabilityPanel(QWidget):
     def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False) -> None:
         """Show ``face`` (None: no face in this frame, leaving a gap in the timeline).
 
-        The title names what makes its reading otherwise than expected: a neutral calibration weighing it, a
-        talking mouth, too little light, a turned head, and a label held while another class leads (the smoother
-        waits for a margin or a minimum time, ``app.smoothing``), so a label beside a higher bar is explained."""
+        The title names the face and its label; the notes under it say what makes the reading otherwise than
+        expected: a label held while another class leads (the smoother waits for a margin or a minimum time,
+        ``app.smoothing``, so a label beside a higher bar is explained), a neutral calibration weighing it, a talking
+        mouth, too little light, a turned head."""
         if face is not None:
             self.set_classes(face.classes)
         while self._history and self._history[-1][0] >= timestamp:
             self._history.pop()  # a step or a seek back, or a restart: the timeline runs up to this moment
         if face is None:
             self._title.setText("No face")
+            self._notes.setText("")
             self._mark_shown(None)
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
-            talking = " · neutral calibrated" if face.calibrated else ""  # why a resting face reads otherwise
-            talking += " · talking" if face.talking else ""  # why an open mouth is not read as surprise
-            dim = " · dim: light the face" if face.dim else ""  # why this label is less sure (app.face.lighting)
-            dim += " · turned: face the camera" if face.turned else ""  # likewise (app.face.pose)
             probs = np.asarray(face.probabilities, np.float32)
             leader = int(np.argmax(probs))
-            held = (f" (held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads)"
-                    if leader != face.label_index else "")
-            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%"
-                                f"{held}{talking}{dim}")
+            notes = [f"held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads"] \
+                if leader != face.label_index else []
+            notes += ["neutral calibrated"] if face.calibrated else []  # why a resting face reads otherwise
+            notes += ["talking"] if face.talking else []  # why an open mouth is not read as surprise
+            notes += ["dim: light the face"] if face.dim else []  # why this label is less sure (app.face.lighting)
+            notes += ["turned: face the camera"] if face.turned else []  # likewise (app.face.pose)
+            self._title.setText(f"Face #{face.track_id} ({how}): {face.label} {100 * face.confidence:.0f}%")
+            self._notes.setText(" · ".join(notes))
             self._mark_shown(face.label_index)
             for bar, p in zip(self._bars, probs):
                 bar.setValue(int(round(1000 * float(p))))
