@@ -51,7 +51,7 @@ class ProbabilityPanel(QWidget):
         # what makes this reading otherwise than expected, under the title: two lines kept, so bars never jump
         self._notes = QLabel("")
         self._notes.setWordWrap(True)
-        self._notes.setStyleSheet("color: palette(mid);")
+        self._notes.setStyleSheet("font-style: italic;")
         self._notes.setMinimumHeight(2 * self._notes.fontMetrics().lineSpacing())
         self._grid = QGridLayout()
         self._grid.setHorizontalSpacing(6)
