@@ -12,6 +12,9 @@ Measured on the labelled clip whose talking woman's neutral reads as fear and su
 training.neutral_reference``: calibrated on the first seconds of one of her neutral stretches, scored on the clip's
 other labelled frames, ``balanced``): the default gains 0.4 and 10.6 points (81.2 and 88.3%; neutral recall up 8 and
 22 points, happy down 5 and 1), the other models -0.4 to +27. One clip of one person: it is opt-in.
+
+A calibration belongs to one person: ``FacePipeline`` applies it to one face only (the largest when it starts,
+and the largest seen next once that face's track ends).
 """
 
 from __future__ import annotations

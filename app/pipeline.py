@@ -36,7 +36,8 @@ VIDEO_MAX_FACES = 4
 PHOTO_MAX_FACES = 20
 # What a frame leaves behind for the next one (``FacePipeline.snapshot``): tracks, smoothing, face looks, the dim and
 # turned flags' hysteresis and the faces held a moment. The face mesh's own tracking is not among them.
-_CARRIED_STATE = ("tracker", "smoother", "changes", "dim_faces", "turned_faces", "_last_seen", "_source")
+_CARRIED_STATE = ("tracker", "smoother", "changes", "dim_faces", "turned_faces", "_last_seen", "_source",
+                  "_neutral_track")
 
 
 class StageTimer:
@@ -82,6 +83,8 @@ class FacePipeline:
         self._source: str | None = None  # Frame.source of the last frame: another video starts afresh
         self._engine = engine
         self.neutral: NeutralCalibration | None = None  # a person's resting face made to read neutral (app.neutral)
+        self._neutral_for: NeutralCalibration | None = None  # the calibration _neutral_track was chosen for
+        self._neutral_track: int | None = None  # the one face it weighs (see _calibrated_track)
 
     @property
     def engine(self) -> InferenceEngine:
@@ -124,6 +127,7 @@ class FacePipeline:
         self.turned_faces.reset()
         self._last_seen.clear()
         self._source = None
+        self._neutral_track = None
 
     def process(self, frame: Frame) -> FrameResult:
         if self.video_mode and self._source is not None and frame.source != self._source:
@@ -149,6 +153,7 @@ class FacePipeline:
             self.changes.forget(self.tracker.ended)
             self.dim_faces.forget(self.tracker.ended)
             self.turned_faces.forget(self.tracker.ended)
+            calibrated_track = self._calibrated_track(faces)
         with timer.stage("alignment"):
             gray = card.input.color == "gray"
             aligned = [crop_as_face(frame.image, card.input.size, gray=gray) if f.whole_image
@@ -162,8 +167,9 @@ class FacePipeline:
                 probs = np.zeros((0, len(card.classes)), np.float32)
         with timer.stage("smoothing"):
             results = []
-            shown_probs = probs if self.neutral is None else self.neutral.apply(probs)
-            for f, a, p, q in zip(faces, aligned, probs, shown_probs):
+            for f, a, p in zip(faces, aligned, probs):
+                calibrated = f.track_id == calibrated_track
+                q = self.neutral.apply(p) if calibrated else p
                 new_face = self.video_mode and self.changes.update(f.track_id, a.image)
                 opening = mouth_opening(f.landmarks)
                 smoothed, shown = (self.smoother.update(f.track_id, q, frame.timestamp, restart=new_face,
@@ -175,10 +181,25 @@ class FacePipeline:
                                           talking=self.video_mode and self.smoother.talking(f.track_id),
                                           whole_image=f.whole_image, dim=self.dim_faces.update(f.track_id, a.image),
                                           turned=self.turned_faces.update(f.track_id, a.landmarks),
-                                          calibrated=self.neutral is not None))
+                                          calibrated=calibrated))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
+
+    def _calibrated_track(self, faces: list) -> int | None:
+        """The track a neutral calibration weighs: one person's resting face is not another's. It is the largest
+        face when the calibration starts (the one it was learnt on: ``app.neutral`` learns the largest), and stays
+        with that track; when the track ends (the person left, or the face mesh lost them for a while), it passes
+        to the largest face seen next, taken to be the same person back in front of the camera."""
+        if self.neutral is not self._neutral_for:
+            self._neutral_for, self._neutral_track = self.neutral, None
+        if self.neutral is None:
+            return None
+        if self._neutral_track in self.tracker.ended:
+            self._neutral_track = None
+        if self._neutral_track is None and faces:
+            self._neutral_track = max(faces, key=lambda f: f.area).track_id
+        return self._neutral_track
 
     def _is_face_crop(self, image: np.ndarray) -> bool:
         return looks_like_face_crop(image) if self.face_crops is None else self.face_crops

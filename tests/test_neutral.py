@@ -158,3 +158,47 @@ def test_analyze_calibrates_the_whole_video_on_the_seconds_given(tmp_path, capsy
     assert "the face read as happy" in capsys.readouterr().err
     assert main(["analyze", str(clip), "--neutral-at", "9", *quiet]) == 2
     assert "the video ends before 9 + 3 s" in capsys.readouterr().err
+
+
+def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip_results):
+    """Two real people side by side (the woman large, the interviewee smaller): the calibration weighs only the
+    largest face, the one it was learnt on; the other keeps the model's own reading. When the woman leaves for
+    longer than a track lives, it passes to the face left, taken to be the person back."""
+    import cv2
+
+    from app.types import Frame
+
+    engine, frames, _ = clip_results
+    with open_source(require_data(video("interview_50s.mp4"))) as source:
+        other = [source.read().image for _ in range(60)]
+    calibration = learn_neutral(np.tile(probs(fear=0.4, surprise=0.25, neutral=0.15), (30, 1)), CLASSES)
+
+    def side_by_side(i: int, woman: bool = True) -> Frame:
+        her = frames[RESTING[0] + i].image
+        small = cv2.resize(other[i], (other[i].shape[1] * her.shape[0] // 2 // other[i].shape[0], her.shape[0] // 2))
+        canvas = np.zeros((her.shape[0], her.shape[1] + small.shape[1], 3), np.uint8)
+        if woman:
+            canvas[:, :her.shape[1]] = her
+        canvas[:small.shape[0], her.shape[1]:] = small
+        return Frame(canvas, i, i / 30)
+
+    def run(neutral):
+        pipeline = FacePipeline(engine, max_faces=2)
+        pipeline.neutral = neutral
+        try:
+            return ([pipeline.process(side_by_side(i)) for i in range(20)],
+                    [pipeline.process(side_by_side(i, woman=False)) for i in range(20, 60)])
+        finally:
+            pipeline.close()
+
+    both, alone = run(calibration)
+    plain, _ = run(None)
+    assert all(len(r.faces) == 2 for r in both[2:]) and all(len(r.faces) == 1 for r in alone[20:])
+    for result, before in zip(both[2:], plain[2:]):
+        (woman, man), (woman_before, man_before) = (sorted(r.faces, key=lambda f: -f.area) for r in (result, before))
+        assert woman.calibrated and not man.calibrated
+        assert woman.probabilities[6] > woman_before.probabilities[6]  # weighed towards neutral
+        np.testing.assert_allclose(man.probabilities, man_before.probabilities, atol=1e-5)  # his own reading
+    man = [f for f in both[-1].faces if not f.calibrated][0]
+    assert [f.calibrated for r in alone[:10] for f in r.faces if f.track_id == man.track_id] == [False] * 10
+    assert all(r.faces[0].calibrated for r in alone[25:])  # her track ended: the face left is taken as her back
