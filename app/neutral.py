@@ -13,8 +13,8 @@ training.neutral_reference``: calibrated on the first seconds of one of her neut
 other labelled frames, ``balanced``): the default gains 0.4 and 10.6 points (81.2 and 88.3%; neutral recall up 8 and
 22 points, happy down 5 and 1), the other models -0.4 to +27. One clip of one person: it is opt-in.
 
-A calibration belongs to one person: ``FacePipeline`` applies it to one face only (the largest when it starts,
-and the largest seen next once that face's track ends).
+A calibration belongs to one person: ``FacePipeline`` applies it to one face only (the subject, a clicked face or
+else the largest, when it starts; the subject seen next once that face's track ends).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.errors import FerliveError
-from app.types import FaceResult, largest_face
+from app.types import FaceResult, subject_face
 
 CALIBRATION_S = 3.0  # how long the person holds a relaxed face
 MIN_FRAMES = 10  # frames with the face found, within that time, for a mean worth trusting
@@ -89,7 +89,8 @@ def learn_neutral(probabilities: np.ndarray, classes: tuple[str, ...], reference
 
 
 class NeutralCollector:
-    """Gathers the largest face's raw probabilities for ``seconds`` of frame time, then learns from them."""
+    """Gathers the subject's raw probabilities (the picked face, else the largest) for ``seconds`` of frame time,
+    then learns from them."""
 
     def __init__(self, seconds: float = CALIBRATION_S) -> None:
         self.seconds = seconds
@@ -97,14 +98,14 @@ class NeutralCollector:
         self._last = float("-inf")
         self._probs: list[np.ndarray] = []
 
-    def feed_faces(self, timestamp: float, faces: list[FaceResult]) -> bool:
-        """``feed`` with the largest face the model saw on this frame (a held face was not seen again)."""
-        face = largest_face([f for f in faces if not f.held])
+    def feed_faces(self, timestamp: float, faces: list[FaceResult], subject: int | None = None) -> bool:
+        """``feed`` with the subject the model saw on this frame: track ``subject`` if it was seen, else the largest
+        face seen (a held face was not seen again)."""
+        face = subject_face([f for f in faces if not f.held], subject)
         return self.feed(timestamp, None if face is None else face.raw_probabilities)
 
     def feed(self, timestamp: float, raw: np.ndarray | None) -> bool:
-        """One frame (``raw``: the largest found face's raw probabilities, None without one); True once the time
-        is up."""
+        """One frame (``raw``: the subject's raw probabilities, None without a face); True once the time is up."""
         if self._start is None or timestamp < self._last:  # the first frame, or time ran backwards (a seek)
             self._start, self._probs = timestamp, []
         self._last = timestamp

@@ -85,6 +85,7 @@ class FacePipeline:
         self.neutral: NeutralCalibration | None = None  # a person's resting face made to read neutral (app.neutral)
         self._neutral_for: NeutralCalibration | None = None  # the calibration _neutral_track was chosen for
         self._neutral_track: int | None = None  # the one face it weighs (see _calibrated_track)
+        self.subject: int | None = None  # the track picked to follow (FrameResult.subject); None: the largest face
 
     @property
     def engine(self) -> InferenceEngine:
@@ -184,13 +185,13 @@ class FacePipeline:
                                           calibrated=calibrated))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
-        return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name)
+        return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name, subject=self.subject)
 
     def _calibrated_track(self, faces: list) -> int | None:
-        """The track a neutral calibration weighs: one person's resting face is not another's. It is the largest
-        face when the calibration starts (the one it was learnt on: ``app.neutral`` learns the largest), and stays
-        with that track; when the track ends (the person left, or the face mesh lost them for a while), it passes
-        to the largest face seen next, taken to be the same person back in front of the camera."""
+        """The track a neutral calibration weighs: one person's resting face is not another's. It is the subject
+        (the picked face, else the largest) when the calibration starts, the face it was learnt on (``app.neutral``
+        learns the subject), and stays with that track; when the track ends (the person left, or the face mesh lost
+        them for a while), it passes to the subject seen next, taken to be the same person back."""
         if self.neutral is not self._neutral_for:
             self._neutral_for, self._neutral_track = self.neutral, None
         if self.neutral is None:
@@ -198,7 +199,8 @@ class FacePipeline:
         if self._neutral_track in self.tracker.ended:
             self._neutral_track = None
         if self._neutral_track is None and faces:
-            self._neutral_track = max(faces, key=lambda f: f.area).track_id
+            picked = next((f for f in faces if f.track_id == self.subject), None)
+            self._neutral_track = (picked or max(faces, key=lambda f: f.area)).track_id
         return self._neutral_track
 
     def _is_face_crop(self, image: np.ndarray) -> bool:

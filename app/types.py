@@ -100,6 +100,14 @@ class FrameResult:
     faces: list[FaceResult] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     model_name: str = ""
+    subject: int | None = None  # the track picked to follow (the app: a clicked face); None: the largest face
+
+
+def subject_face(faces: list[FaceResult], subject: int | None = None) -> FaceResult | None:
+    """The face single-subject views and outputs follow: track ``subject`` while it is among ``faces``, else the
+    largest (the person nearest the camera), else None."""
+    picked = next((f for f in faces if f.track_id == subject), None) if subject is not None else None
+    return picked or largest_face(faces)
 
 
 def largest_face(faces: list[FaceResult]) -> FaceResult | None:

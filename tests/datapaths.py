@@ -50,6 +50,38 @@ def cut_clip(name: str, out: Path, frames: int, turn: int | None = None, start: 
     return out
 
 
+def side_by_side(left, right, show_left: bool = True):
+    """Two real people in one frame: ``left`` at its size, ``right`` scaled to half its height beside it (top);
+    ``show_left`` False leaves the left black, that person having stepped away."""
+    import cv2
+    import numpy as np
+
+    height = left.shape[0] // 2
+    small = cv2.resize(right, (right.shape[1] * height // right.shape[0], height))
+    canvas = np.zeros((left.shape[0], left.shape[1] + small.shape[1], 3), np.uint8)
+    if show_left:
+        canvas[:, :left.shape[1]] = left
+    canvas[:height, left.shape[1]:] = small
+    return canvas
+
+
+def two_people_clip(out: Path, frames: int, start: int = 196) -> Path:
+    """The talking woman of woman_smile_neutral.mp4 (from frame ``start``) beside the smaller athlete of
+    interview_50s.mp4, ``frames`` long, written by the app's recorder; skips without the clips."""
+    from app.capture import open_source
+    from app.record.recorder import VideoRecorder
+
+    with open_source(require_data(video("woman_smile_neutral.mp4"))) as her, \
+            open_source(require_data(video("interview_50s.mp4"))) as him:
+        fps = her.fps
+        for _ in range(start):
+            her.read()
+        with VideoRecorder(out, fps=fps) as recorder:
+            for _ in range(frames):
+                recorder.write(side_by_side(her.read().image, him.read().image))
+    return out
+
+
 def write_fer_slice(path: Path, counts: dict[str, int], seed: int, votes: bool = False) -> Path:
     """A small FER2013 archive at ``path``: ``counts`` faces per split drawn at random (with the FERPlus votes when
     ``votes``), marked as face crops; skips the calling test when the shared archive is missing."""

@@ -163,31 +163,25 @@ def test_analyze_calibrates_the_whole_video_on_the_seconds_given(tmp_path, capsy
 def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip_results):
     """Two real people side by side (the woman large, the interviewee smaller): the calibration weighs only the
     largest face, the one it was learnt on; the other keeps the model's own reading. When the woman leaves for
-    longer than a track lives, it passes to the face left, taken to be the person back."""
-    import cv2
-
+    longer than a track lives, it passes to the face left, taken to be the person back. With the smaller face
+    picked as the subject (clicked in the app), it weighs that one."""
     from app.types import Frame
+    from tests.datapaths import side_by_side
 
     engine, frames, _ = clip_results
     with open_source(require_data(video("interview_50s.mp4"))) as source:
         other = [source.read().image for _ in range(60)]
     calibration = learn_neutral(np.tile(probs(fear=0.4, surprise=0.25, neutral=0.15), (30, 1)), CLASSES)
 
-    def side_by_side(i: int, woman: bool = True) -> Frame:
-        her = frames[RESTING[0] + i].image
-        small = cv2.resize(other[i], (other[i].shape[1] * her.shape[0] // 2 // other[i].shape[0], her.shape[0] // 2))
-        canvas = np.zeros((her.shape[0], her.shape[1] + small.shape[1], 3), np.uint8)
-        if woman:
-            canvas[:, :her.shape[1]] = her
-        canvas[:small.shape[0], her.shape[1]:] = small
-        return Frame(canvas, i, i / 30)
+    def both_at(i: int, woman: bool = True) -> Frame:
+        return Frame(side_by_side(frames[RESTING[0] + i].image, other[i], woman), i, i / 30)
 
-    def run(neutral):
+    def run(neutral, subject=None):
         pipeline = FacePipeline(engine, max_faces=2)
-        pipeline.neutral = neutral
+        pipeline.neutral, pipeline.subject = neutral, subject
         try:
-            return ([pipeline.process(side_by_side(i)) for i in range(20)],
-                    [pipeline.process(side_by_side(i, woman=False)) for i in range(20, 60)])
+            return ([pipeline.process(both_at(i)) for i in range(20)],
+                    [pipeline.process(both_at(i, woman=False)) for i in range(20, 60)])
         finally:
             pipeline.close()
 
@@ -202,3 +196,6 @@ def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip
     man = [f for f in both[-1].faces if not f.calibrated][0]
     assert [f.calibrated for r in alone[:10] for f in r.faces if f.track_id == man.track_id] == [False] * 10
     assert all(r.faces[0].calibrated for r in alone[25:])  # her track ended: the face left is taken as her back
+    picked, _ = run(calibration, subject=man.track_id)  # he was clicked in the app: the calibration is his
+    assert all(f.calibrated == (f.track_id == man.track_id) for r in picked[2:] for f in r.faces)
+    assert all(r.subject == man.track_id for r in picked)

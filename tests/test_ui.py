@@ -723,3 +723,32 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
     assert AppSettings().rotation == 180
     window.source_controls.select_rotation(0)
     assert AppSettings().rotation == 0
+
+
+def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(qtbot, make_window, tmp_path):
+    """Two real people: the panel, LSL and VRChat follow the larger face until the smaller one is clicked; then
+    that face (each frame's result names it); a click beside both faces goes back to the larger one."""
+    from app.publish.messages import primary_face
+    from tests.datapaths import two_people_clip
+
+    window = make_window(str(two_people_clip(tmp_path / "two.mp4", 90)), loop=True)
+    qtbot.waitUntil(lambda: window.last_frame is not None and len(window.last_frame.result.faces) == 2,
+                    timeout=3 * WAIT_MS)
+    large, small = sorted(window.last_frame.result.faces, key=lambda f: -f.area)
+    assert primary_face(window.last_frame.result).track_id == large.track_id
+    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
+
+    def on_screen(x: float, y: float):
+        return QPointF(rect.x() + x * rect.width() / width, rect.y() + y * rect.width() / width).toPoint()
+
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton,
+                     pos=on_screen((small.box[0] + small.box[2]) / 2, (small.box[1] + small.box[3]) / 2))
+    assert window.selected_track == small.track_id
+    qtbot.waitUntil(lambda: window.last_frame.result.subject == small.track_id, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: primary_face(window.last_frame.result).track_id == small.track_id, timeout=WAIT_MS)
+    assert window.panel._title.text().startswith(f"Face #{small.track_id} (selected)")
+    height = window.last_frame.annotated.shape[0]
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_screen(width - 5, height - 5))  # black, no face
+    assert window.selected_track is None
+    qtbot.waitUntil(lambda: window.last_frame.result.subject is None, timeout=WAIT_MS)
+    assert primary_face(window.last_frame.result).track_id == large.track_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from app.labels import EXPRESSIONS, canonical_name
-from app.types import FaceResult, FrameResult, largest_face
+from app.types import FaceResult, FrameResult, subject_face
 
 SCHEMA = "ferlive.frame/1"
 
@@ -25,8 +25,9 @@ def normalised_box(face: FaceResult, width: int, height: int) -> tuple[float, fl
 
 
 def primary_face(result: FrameResult) -> FaceResult | None:
-    """The face single-subject outputs (LSL, VRChat) follow: the largest, as the app's probability panel does."""
-    return largest_face(result.faces)
+    """The face single-subject outputs (LSL, VRChat) follow, as the app's probability panel does: the one picked
+    (``FrameResult.subject``, a face clicked in the app) while it is in view, else the largest."""
+    return subject_face(result.faces, result.subject)
 
 
 def faces_by_track(result: FrameResult) -> list[FaceResult]:

@@ -16,7 +16,7 @@ from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, lis
 from app.inference.registry import ModelRegistry
 from app.neutral import CALIBRATION_S
 from app.publish import PublisherSet
-from app.types import largest_face
+from app.types import subject_face
 from app.ui.banner import Banner
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
 from app.ui.model_switcher import ModelSwitcher
@@ -275,14 +275,16 @@ class MainWindow(QMainWindow):
         if info.spec.isdigit():
             self.source_controls.select_camera(int(info.spec))
         self.panel.clear()
-        self._selected_track = None
+        self._select(None)
         self.playback_bar.set_duration(info.duration, info.steppable)  # None (no slider) but for a video file
         self.playback_bar.setVisible(not self._presenting)
 
     def seek(self, seconds: float) -> None:
-        """Go on from ``seconds`` into the video file; the chart and the face panel start again there."""
+        """Go on from ``seconds`` into the video file; the chart and the face panel start again there, following the
+        largest face (faces are numbered afresh after a jump)."""
         self.worker.seek(seconds)
         self.panel.clear()
+        self._select(None)
 
     def _show_source_line(self) -> None:
         """Name, size and rate of the source playing; "mirrored" while a camera is shown as a mirror."""
@@ -365,15 +367,22 @@ class MainWindow(QMainWindow):
         self.recording.last_image = frame.annotated
         self.view.set_frame(frame.annotated)
         faces = frame.result.faces
-        chosen = next((f for f in faces if f.track_id == self._selected_track), None)
-        self.panel.update_face(chosen or largest_face(faces), frame.result.frame.timestamp, selected=chosen is not None)
+        shown = subject_face(faces, self._selected_track)
+        self.panel.update_face(shown, frame.result.frame.timestamp,
+                               selected=shown is not None and shown.track_id == self._selected_track)
         self.status.show_frame(frame, self.display_rate.tick())
         self.playback_bar.set_position(frame.position, seekable=self.recorder.active is None)
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
         self._selection_before_click = self._selected_track
-        self._selected_track = face.track_id if face else None
+        self._select(face.track_id if face else None)
+
+    def _select(self, track_id: int | None) -> None:
+        """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a
+        neutral calibration about to start."""
+        self._selected_track = track_id
+        self.worker.set_subject(track_id)
 
     @property
     def selected_track(self) -> int | None:
@@ -381,7 +390,7 @@ class MainWindow(QMainWindow):
         return self._selected_track
 
     def _on_view_double_clicked(self) -> None:
-        self._selected_track = self._selection_before_click  # the double-click's first click chose nothing
+        self._select(self._selection_before_click)  # the double-click's first click chose nothing
         self.toggle_presentation()
 
     # ---- full-screen presentation ---------------------------------------------------------------------------

@@ -106,6 +106,7 @@ class StreamWorker(QThread):
         self._rotated_by = 0  # the rotation the frame being analysed was given
         self._restore: tuple | None = None  # (context, pipeline state) of the last frame shown again, see _analyse
         self._revisiting = False  # since a step back, until a frame not shown before (a loop's start is not one)
+        self._subject: int | None = None  # the face clicked to follow (set_subject)
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -155,6 +156,12 @@ class StreamWorker(QThread):
         with self._lock:
             self._pending_seek = float(seconds)
         self._wake.set()
+
+    def set_subject(self, track_id: int | None) -> None:
+        """The face the single-subject outputs (LSL, VRChat) and a calibration about to start follow: a face the
+        person clicked (None: the largest). Each frame's result carries it (``FrameResult.subject``)."""
+        with self._lock:
+            self._subject = track_id
 
     def step(self, frames: int) -> None:
         """While paused, show the next (``frames`` > 0) or the previous (< 0) frame of the video file playing, or
@@ -386,6 +393,8 @@ class StreamWorker(QThread):
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
+        with self._lock:
+            self._subject = None  # track numbers start again: a face picked in the last source is not in this one
         if self._last_source is not None and self._last_source[0] != spec:
             self._drop_neutral("another source")
         self._last_source = (spec, camera_options)
@@ -490,7 +499,7 @@ class StreamWorker(QThread):
                                      "for this one.")
 
     def _calibrate(self, result: FrameResult, engine: InferenceEngine) -> None:
-        """Feed the largest face found on this frame to a calibration under way; learn once its time is up."""
+        """Feed the subject found on this frame to a calibration under way; learn once its time is up."""
         with self._lock:
             start, self._calibrate_requested = self._calibrate_requested, False
             if start:
@@ -498,7 +507,7 @@ class StreamWorker(QThread):
             collector = self._collector
         if collector is None:
             return
-        if not collector.feed_faces(result.frame.timestamp, result.faces):
+        if not collector.feed_faces(result.frame.timestamp, result.faces, result.subject):
             return
         card = engine.card
         try:
@@ -540,7 +549,7 @@ class StreamWorker(QThread):
             # restored when a frame is next analysed: a run of frames shown again needs only the last one's state
             # (a restore restarts the face mesh, about 30 ms)
             self._restore = (context, kept.state)
-            return kept.result_for(frame), True
+            return replace(kept.result_for(frame), subject=pipeline.subject), True
         restore, self._restore, self._revisiting = self._restore, None, False
         if restore is not None and restore[0] == context:
             pipeline.restore(restore[1])
@@ -551,9 +560,11 @@ class StreamWorker(QThread):
     def _process(self, frame) -> None:
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
-            max_faces, stability = self._max_faces, self._stability
+            max_faces, stability, subject = self._max_faces, self._stability, self._subject
         try:
             self._sync_pipeline(engine, max_faces, stability)
+            if self._pipeline is not None:
+                self._pipeline.subject = subject
             if self._pipeline is not None and engine is not None:
                 result, again = self._analyse(frame, engine)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
