@@ -1,15 +1,15 @@
 """The main face's probabilities and every face's shown label, frame by frame: what a timeline picture draws.
 
 ``ferlive analyze --plot`` and the app's recordings each keep one, and ``app.ui.timeline_plot`` draws it. The main
-face is the largest, the one the app's probability panel and single-face outputs follow; with several people in
-view the picture also gives each tracked face's labels (by the CSV's ``track_id``).
+face is the one the app's probability panel and single-face outputs follow (a clicked face, else the largest); with
+several people in view the picture also gives each tracked face's labels (by the CSV's ``track_id``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from app.types import FaceResult, largest_face
+from app.types import FaceResult, subject_face
 
 
 class TimelineLog:
@@ -29,8 +29,9 @@ class TimelineLog:
     def __len__(self) -> int:
         return len(self._times)
 
-    def add(self, timestamp: float, faces: list[FaceResult]) -> None:
-        main = largest_face(faces)
+    def add(self, timestamp: float, faces: list[FaceResult], subject: int | None = None) -> None:
+        """One frame; ``subject``: the track picked to follow (``FrameResult.subject``), else the largest face."""
+        main = subject_face(faces, subject)
         if main is not None and not self.classes:
             self.classes = tuple(main.classes)
         known = main is not None and tuple(main.classes) == self.classes

@@ -45,6 +45,15 @@ def test_the_log_follows_the_largest_face_and_never_mixes_two_models_classes():
     np.testing.assert_array_equal(probabilities[0], sad)
 
 
+def test_the_log_follows_a_clicked_face_while_it_is_in_view():
+    log = TimelineLog()
+    happy, sad = np.eye(7)[3], np.eye(7)[4]
+    small, large = face((0, 0, 10, 10), happy, track_id=2), face((0, 0, 50, 50), sad, track_id=1)
+    log.add(0.0, [large, small], subject=2)
+    log.add(0.1, [large], subject=2)  # the clicked face is gone: the largest
+    assert log.arrays()[2].tolist() == [3, 4]
+
+
 def test_the_log_keeps_each_tracked_face_and_picks_those_seen_longest():
     log = TimelineLog()
     happy, sad = np.eye(7)[3], np.eye(7)[4]
