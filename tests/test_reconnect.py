@@ -1,4 +1,5 @@
-"""A camera unplugged mid-run, or busy: the recording is finalised, the banner says so, Reconnect brings it back.
+"""A camera unplugged mid-run, or busy: the recording is finalised, the banner says so, Reconnect brings it back,
+and so does the app by itself once the camera is back (it tries again every few seconds).
 
 The window, worker threads, MediaPipe and ONNX Runtime are real; the camera is ``tests.camera_standin`` (no
 machine running the tests has one), failing the way ``cv2.VideoCapture`` does.
@@ -63,3 +64,32 @@ def test_unplugged_and_busy_camera_offer_reconnect(qtbot, make_window):
     with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
         window.reconnect.button.click()
     qtbot.waitUntil(lambda: bench.reads > reads + 5 and not window.reconnect.button.isVisible(), timeout=WAIT_MS)
+    assert not window.reconnect.retrying
+
+
+def test_a_camera_plugged_back_in_comes_back_by_itself(qtbot, make_window):
+    """Left running, the app tries the lost camera again every RETRY_S seconds without raising a message the
+    person closed, and shows video again once the camera is back, with nobody pressing Reconnect."""
+    import cv2
+
+    from app.ui.reconnect import RETRY_S
+
+    capture = cv2.VideoCapture(str(require_data(video("woman_smile_neutral.mp4"))))
+    bench = CameraBench([capture.read()[1] for _ in range(30)])
+    capture.release()
+    window = make_window(model="alpha")
+    window.worker.open_source("0", capture_factory=bench.factory)
+    qtbot.waitUntil(lambda: window.last_frame is not None, timeout=WAIT_MS)
+    bench.state = "unplugged"
+    qtbot.waitUntil(lambda: window.reconnect.button.isVisible() and window.reconnect.retrying, timeout=WAIT_MS)
+    assert banner_says(window, "tries again every")
+    window.banner.dismiss()  # the person read it
+    opens = bench.opens
+    qtbot.waitUntil(lambda: bench.opens >= opens + 2, timeout=int(3 * RETRY_S * 1000))  # tried twice more
+    assert window.reconnect.button.isVisible() and window.banner.texts() == []  # not raised again
+    assert "not available" in window.reconnect.button.toolTip()  # the latest reason
+    bench.state = "ok"
+    reads = bench.reads
+    qtbot.waitUntil(lambda: bench.reads > reads + 5 and not window.reconnect.button.isVisible(),
+                    timeout=int(RETRY_S * 1000) + WAIT_MS)
+    assert not window.reconnect.retrying
