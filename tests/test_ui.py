@@ -140,6 +140,43 @@ def test_recording_two_seconds_gives_playable_mp4_and_csv(qtbot, make_window, tm
     assert cv2.imread(str(summary.picture)).shape == (timeline_plot.HEIGHT, timeline_plot.WIDTH, 3)
 
 
+def test_recording_can_keep_the_clean_video_for_later_analysis(qtbot, make_window, tmp_path):
+    """With "Also the clean video" on (remembered), a recording keeps, beside the annotated MP4, the picture the
+    models saw without boxes or labels: as many frames, each the source frame (H.264 aside) where the annotated one
+    has its drawings, and `ferlive analyze` on it finds the face the app labelled."""
+    from app.cli import main
+
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    window.record_controls.clean.setChecked(True)
+    assert window.settings.record_clean
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert not window.record_controls.clean.isEnabled()  # read when the recording starts
+    qtbot.wait(1500)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        window.record_controls.record_button.click()
+    summary: RecordingSummary = blocker.args[0]
+    check_recording(summary)
+    assert summary.clean == summary.video.with_name(summary.video.stem + "-clean.mp4")
+    assert count_video_frames(summary.clean) == summary.frames
+    qtbot.waitUntil(lambda: summary.clean.name in window.banner.text)
+    with open(summary.results, newline="") as f:
+        row = next(csv.DictReader(f))
+    box = [int(float(row[k])) for k in ("x0", "y0", "x1", "y1")]
+    with av.open(str(summary.clean)) as clean, av.open(str(summary.video)) as annotated:
+        frames = [next(c.decode(video=0)).to_ndarray(format="bgr24") for c in (clean, annotated)]
+    source = cv2.VideoCapture(str(require_data(video(SMILE))))
+    source.set(cv2.CAP_PROP_POS_MSEC, 1000 * float(row["timestamp"]))
+    picture = source.read()[1]
+    source.release()
+    edge = np.s_[max(0, box[1] - 3):box[1] + 3, box[0]:box[2]]  # the box's top line in the annotated video
+    assert np.abs(frames[0][edge].astype(int) - picture[edge]).mean() < 12  # the clean one is the picture
+    assert np.abs(frames[1][edge].astype(int) - picture[edge]).mean() > 30  # the annotated one has the box
+    assert main(["analyze", str(summary.clean), "--csv", str(tmp_path / "again.csv"), "--quiet"]) == 0
+    with open(tmp_path / "again.csv", newline="") as f:
+        assert len({r["frame_index"] for r in csv.DictReader(f)}) >= summary.frames_with_face - 2
+
+
 def test_recording_stops_when_the_source_ends(qtbot, make_window):
     window = make_window(str(require_data(video(SHORT))))
     window.source_controls.loop.setChecked(False)

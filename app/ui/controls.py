@@ -239,7 +239,7 @@ def stability_tooltip(preset) -> str:
 
 
 class RecordControls(QGroupBox):
-    """Record toggle with elapsed time, snapshot, and the output folder."""
+    """Record toggle with elapsed time, whether the clean video is kept too, snapshot, and the output folder."""
 
     recordToggled = Signal(bool)  # noqa: N815
     snapshotRequested = Signal()  # noqa: N815
@@ -250,6 +250,10 @@ class RecordControls(QGroupBox):
         self.record_button = QPushButton(dot_icon(), "Record (R)")
         self.record_button.setCheckable(True)
         self.elapsed = QLabel("")
+        self.clean = QCheckBox("Also the clean video")
+        self.clean.setToolTip("Record the picture the models saw, without boxes or labels, beside the annotated "
+                              "video (<name>-clean.mp4): to analyse the session again later (ferlive analyze, "
+                              "another model or tool) or to have people code it. One more H.264 encode per frame.")
         self.snapshot_button = QPushButton("Snapshot (S)")
         self.folder_button = QPushButton("Folder…")
         self.folder_label = QLabel("")
@@ -258,9 +262,10 @@ class RecordControls(QGroupBox):
         grid = QGridLayout(self)
         grid.addWidget(self.record_button, 0, 0)
         grid.addWidget(self.elapsed, 0, 1)
-        grid.addWidget(self.snapshot_button, 1, 0)
-        grid.addWidget(self.folder_button, 1, 1)
-        grid.addWidget(self.folder_label, 2, 0, 1, 2)
+        grid.addWidget(self.clean, 1, 0, 1, 2)
+        grid.addWidget(self.snapshot_button, 2, 0)
+        grid.addWidget(self.folder_button, 2, 1)
+        grid.addWidget(self.folder_label, 3, 0, 1, 2)
         self.record_button.toggled.connect(self.recordToggled)
         self.snapshot_button.clicked.connect(self.snapshotRequested)
         self.folder_button.clicked.connect(self.folderRequested)
@@ -273,6 +278,7 @@ class RecordControls(QGroupBox):
         self.record_button.setText("Stop (R)" if on else "Record (R)")
         self.record_button.setIcon(standard_icon("MediaStop") if on else dot_icon())
         self.record_button.setStyleSheet("color: #e5484d; font-weight: bold;" if on else "")
+        self.clean.setEnabled(not on)  # read when a recording starts
         if not on:
             self.elapsed.setText("")
 

@@ -79,7 +79,7 @@ class RecordFlow(QObject):
             return
         fps, classes = self._context()
         try:
-            self.recorder.start(self.settings.output_dir("video"), fps, classes)
+            self.recorder.start(self.settings.output_dir("video"), fps, classes, clean=self.controls.clean.isChecked())
         except OutputError as exc:
             self.banner.show_error(str(exc))
             self.controls.set_recording(False)
@@ -115,7 +115,7 @@ class RecordFlow(QObject):
             self.banner.show_message("The recording got no frames (the video was paused or had ended): nothing was "
                                      "saved.", "warning")
         else:
-            extra = self._save_timeline(summary)
+            extra = (f", {summary.clean.name}" if summary.clean is not None else "") + self._save_timeline(summary)
             self.banner.show_info(f"Saved {summary.frames} frames to {summary.video} (+ {summary.results.name}"
                                   f"{extra}).")
 
@@ -124,7 +124,7 @@ class RecordFlow(QObject):
         if summary.timeline is None:
             return ""
         try:
-            save_timeline(summary.picture, summary.timeline, title=f"{summary.video.name} · largest face",
+            save_timeline(summary.picture, summary.timeline, title=f"{summary.video.name} · main face",
                           from_start=True)
         except OutputError as exc:
             return f"; no timeline picture: {exc}"

@@ -1,5 +1,7 @@
 """One recording session: the annotated video (H.264 MP4) and its per-frame CSV, side by side with one stem (the
-window adds the timeline picture, ``app.ui.timeline_plot``, once both are complete).
+window adds the timeline picture, ``app.ui.timeline_plot``, once both are complete), and on request the clean
+video: the picture the models saw, without boxes or labels (``<stem>-clean.mp4``), so that the session can be
+analysed again later (``ferlive analyze``, another model, another tool) or coded by people.
 
 Frames are written from the inference thread (every processed frame, stamped with its capture time so dropped
 frames leave real gaps instead of speeding the video up); start and stop come from the GUI thread. A lock makes
@@ -35,6 +37,7 @@ class RecordingSummary:
     seconds: float
     error: str | None = None
     timeline: TimelineLog | None = None  # the main face frame by frame, for the timeline picture
+    clean: Path | None = None  # the clean video, when one was asked for
 
     @property
     def picture(self) -> Path:
@@ -60,19 +63,31 @@ def unique_path(folder: Path, stem: str, suffix: str) -> Path:
 
 
 class Recording:
-    """Opens both files at once; ``OutputError`` from here means nothing was started."""
+    """Opens every file at once; ``OutputError`` from here means nothing was started. ``clean``: also the clean
+    video."""
 
-    def __init__(self, folder: Path, fps: float, classes: tuple[str, ...] | None, stem: str | None = None) -> None:
+    def __init__(self, folder: Path, fps: float, classes: tuple[str, ...] | None, stem: str | None = None,
+                 clean: bool = False) -> None:
         stem = stem or timestamped_stem()
         self.video_path = unique_path(folder, stem, ".mp4")
         self.results_path = self.video_path.with_suffix(".csv")
+        self.clean_path = self.video_path.with_name(f"{self.video_path.stem}-clean.mp4") if clean else None
         self._lock = threading.Lock()
         self._video = VideoRecorder(self.video_path, fps=fps or 30.0)
+        self._clean: VideoRecorder | None = None
+        results: ResultsWriter | None = None
         try:
-            self._results = ResultsWriter(self.results_path, classes=classes)
-        except Exception:
-            self._video.close()
+            results = ResultsWriter(self.results_path, classes=classes)
+            if self.clean_path is not None:
+                self._clean = VideoRecorder(self.clean_path, fps=fps or 30.0)
+        except Exception:  # nothing started: no half of a recording is left behind
+            for part in (self._video, results):
+                if part is not None:
+                    part.close()
+            for path in (self.video_path, self.results_path):
+                path.unlink(missing_ok=True)
             raise
+        self._results = results
         self._closed = False
         self._started = time.monotonic()
         self.frames = 0
@@ -90,6 +105,8 @@ class Recording:
             if self._closed:
                 return
             self._video.write(annotated, timestamp=result.frame.timestamp)
+            if self._clean is not None:
+                self._clean.write(result.frame.image, timestamp=result.frame.timestamp)
             self._results.write(result)
             self.frames += 1
             self.frames_with_face += any(not face.held for face in result.faces)
@@ -103,14 +120,16 @@ class Recording:
             self._closed = True
             seconds = self.elapsed
             errors = []
-            for part in (self._video, self._results):
+            for part in (self._video, self._results, self._clean):
                 try:
-                    part.close()
+                    if part is not None:
+                        part.close()
                 except Exception as exc:  # an OutputError from a disk that filled up; report, keep closing
                     errors.append(str(exc))
             if self.frames == 0:  # a CSV header and an MP4 with no frames would only look like a recording
-                for path in (self.video_path, self.results_path):
-                    path.unlink(missing_ok=True)
+                for path in (self.video_path, self.results_path, self.clean_path):
+                    if path is not None:
+                        path.unlink(missing_ok=True)
             self.summary = RecordingSummary(
                 video=self.video_path,
                 results=self.results_path,
@@ -120,6 +139,7 @@ class Recording:
                 seconds=seconds,
                 error="; ".join(errors) or None,
                 timeline=self.timeline,
+                clean=self.clean_path if self.frames else None,
             )
             return self.summary
 
@@ -139,10 +159,11 @@ class RecordingController(QObject):
         self.active: Recording | None = None
         self._finishing: list[threading.Thread] = []
 
-    def start(self, folder: Path, fps: float, classes: tuple[str, ...] | None) -> Recording:
-        """Raises ``OutputError`` (nothing started) when the files cannot be created."""
+    def start(self, folder: Path, fps: float, classes: tuple[str, ...] | None, clean: bool = False) -> Recording:
+        """Raises ``OutputError`` (nothing started) when the files cannot be created; ``clean``: also the clean
+        video."""
         if self.active is None:
-            self.active = Recording(folder, fps=fps, classes=classes)
+            self.active = Recording(folder, fps=fps, classes=classes, clean=clean)
             self._attach(self.active)
         return self.active
 

@@ -153,6 +153,15 @@ class AppSettings:
     def set_output_dir(self, kind: str, path: Path) -> None:
         self._set(f"output/{kind}_dir", str(path))
 
+    @property
+    def record_clean(self) -> bool:
+        """Whether a recording also keeps the clean video (app.ui.recording); off unless chosen."""
+        return self._get("output/record_clean", False, bool)
+
+    @record_clean.setter
+    def record_clean(self, value: bool) -> None:
+        self._set("output/record_clean", bool(value))
+
     # window -----------------------------------------------------------------------------------------------
     @property
     def geometry(self) -> QByteArray | None:
@@ -184,6 +193,8 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
     display.max_faces.setValue(settings.max_faces)
     if record is not None:
         record.folder_label.setText(str(settings.output_dir("video")))
+        record.clean.setChecked(settings.record_clean)
+        record.clean.toggled.connect(lambda on: setattr(settings, "record_clean", on))
     source.resolution_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_resolution", text))
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
     source.loop.toggled.connect(lambda on: setattr(settings, "loop_files", on))
