@@ -110,6 +110,13 @@ def subject_face(faces: list[FaceResult], subject: int | None = None) -> FaceRes
     return picked or largest_face(faces)
 
 
+def subject_track(result: FrameResult) -> int | None:
+    """The ``track_id`` of the face the single-subject outputs follow (``subject_face``), None without a face:
+    sent with all faces (WebSocket, JSONL, OSC) so that their receivers know which one the app follows."""
+    face = subject_face(result.faces, result.subject)
+    return None if face is None else int(face.track_id)
+
+
 def largest_face(faces: list[FaceResult]) -> FaceResult | None:
     """The face with the largest box (the subject single-face views and outputs follow), or None."""
     return max(faces, key=lambda f: f.area) if faces else None

@@ -69,6 +69,7 @@ def test_osc_receiver_decodes_every_message_of_a_real_clip(tmp_path):
         assert messages["/ferlive/face/0/dim"][0] == int(row["dim"])
         assert messages["/ferlive/face/0/turned"][0] == int(row["turned"])
         assert messages["/ferlive/face/0/calibrated"][0] == int(row["calibrated"])
+        assert messages["/ferlive/subject"][0] == track_id  # the one face is the one followed
         nx0, ny0, nx1, ny1 = messages["/ferlive/face/0/box"]
         assert 0 <= nx0 < nx1 <= 1 and 0 <= ny0 < ny1 <= 1
         assert nx0 == pytest.approx(max(0.0, float(row["x0"])) / width, abs=1e-3)
@@ -117,6 +118,8 @@ def test_websocket_client_gets_json_for_every_frame_matching_the_csv(frame_resul
     faces_seen = 0
     for message in reader.messages:
         assert message["schema"] == "ferlive.frame/1"
+        largest = max(message["faces"], key=lambda f: (f["x1"] - f["x0"]) * (f["y1"] - f["y0"]), default=None)
+        assert message["subject"] == (None if largest is None else largest["track_id"])
         for face in message["faces"]:
             row = rows[(message["frame_index"], face["track_id"])]
             assert message["timestamp"] == float(row["timestamp"]) and message["model"] == row["model"]
@@ -225,3 +228,25 @@ def test_a_photo_frame_message_names_its_photo_as_the_csv_does():
     photo = FrameResult(frame=Frame(image=image, index=3, timestamp=3.0, image_name="happy/0001.jpg"))
     assert frame_message(photo)["image"] == "happy/0001.jpg"
     assert "image" not in frame_message(FrameResult(frame=Frame(image=image, index=3, timestamp=0.1)))
+
+
+def test_a_clicked_face_is_the_subject_of_every_output(frame_results):
+    """Two faces, the smaller clicked (``FrameResult.subject``): the WebSocket/JSONL ``subject``, OSC's
+    ``/ferlive/subject``, VRChat and LSL all follow it; unclicked, the larger one."""
+    from app.publish.messages import frame_message, primary_face
+    from app.publish.osc import generic_messages, vrchat_messages
+
+    result = next(r for r in frame_results if r.faces)
+    large = result.faces[0]
+    x0, y0, x1, y1 = large.box
+    small = replace(large, track_id=large.track_id + 1, box=(x1, y0, x1 + (x1 - x0) / 2, y0 + (y1 - y0) / 2),
+                    probabilities=np.roll(large.probabilities, 1), shown_index=None)
+    two = replace(result, faces=[large, small])
+    for subject, followed in ((None, large), (small.track_id, small), (99, large)):  # 99: a face no longer seen
+        picked = replace(two, subject=subject)
+        assert frame_message(picked)["subject"] == followed.track_id
+        assert primary_face(picked) is followed
+        osc = {m.address: m.params for m in generic_messages(picked)}
+        assert osc["/ferlive/subject"] == [followed.track_id]
+        vrchat = {m.address.rsplit("/", 1)[1]: m.params[0] for m in vrchat_messages(picked)}
+        assert vrchat["FerExpression"] == followed.label_index

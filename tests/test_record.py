@@ -260,9 +260,10 @@ def test_jsonl_has_one_line_per_frame(tmp_path):
     out = tmp_path / "results.jsonl"
     with ResultsWriter(out) as writer:
         for result in frame_results([1, 0, 2]):
-            writer.write(result)
+            writer.write(replace(result, subject=1) if len(result.faces) == 2 else result)  # face 1 clicked
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [len(line["faces"]) for line in lines] == [1, 0, 2]
+    assert [line["subject"] for line in lines] == [0, None, 1]  # the face the app follows
     face = lines[2]["faces"][1]
     assert face["track_id"] == 1 and len(face["box"]) == 4
     assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-3)

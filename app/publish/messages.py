@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from app.labels import EXPRESSIONS, canonical_name
-from app.types import FaceResult, FrameResult, subject_face
+from app.types import FaceResult, FrameResult, subject_face, subject_track
 
 SCHEMA = "ferlive.frame/1"
 
@@ -57,8 +57,9 @@ def frame_message(result: FrameResult) -> dict:
     per face ``track_id``, ``x0..y1`` in pixels (1 decimal), ``label``, ``confidence``, the smoothed (``p_``) and
     raw (``raw_``) probabilities (5 decimals, keyed by class name), ``model``; plus the box normalised to 0..1
     (``nx0..ny1``), ``label_index``, ``held``, ``talking``, ``dim``, ``turned`` and ``calibrated`` (the CSV's
-    columns, as true or false), the
-    frame's ``width`` and ``height``, and for photos ``image`` (the CSV's column).
+    columns, as true or false), the frame's ``width`` and ``height``, ``subject`` (the ``track_id`` the
+    single-subject outputs follow: a clicked face, else the largest; null without a face), and for photos ``image``
+    (the CSV's column).
     """
     width, height = image_size(result)
     faces = []
@@ -90,6 +91,7 @@ def frame_message(result: FrameResult) -> dict:
         "model": result.model_name,
         "width": width,
         "height": height,
+        "subject": subject_track(result),
         "faces": faces,
     }
     if result.frame.image_name:  # photos: the CSV's image column

@@ -12,7 +12,7 @@ from app.errors import PublishError
 from app.labels import EXPRESSIONS, canonical_name
 from app.publish.base import Publisher
 from app.publish.messages import expression_vector, faces_by_track, image_size, normalised_box, primary_face
-from app.types import FrameResult
+from app.types import FrameResult, subject_track
 
 PRESETS = ("generic", "vrchat")
 VRCHAT_DEFAULT = ("127.0.0.1", 9000)
@@ -37,6 +37,7 @@ def generic_messages(result: FrameResult) -> list:
     out = [_message("/ferlive/frame", int(result.frame.index), ts, len(result.faces))]
     if result.faces:
         out.append(_message("/ferlive/classes", *result.faces[0].classes))
+        out.append(_message("/ferlive/subject", subject_track(result)))
     for slot, face in enumerate(faces_by_track(result)):
         base = f"/ferlive/face/{slot}"
         probs = [float(p) for p in face.probabilities]

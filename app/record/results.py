@@ -12,7 +12,7 @@ from typing import Any
 
 from app.errors import OutputError
 from app.record.paths import prepare_output_path
-from app.types import FaceResult, FrameResult
+from app.types import FaceResult, FrameResult, subject_track
 
 
 def _rounded(probabilities: dict[str, float | None]) -> dict[str, float | None]:
@@ -166,6 +166,7 @@ class ResultsWriter:
             "timestamp": round(result.frame.timestamp, 4),
             "frame_index": result.frame.index,
             "model": result.model_name,
+            "subject": subject_track(result),
             "faces": faces,
         }
         if result.frame.image_name:
