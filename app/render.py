@@ -65,10 +65,13 @@ def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(value, high))
 
 
-def render(frame_bgr: np.ndarray, faces: list[FaceResult], options: RenderOptions | None = None) -> np.ndarray:
+def render(frame_bgr: np.ndarray, faces: list[FaceResult], options: RenderOptions | None = None,
+           selected: int | None = None) -> np.ndarray:
     """A new BGR image with ``faces`` drawn on it; ``frame_bgr`` is never modified (the recorder and CSV may still
     hold it, and the face mesh may be reading it on another thread). The same size as the frame, except for a
-    small frame (short side under ``SMALL_FRAME_SIDE``), which is drawn enlarged to ``ENLARGED_SIDE``."""
+    small frame (short side under ``SMALL_FRAME_SIDE``), which is drawn enlarged to ``ENLARGED_SIDE``. The face of
+    track ``selected`` (clicked in the app, so the panel and outputs follow it) gets a heavier box in a white
+    frame, so the person sees which face that is."""
     options = options or RenderOptions()
     short = min(frame_bgr.shape[:2])
     if 0 < short < SMALL_FRAME_SIDE:  # the result is larger than the frame, with the faces scaled alike
@@ -78,7 +81,7 @@ def render(frame_bgr: np.ndarray, faces: list[FaceResult], options: RenderOption
     else:
         out = frame_bgr.copy()
     for face in faces:
-        _draw_face(out, face, options)
+        _draw_face(out, face, options, selected=face.track_id == selected)
     return out
 
 
@@ -87,7 +90,7 @@ def _scaled(face: FaceResult, scale: float) -> FaceResult:
     return replace(face, box=tuple(v * scale for v in face.box), landmarks=landmarks)
 
 
-def _draw_face(out: np.ndarray, face: FaceResult, opt: RenderOptions) -> None:
+def _draw_face(out: np.ndarray, face: FaceResult, opt: RenderOptions, selected: bool = False) -> None:
     height, width = out.shape[:2]
     x0, y0, x1, y1 = (int(round(v)) for v in face.box)
     x0, x1 = _clamp(x0, 0, width - 1), _clamp(x1, 0, width - 1)
@@ -95,8 +98,11 @@ def _draw_face(out: np.ndarray, face: FaceResult, opt: RenderOptions) -> None:
     color = color_for(face.label)
     if opt.landmarks and face.landmarks is not None and len(face.landmarks):
         _draw_landmarks(out, face.landmarks, color, opt.landmark_step)
-    if opt.boxes:
-        cv2.rectangle(out, (x0, y0), (x1, y1), color, opt.thickness, cv2.LINE_AA)
+    if opt.boxes or selected:
+        if selected:
+            outer = 2 * opt.thickness + 2  # clear of the heavier box, with a gap
+            cv2.rectangle(out, (x0 - outer, y0 - outer), (x1 + outer, y1 + outer), (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.rectangle(out, (x0, y0), (x1, y1), color, 2 * opt.thickness if selected else opt.thickness, cv2.LINE_AA)
     if opt.bars:
         _draw_bars(out, face, (x0, y0, x1, y1), opt)
     if opt.labels:

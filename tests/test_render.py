@@ -119,3 +119,19 @@ def test_a_small_frame_is_drawn_enlarged_so_the_label_leaves_the_face_visible():
     wide = np.full((120, 200, 3), 100, np.uint8)  # a 200x120 camera: short side 120 -> 480
     assert render(wide, []).shape == (480, 800, 3)
     assert render(blank(), []).shape == blank().shape  # a camera-sized frame keeps its size
+
+
+def test_the_selected_face_gets_a_heavier_box_in_a_white_frame():
+    """The face clicked in the app (followed by the panel and the outputs) is marked; the others are drawn as
+    before, and with boxes off only the selected one keeps a box."""
+    faces = [face((100, 100, 220, 240), track_id=1), face((360, 120, 460, 230), "sad", track_id=2, seed=1)]
+    plain = render(blank(), faces)
+    marked = render(blank(), faces, selected=2)
+    assert (marked[130:220, 352:356] > 200).all(axis=2).any(axis=1).all()  # a white line left of face 2, all along
+    assert not (plain[130:220, 352:356] > 200).all(axis=2).any()
+    assert np.array_equal(marked[80:260, 80:240], plain[80:260, 80:240])  # face 1 unchanged
+    sad = np.array(color_for("sad"))
+    heavy = np.all(marked[175, 355:366] == sad, axis=1).sum()
+    assert heavy > np.all(plain[175, 355:366] == sad, axis=1).sum()  # a thicker left edge
+    no_boxes = render(blank(), faces, RenderOptions(boxes=False, bars=False, labels=False), selected=2)
+    assert np.all(no_boxes[175, 350:370] == sad, axis=1).any() and (no_boxes[175, 90:110] == GREY).all()

@@ -576,7 +576,7 @@ class StreamWorker(QThread):
             else:
                 result = FrameResult(frame=frame)
             t0 = time.perf_counter()
-            annotated = render(frame.image, result.faces, options)
+            annotated = render(frame.image, result.faces, options, selected=subject)
             result.timings_ms["render"] = (time.perf_counter() - t0) * 1000.0
         except InferenceCancelled:  # the model was switched mid-frame: its result is no longer wanted
             return
