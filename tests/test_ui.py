@@ -256,6 +256,13 @@ def test_full_screen_presentation_shows_the_video_alone_until_esc(qtbot, make_wi
     assert not again.isFullScreen() and not again.presenting
 
 
+def test_f1_lists_the_keys(qtbot, make_window):
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window, frames=1)
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    assert any(text.startswith("Keys: Space pause") and "Click a face" in text for text in window.banner.texts())
+
+
 def test_without_a_camera_the_window_opens_and_says_so(qtbot, make_window):
     window = make_window(source=None)
     assert window.isVisible()

@@ -39,6 +39,11 @@ VIDEO_FILTER = "Videos and images (" + " ".join(f"*{ext}" for ext in _PICKABLE) 
 NO_CAMERA = "No camera found. Open a video file (Ctrl+O) or drop one onto the window."
 
 
+KEYS_HELP = ("Keys: Space pause / play · , and . a frame back / on (paused) · R record · S snapshot · "
+             "N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video · F1 or ? this "
+             "help. Click a face to follow it in the panel and outputs; click beside the faces to let go.")
+
+
 def fitting_size(available: QSize, wanted: QSize = QSize(1360, 860)) -> QSize:
     """The first window's size: ``wanted``, or less on a smaller screen (a 1280x800 or 1366x768 laptop), so that
     the window and its controls start whole on the screen (a remembered size is restored instead)."""
@@ -200,6 +205,8 @@ class MainWindow(QMainWindow):
             (Qt.Key.Key_N, self.calibrate_neutral),
             (Qt.Key.Key_F11, self.toggle_presentation),
             (Qt.Key.Key_Escape, self.leave_presentation),
+            (Qt.Key.Key_F1, self.show_keys),
+            (Qt.Key.Key_Question, self.show_keys),
             (QKeySequence.StandardKey.Open, self.choose_file),
         ):
             QShortcut(QKeySequence(key), self, activated=slot)
@@ -313,9 +320,14 @@ class MainWindow(QMainWindow):
         self.banner.show_message(f"The faces look {looks}: if the camera is mounted turned, choose {choice} in "
                                  f"Source (--rotate {total}).", "warning", scope="orientation")
 
+    def show_keys(self) -> None:
+        """F1 or ?: the keys and clicks the window answers to, on the banner."""
+        self.banner.show_info(KEYS_HELP, scope="keys")
+
     # ---- neutral calibration (app.neutral) -------------------------------------------------------------------
     def calibrate_neutral(self) -> None:
-        """Learn the largest face's resting face over the next seconds of video; the person is told what to do."""
+        """Learn the subject's resting face (the clicked face, else the largest) over the next seconds of video;
+        the person is told what to do."""
         if self.source_info is not None and self.source_info.stills:
             self.banner.show_info("Neutral calibration is for a person on video, not for photos.", scope="neutral")
             return
