@@ -22,7 +22,7 @@ from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
 from app.neutral import NeutralCalibration
 from app.smoothing import LabelSmoother, Stability, stability_preset
-from app.types import FaceResult, Frame, FrameResult
+from app.types import FaceResult, Frame, FrameResult, subject_face
 
 # A face the mesh misses for a moment (motion blur, a hand passing, a hard frame) keeps its last box and label for
 # this long, marked ``held``, so that its box and label do not blink off and on. About three frames at 30 fps: on
@@ -199,8 +199,7 @@ class FacePipeline:
         if self._neutral_track in self.tracker.ended:
             self._neutral_track = None
         if self._neutral_track is None and faces:
-            picked = next((f for f in faces if f.track_id == self.subject), None)
-            self._neutral_track = (picked or max(faces, key=lambda f: f.area)).track_id
+            self._neutral_track = subject_face(faces, self.subject).track_id  # Face has track_id and area too
         return self._neutral_track
 
     def _is_face_crop(self, image: np.ndarray) -> bool:

@@ -1,6 +1,6 @@
-"""Lab Streaming Layer (pylsl): the largest face's seven expression probabilities plus its confidence, talking,
-dim, turned and calibrated flags as a float32 stream, and each change of its label as a string marker, both stamped
-at the frame's capture time on LSL's clock.
+"""Lab Streaming Layer (pylsl): the followed face's (clicked, else the largest) seven expression probabilities plus
+its confidence, talking, dim, turned and calibrated flags as a float32 stream, and each change of its label as a
+string marker, both stamped at the frame's capture time on LSL's clock.
 
 Channels follow ``app.labels.EXPRESSIONS`` (not the model's own order), so a recording keeps one layout whatever
 model is loaded. The rate is irregular: a sample is pushed only for frames with a face, and a live source drops
