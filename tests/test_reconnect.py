@@ -93,3 +93,37 @@ def test_a_camera_plugged_back_in_comes_back_by_itself(qtbot, make_window):
     qtbot.waitUntil(lambda: bench.reads > reads + 5 and not window.reconnect.button.isVisible(),
                     timeout=int(RETRY_S * 1000) + WAIT_MS)
     assert not window.reconnect.retrying
+
+
+def test_a_camera_plugged_in_after_the_start_opens_by_itself(qtbot, make_window, monkeypatch):
+    """Started with no camera, the app looks again every WATCH_S seconds; once one is plugged in (the stand-in,
+    listed as the system would list it) it is listed, opened and shows video, and the banner says so."""
+    import cv2
+
+    from app.capture import CameraInfo
+    from app.ui.camera_watch import WATCH_S
+
+    capture = cv2.VideoCapture(str(require_data(video("woman_smile_neutral.mp4"))))
+    bench = CameraBench([capture.read()[1] for _ in range(30)])
+    capture.release()
+    plugged: list = []
+    window = make_window(source=None, find_cameras=lambda: list(plugged))
+    assert banner_says(window, "No camera found") and window.camera_watch.active
+    opened = window.worker.open_source
+    monkeypatch.setattr(window.worker, "open_source",
+                        lambda spec, **options: opened(spec, **{**options, "capture_factory": bench.factory}))
+    qtbot.wait(int(1.5 * WATCH_S * 1000))
+    assert window.source_info is None and window.camera_watch.active  # nothing yet, still looking
+    plugged.append(CameraInfo(0, "Stand-in camera", cv2.CAP_ANY))
+    qtbot.waitUntil(lambda: window.source_info is not None and window.last_frame is not None,
+                    timeout=int(WATCH_S * 1000) + WAIT_MS)
+    assert window.source_info.spec == "0" and not window.camera_watch.active
+    assert banner_says(window, "Camera found: Stand-in camera") and not banner_says(window, "No camera found")
+    assert window.source_controls.camera_combo.currentData() == 0
+
+
+def test_opening_a_file_stops_looking_for_cameras(qtbot, make_window):
+    window = make_window(source=None)
+    assert window.camera_watch.active
+    window.open_source(str(require_data(video("woman_smile_neutral.mp4"))))
+    assert not window.camera_watch.active

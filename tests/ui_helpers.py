@@ -37,13 +37,15 @@ def make_window(qtbot, models_dir, tmp_path):
         start: bool = True,
         loop: bool | None = None,
         folder: Path | None = None,
+        find_cameras=list,  # the cameras the window finds when it looks again: none, unless a test plugs one in
     ) -> MainWindow:
         settings = AppSettings()
         settings.set_output_dir("video", tmp_path / "out")
         settings.set_output_dir("image", tmp_path / "out")
         if loop is not None:
             settings.loop_files = loop
-        window = MainWindow(registry=ModelRegistry(folder or models_dir), settings=settings, cameras=[])
+        window = MainWindow(registry=ModelRegistry(folder or models_dir), settings=settings, cameras=[],
+                            find_cameras=find_cameras)
         qtbot.addWidget(window)
         windows.append(window)
         window.show()

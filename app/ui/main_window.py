@@ -6,6 +6,7 @@ only forward commands and paint what comes back. Errors arrive as sentences and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -18,6 +19,7 @@ from app.neutral import CALIBRATION_S
 from app.publish import PublisherSet
 from app.types import subject_face
 from app.ui.banner import Banner
+from app.ui.camera_watch import CameraWatch
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
 from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
@@ -36,7 +38,8 @@ from app.ui.workers import ProcessedFrame, SourceInfo, StreamWorker
 
 _PICKABLE = (*VIDEO_FILE_EXTENSIONS, *sorted(IMAGE_EXTENSIONS))
 VIDEO_FILTER = "Videos and images (" + " ".join(f"*{ext}" for ext in _PICKABLE) + ");;All files (*)"
-NO_CAMERA = "No camera found. Open a video file (Ctrl+O) or drop one onto the window."
+NO_CAMERA = ("No camera found (plug one in: ferlive looks every few seconds). Open a video file (Ctrl+O) or drop one "
+             "onto the window.")
 
 
 KEYS_HELP = ("Keys: Space pause / play · , and . a frame back / on (paused) · R record · S snapshot · "
@@ -59,6 +62,7 @@ class MainWindow(QMainWindow):
         registry: ModelRegistry | None = None,
         settings: AppSettings | None = None,
         cameras: list[CameraInfo] | None = None,
+        find_cameras: Callable[[], list[CameraInfo]] = list_cameras,
     ) -> None:
         guard_signal_refcount()
         super().__init__()
@@ -105,6 +109,7 @@ class MainWindow(QMainWindow):
         self.worker.set_mirror(self.source_controls.mirror.isChecked())
         self.worker.set_rotation(self.source_controls.rotation)
         self.reconnect = ReconnectOffer(self.worker, self.banner.show_error, self.stop_recording, self.view)
+        self.camera_watch = CameraWatch(find_cameras, self)  # started while there is no camera and nothing open
         self._wire()
         self.refresh_cameras(cameras)
         self.models.refresh()
@@ -183,6 +188,7 @@ class MainWindow(QMainWindow):
         sc.openFileRequested.connect(self.choose_file)
         sc.openFolderRequested.connect(self.choose_folder)
         sc.refreshRequested.connect(self.refresh_cameras)
+        self.camera_watch.found.connect(self._on_camera_found)
         for combo in (sc.resolution_combo, sc.fps_combo):  # a new mode applies to the running camera at once
             combo.activated.connect(lambda _: self._reopen_camera())
         dc.optionsChanged.connect(lambda: w.set_options(dc.render_options()))
@@ -223,6 +229,7 @@ class MainWindow(QMainWindow):
         if spec is None:
             self.banner.show_message(NO_CAMERA, "warning", scope="source")
             self.view.clear(NO_CAMERA)
+            self.camera_watch.start()
         elif self.models.starting:
             self._deferred_source = str(spec)
             self.view.set_placeholder(f"Loading model {self.models.loading_model}…")
@@ -241,7 +248,17 @@ class MainWindow(QMainWindow):
             self.view.set_placeholder(NO_CAMERA)
 
     # ---- source ---------------------------------------------------------------------------------------------
+    def _on_camera_found(self, cameras: list[CameraInfo]) -> None:
+        """A camera appeared while none was open: list it and start it, saying so."""
+        if self._closing or self.source_info is not None:
+            return
+        self.refresh_cameras(cameras)
+        self.banner.clear_scope("source")
+        self.banner.show_info(f"Camera found: {cameras[0].name}.")  # kept when the camera opens
+        self.open_source(str(cameras[0].index))
+
     def open_source(self, spec: str) -> None:
+        self.camera_watch.stop()  # something is being opened: no camera needs waiting for
         self._deferred_source = None
         self.recording.set_source_live(False)
         options = self.source_controls.camera_options() if spec.isdigit() else {}
