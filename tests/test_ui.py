@@ -263,6 +263,37 @@ def test_f1_lists_the_keys(qtbot, make_window):
     assert any(text.startswith("Keys: Space pause") and "Click a face" in text for text in window.banner.texts())
 
 
+def test_the_wheel_scrolls_the_controls_and_never_changes_a_dropdown_it_passes_over(qtbot, make_window):
+    """Scrolling down the side panel over the Stability dropdown or the Max faces box leaves them as they were and
+    scrolls the panel; once clicked (focused), the wheel changes them as usual."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication, QScrollArea
+
+    window = make_window(source=None)
+    window.resize(900, 500)  # the controls do not fit: the panel scrolls
+    dc = window.display_controls
+    bar = window.findChild(QScrollArea).verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=WAIT_MS)
+
+    def wheel(widget, steps: int = -1) -> None:
+        centre = QPointF(widget.rect().center())
+        event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                            QPoint(0, 120 * steps), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(widget, event)
+
+    stability, faces, scrolled = dc.stability.currentIndex(), dc.max_faces.value(), bar.value()
+    wheel(dc.stability)
+    wheel(dc.max_faces)
+    assert dc.stability.currentIndex() == stability and dc.max_faces.value() == faces
+    assert bar.value() > scrolled  # the panel scrolled down instead
+    dc.max_faces.setFocus()
+    qtbot.waitUntil(dc.max_faces.hasFocus, timeout=WAIT_MS)
+    wheel(dc.max_faces, steps=1)
+    assert dc.max_faces.value() == faces + 1
+
+
 def test_without_a_camera_the_window_opens_and_says_so(qtbot, make_window):
     window = make_window(source=None)
     assert window.isVisible()

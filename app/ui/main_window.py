@@ -34,6 +34,7 @@ from app.ui.recording import RecordingController
 from app.ui.settings import AppSettings, bind_controls
 from app.ui.status import FrameStatusBar
 from app.ui.video_view import VideoView
+from app.ui.wheel_guard import WheelGuard
 from app.ui.workers import ProcessedFrame, SourceInfo, StreamWorker
 
 _PICKABLE = (*VIDEO_FILE_EXTENSIONS, *sorted(IMAGE_EXTENSIONS))
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(360)
+        self._wheel_guard = WheelGuard(scroll, side)  # the wheel scrolls the controls, never changes one by accident
         column = QWidget()
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 0, 0)
