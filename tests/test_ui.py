@@ -256,6 +256,27 @@ def test_full_screen_presentation_shows_the_video_alone_until_esc(qtbot, make_wi
     assert not again.isFullScreen() and not again.presenting
 
 
+def test_paused_a_click_or_a_display_option_redraws_the_frame_shown(qtbot, make_window):
+    """Paused, no frame follows: clicking the face marks it and the panel follows it at once, and switching Labels
+    off redraws the same frame without them, with no frame analysed meanwhile."""
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.wait(500)
+    shown, processed = window.last_frame, window.worker.frames_processed
+    face = shown.result.faces[0]
+    rect, width = window.view.target_rect(), shown.annotated.shape[1]
+    on_face = QPointF(rect.x() + (face.box[0] + face.box[2]) / 2 * rect.width() / width,
+                      rect.y() + (face.box[1] + face.box[3]) / 2 * rect.width() / width).toPoint()
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_face)
+    assert window.panel._title.text().startswith(f"Face #{face.track_id} (selected)")
+    marked = window.last_frame.annotated
+    assert not np.array_equal(marked, shown.annotated)  # the heavier box
+    window.display_controls.labels.setChecked(False)
+    assert not np.array_equal(window.last_frame.annotated, marked)  # the label tag is gone
+    assert window.worker.frames_processed == processed and window.last_frame.result is shown.result
+
+
 def test_f1_lists_the_keys(qtbot, make_window):
     window = make_window(str(require_data(video(SMILE))))
     wait_for_faces(qtbot, window, frames=1)

@@ -7,6 +7,7 @@ only forward commands and paint what comes back. Errors arrive as sentences and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -17,6 +18,7 @@ from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, lis
 from app.inference.registry import ModelRegistry
 from app.neutral import CALIBRATION_S
 from app.publish import PublisherSet
+from app.render import render
 from app.types import subject_face
 from app.ui.banner import Banner
 from app.ui.camera_watch import CameraWatch
@@ -194,6 +196,7 @@ class MainWindow(QMainWindow):
         for combo in (sc.resolution_combo, sc.fps_combo):  # a new mode applies to the running camera at once
             combo.activated.connect(lambda _: self._reopen_camera())
         dc.optionsChanged.connect(lambda: w.set_options(dc.render_options()))
+        dc.optionsChanged.connect(self._redraw_still_frame)
         dc.stabilityChanged.connect(w.set_stability)
         dc.talkingChanged.connect(w.set_talk_discount)
         dc.maxFacesChanged.connect(w.set_max_faces)
@@ -408,12 +411,28 @@ class MainWindow(QMainWindow):
         face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
         self._selection_before_click = self._selected_track
         self._select(face.track_id if face else None)
+        self._redraw_still_frame()  # paused: the panel and the mark follow the click at once
 
     def _select(self, track_id: int | None) -> None:
         """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a
         neutral calibration about to start."""
         self._selected_track = track_id
         self.worker.set_subject(track_id)
+
+    def _redraw_still_frame(self) -> None:
+        """Paused, or at a file's end, no frame follows: the one shown is drawn again here with the display options
+        and the face followed as they are now, and the panel follows the face clicked on it."""
+        frame = self.last_frame
+        if frame is None or not (self.paused or self._ended) or self._closing:
+            return
+        annotated = render(frame.result.frame.image, frame.result.faces, self.display_controls.render_options(),
+                           selected=self._selected_track)
+        self.last_frame = replace(frame, annotated=annotated)
+        self.recording.last_image = annotated
+        self.view.set_frame(annotated)
+        shown = subject_face(frame.result.faces, self._selected_track)
+        self.panel.update_face(shown, frame.result.frame.timestamp,
+                               selected=shown is not None and shown.track_id == self._selected_track)
 
     @property
     def selected_track(self) -> int | None:
