@@ -57,7 +57,10 @@ class CameraWatch(QObject):
         except Exception as exc:  # list_cameras never raises; another lister might
             log.warning("Looking for cameras failed: %s", exc)
             cameras = []
-        self._listed.emit(cameras)
+        try:
+            self._listed.emit(cameras)
+        except RuntimeError:  # the window closed while this look ran: nobody is waiting for it
+            pass
 
     def _on_listed(self, cameras: list[CameraInfo]) -> None:
         self._looking = False
