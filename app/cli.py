@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how firmly the shown label holds still (default: the last one chosen, else "
                          f"{DEFAULT_STABILITY})")
     ap.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
-                    help="start a video file again at its end (default: the last choice, else on)")
+                    help="start a video file, folder of videos or slideshow of photos again at its end "
+                         "(default: the last choice, else on)")
     ap.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                     help="show a camera mirrored, as video calls do (default: the last choice, else on)")
     ap.add_argument("--rotate", type=int, choices=ROTATIONS, default=None,

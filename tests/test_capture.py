@@ -304,6 +304,23 @@ def test_a_folder_goes_back_to_a_photo_already_shown_with_its_own_index(tmp_path
             src.seek(1.0)
 
 
+def test_a_looping_slideshow_starts_again_after_its_last_photo(tmp_path):
+    """The app's Loop on a folder of photos: the first photo follows the last (the unreadable one skipped again),
+    with index and stamp still increasing; without it the folder ends, and going back across the seam works."""
+    images = first_frames(require_data(video(NIGHT)), 2)
+    for name, image in zip(["a1.png", "a3.png"], images):
+        write_png(tmp_path / name, image)
+    (tmp_path / "a2.png").write_bytes(b"not a png")
+    with FolderSource(tmp_path, loop=True) as src:
+        frames = [src.read() for _ in range(5)]
+        assert [f.image_name for f in frames] == ["a1.png", "a3.png", "a1.png", "a3.png", "a1.png"]
+        assert [f.index for f in frames] == [0, 1, 2, 3, 4] and frames[4].timestamp == 4.0
+        src.seek(frames[1].timestamp)  # back across the seam
+        assert src.read().image_name == "a3.png" and src.read().image_name == "a1.png"
+    with FolderSource(tmp_path) as src:
+        assert [src.read().image_name for _ in range(2)] == ["a1.png", "a3.png"] and src.read() is None
+
+
 def test_folder_without_readable_images_is_an_error(tmp_path):
     with pytest.raises(SourceError, match="no image files"):
         FolderSource(tmp_path).open()

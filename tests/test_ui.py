@@ -527,7 +527,8 @@ def test_the_talking_discount_can_be_switched_off_and_is_remembered(qtbot, make_
 
 
 def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path):
-    """The Source section's Open folder… button: the chosen folder's photos are analysed one by one."""
+    """The Source section's Open folder… button: the chosen folder's photos are analysed one by one, and with Loop
+    on the slideshow starts again after the last."""
     import cv2
     from PySide6.QtWidgets import QFileDialog
 
@@ -547,6 +548,10 @@ def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path)
     qtbot.waitUntil(lambda: window.source_info is not None and window.source_info.name == "photos", timeout=WAIT_MS)
     wait_for_faces(qtbot, window, frames=1)
     assert window.last_frame.result.frame.image_name in {"0.jpg", "1.jpg", "2.jpg"}
+    # Loop is on (the default): at one photo a second, the first photo follows the last
+    qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 3, timeout=WAIT_MS)
+    frame = window.last_frame.result.frame
+    assert frame.image_name == f"{frame.index % 3}.jpg" and not window._ended
 
 
 def test_a_paused_slideshow_of_photos_stays_put_and_steps_photo_by_photo(qtbot, make_window, tmp_path):

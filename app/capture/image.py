@@ -87,9 +87,10 @@ class FolderSource(Source):
     Timestamps are ``index / fps``: the default of 1 fps treats the folder as a slideshow of unrelated photos; pass
     the capture rate for a dump of video frames. Unreadable files are skipped with a logged warning, so
     ``frame_count`` (the number of image files) is an upper bound. Images may differ in size; ``size`` is the first's.
+    With ``loop`` (the app's Loop) the first photo follows the last, index and stamp still increasing.
     """
 
-    def __init__(self, path: str | Path, fps: float = 1.0) -> None:
+    def __init__(self, path: str | Path, fps: float = 1.0, loop: bool = False) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.path = Path(path)
@@ -102,6 +103,7 @@ class FolderSource(Source):
         self._delivered: list[int] = []  # the position in _files of each frame delivered, by frame index
         self._decoded_at = 0  # the position in _files of the image decoded last
         self.last_path: Path | None = None  # the file behind the frame last returned by read()
+        self.loop = loop
 
     @property
     def name(self) -> str:
@@ -171,6 +173,9 @@ class FolderSource(Source):
             item, self._pending = self._pending, None
         else:
             item = self._decode_next()
+            if item is None and self.loop and self._delivered:  # the slideshow starts again
+                self._next = 0
+                item = self._decode_next()
             if item is None:
                 return None
         self._delivered.append(self._decoded_at)

@@ -65,9 +65,10 @@ class SourceControls(QGroupBox):
         self.folder_button = QPushButton("Open folder…")
         self.folder_button.setToolTip("A folder of photos, shown one a second (a dataset's <class>/<image> folders "
                                       "too), or of videos, played one after another")
-        self.loop = QCheckBox("Loop video files")
+        self.loop = QCheckBox("Loop files")
         self.loop.setChecked(True)
-        self.loop.setToolTip("Start a video file again at its end, so it can stand in for a camera")
+        self.loop.setToolTip("Start a video file, a folder of videos or a slideshow of photos again at its end, so it "
+                             "can stand in for a camera")
         self.mirror = QCheckBox("Mirror camera")
         self.mirror.setChecked(True)
         self.mirror.setToolTip("Show a camera as a mirror shows you, as video calls do; boxes, recordings and results "

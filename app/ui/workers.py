@@ -74,6 +74,9 @@ class ProcessedFrame:
     position: float | None = None  # seconds into the video file playing (None: a camera, photos)
 
 
+LOOPING_SOURCES = (VideoFileSource, VideoPlaylistSource, FolderSource)  # what Loop applies to
+
+
 class StreamWorker(QThread):
     """Owns the source and the pipeline; all public methods are safe to call from the GUI thread."""
 
@@ -212,11 +215,12 @@ class StreamWorker(QThread):
         return self._neutral
 
     def set_loop(self, loop: bool) -> None:
-        """Video files restart at their end (demos); applies to the file playing now and to later ones."""
+        """Video files and folders of photos restart at their end (demos); applies to the one playing now and to
+        later ones."""
         with self._lock:
             self._loop = loop
             playback = self._playback
-        if playback is not None and isinstance(playback.inner, (VideoFileSource, VideoPlaylistSource)):
+        if playback is not None and isinstance(playback.inner, LOOPING_SOURCES):
             playback.inner.loop = loop
 
     def set_mirror(self, mirror: bool) -> None:
@@ -414,7 +418,7 @@ class StreamWorker(QThread):
             return
         with self._lock:
             self._capture, self._playback = capture, playback
-            if playback is not None and isinstance(playback.inner, (VideoFileSource, VideoPlaylistSource)):
+            if playback is not None and isinstance(playback.inner, LOOPING_SOURCES):
                 playback.inner.loop = self._loop  # read only at the file's end, so setting it now is in time
         if self._pipeline is not None and stills != self._stills:
             self._pipeline.close()
