@@ -477,6 +477,21 @@ def test_the_face_panel_explains_a_label_held_beside_a_higher_bar(qtbot):
     assert not any("bold" in name.styleSheet() for name in panel._names)
 
 
+def test_the_chart_draws_photos_as_dots_and_video_as_lines(qtbot):
+    """A slideshow's photos are unrelated people: a line from one to the next would read as a change of expression."""
+    from app.ui.probability_panel import ProbabilityPanel
+
+    panel = ProbabilityPanel()
+    qtbot.addWidget(panel)
+    panel.set_classes(("happy", "sad"))
+    panel.set_stills(True)
+    assert all(c.opts["symbol"] == "o" and c.opts["pen"].style() == Qt.PenStyle.NoPen for c in panel._curves)
+    panel.set_classes(("happy", "sad", "neutral"))  # another model while photos play: still dots
+    assert all(c.opts["symbol"] == "o" for c in panel._curves)
+    panel.set_stills(False)
+    assert all(c.opts["symbol"] is None and c.opts["pen"].style() == Qt.PenStyle.SolidLine for c in panel._curves)
+
+
 def test_a_group_photo_shows_every_face_whatever_the_video_face_limit(make_window, qtbot, tmp_path):
     """The Max faces box (4 by default) is a per-frame cost limit for video; a photo is analysed once."""
     import cv2

@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
         self._show_source_line()
         if info.spec.isdigit():
             self.source_controls.select_camera(int(info.spec))
+        self.panel.set_stills(info.stills)
         self.panel.clear()
         self._select(None)
         self.playback_bar.set_duration(info.duration, info.steppable)  # None (no slider) but for a video file

@@ -70,6 +70,7 @@ class ProbabilityPanel(QWidget):
             offset=(4, 4), labelTextSize="8pt", colCount=7, brush=(255, 255, 255, 190)
         )
         self._curves: list[pg.PlotDataItem] = []
+        self._stills = False  # photos: unrelated pictures, each a column of dots rather than a joined-up curve
         self._last_redraw = 0.0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -113,7 +114,28 @@ class ProbabilityPanel(QWidget):
             self.timeline.plot([], [], pen=pg.mkPen(class_colour(name, i), width=2), name=name, connect="finite")
             for i, name in enumerate(self._classes)
         ]
+        self._style_curves()
         self._history.clear()
+
+    def set_stills(self, stills: bool) -> None:
+        """Photos (a slideshow of unrelated pictures) are drawn as dots, one column per photo: a line from one
+        person's face to the next would read as a change of expression."""
+        if stills != self._stills:
+            self._stills = stills
+            self._style_curves()
+
+    def _style_curves(self) -> None:
+        for i, (curve, name) in enumerate(zip(self._curves, self._classes)):
+            colour = class_colour(name, i)
+            if self._stills:
+                curve.setPen(None)
+                curve.setSymbol("o")
+                curve.setSymbolSize(7)
+                curve.setSymbolBrush(colour)
+                curve.setSymbolPen(None)
+            else:
+                curve.setSymbol(None)
+                curve.setPen(pg.mkPen(colour, width=2))
 
     def clear(self) -> None:
         """Forget the timeline (new source or model)."""
