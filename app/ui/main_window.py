@@ -45,7 +45,7 @@ NO_CAMERA = ("No camera found (plug one in: ferlive looks every few seconds). Op
              "onto the window.")
 
 
-KEYS_HELP = ("Keys: Space pause / play · , and . a frame back / on (paused) · R record · S snapshot · "
+KEYS_HELP = ("Keys: Space pause or play · comma / period one frame back / on (paused) · R record · S snapshot · "
              "N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video · F1 or ? this "
              "help. Click a face to follow it in the panel and outputs; click beside the faces to let go.")
 
