@@ -281,7 +281,8 @@ def test_f1_lists_the_keys(qtbot, make_window):
     window = make_window(str(require_data(video(SMILE))))
     wait_for_faces(qtbot, window, frames=1)
     qtbot.keyClick(window, Qt.Key.Key_F1)
-    assert any(text.startswith("Keys: Space pause or play") and "Click a face" in text for text in window.banner.texts())
+    texts = window.banner.texts()
+    assert any(text.startswith("Keys: Space pause or play") and "Click a face" in text for text in texts)
 
 
 def test_the_wheel_scrolls_the_controls_and_never_changes_a_dropdown_it_passes_over(qtbot, make_window):
