@@ -277,6 +277,29 @@ def test_paused_a_click_or_a_display_option_redraws_the_frame_shown(qtbot, make_
     assert window.worker.frames_processed == processed and window.last_frame.result is shown.result
 
 
+def test_paused_another_model_reads_the_frame_shown(qtbot, make_window):
+    """Paused, switching the model analyses the frame on screen again with the new one (to compare models on one
+    frame); the video stays paused and a recording does not get the frame twice."""
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.wait(500)
+    shown = window.last_frame
+    assert shown.result.model_name == "alpha"
+    window.set_recording(True)
+    recording = window.recorder.active
+    combo = window.model_controls.model_combo
+    combo.setCurrentIndex(combo.findData("beta"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window.last_frame.result.model_name == "beta", timeout=WAIT_MS)
+    again = window.last_frame
+    assert again.result.frame.index == shown.result.frame.index and again.position == shown.position
+    assert again.result.faces and len(again.result.faces[0].classes) == len(shown.result.faces[0].classes)
+    qtbot.wait(500)
+    assert window.last_frame is again and recording.frames == 0  # still paused; nothing new was recorded
+    window.set_recording(False)
+
+
 def test_f1_lists_the_keys(qtbot, make_window):
     window = make_window(str(require_data(video(SMILE))))
     wait_for_faces(qtbot, window, frames=1)

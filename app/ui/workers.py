@@ -110,6 +110,8 @@ class StreamWorker(QThread):
         self._restore: tuple | None = None  # (context, pipeline state) of the last frame shown again, see _analyse
         self._revisiting = False  # since a step back, until a frame not shown before (a loop's start is not one)
         self._subject: int | None = None  # the face clicked to follow (set_subject)
+        self._last_analysed: Frame | None = None  # the frame shown last, as analysed (oriented)
+        self._analyse_again = False  # paused and the model changed: analyse the frame shown with the new one
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -182,9 +184,10 @@ class StreamWorker(QThread):
     def set_engine(self, engine: InferenceEngine | None) -> None:
         """Takes effect at the next frame: a frame in flight on the old engine is cancelled and its result dropped,
         so leaving a slow model never freezes the view; a processed frame of the old model not yet shown is
-        dropped too."""
+        dropped too. Paused, the frame shown is analysed again by the new model, so models can be compared on it."""
         with self._lock:
             old, self._engine = self._engine, engine
+            self._analyse_again = self._paused and engine is not None and engine is not old
             neutral = self._neutral
             if neutral is not None and (engine is None or neutral.model != engine.card.name):
                 self._neutral = None  # learnt on another model's probabilities
@@ -193,6 +196,7 @@ class StreamWorker(QThread):
         if old is not None and old is not engine:
             old.cancel()
             self._out.get(timeout=0)
+        self._wake.set()
         if neutral is not None and self._neutral is None:
             self.neutralCleared.emit(f"The neutral calibration was made with {neutral.model}: calibrate again for "
                                      f"{engine.card.name if engine is not None else 'the next model'}.")
@@ -315,6 +319,10 @@ class StreamWorker(QThread):
     def _step(self) -> None:
         """One turn of the loop: apply commands, then take and process the newest frame (if any)."""
         self._apply_commands()
+        with self._lock:
+            again, self._analyse_again = self._analyse_again, False
+        if again and self._last_analysed is not None and self._paused:
+            self._process(self._last_analysed, record=False)  # already recorded once, as first shown
         if self._capture is None:
             self._wake.wait(0.1)
             self._wake.clear()
@@ -432,6 +440,7 @@ class StreamWorker(QThread):
         self._last_position = self._last_timestamp = None
         self._shown.clear()
         self._restore, self._revisiting = None, False
+        self._last_analysed = None
         self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
@@ -561,7 +570,10 @@ class StreamWorker(QThread):
         self._shown.remember(position, context, result, pipeline.snapshot())
         return result, False
 
-    def _process(self, frame) -> None:
+    def _process(self, frame: Frame, record: bool = True) -> None:
+        """Analyse, draw and hand over one oriented frame (and write it to the recording, unless ``record`` is
+        off: a frame analysed again)."""
+        self._last_analysed = frame
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
             max_faces, stability, subject = self._max_faces, self._stability, self._subject
@@ -593,7 +605,7 @@ class StreamWorker(QThread):
             return
         if self._pipeline is not None and engine is not None and not self._stills:
             self._calibrate(result, engine)
-        if recording is not None:
+        if recording is not None and record:
             try:
                 recording.write(result, annotated)
             except OutputError as exc:
