@@ -18,6 +18,14 @@ from app.render import EXPRESSION_COLORS, color_for
 from app.types import FaceResult
 
 TIMELINE_SECONDS = 10.0
+NOTES_HELP = (
+    "held: the label shown waits until another expression leads by a margin or for a moment (Display > Stability), "
+    "so it does not flicker.\n"
+    "neutral calibrated: this face's resting expression is weighed to read neutral (Calibrate neutral).\n"
+    "talking: frames with parted lips count less, so speech is not read as surprise or fear.\n"
+    "dim: too dark for a reliable label; light the face.\n"
+    "turned: more than 30° to the side, also less reliable; face the camera."
+)
 REDRAW_S = 1 / 15  # curves are redrawn at most this often; every frame still enters the history
 
 
@@ -53,6 +61,7 @@ class ProbabilityPanel(QWidget):
         self._notes.setWordWrap(True)
         self._notes.setStyleSheet("font-style: italic;")
         self._notes.setMinimumHeight(2 * self._notes.fontMetrics().lineSpacing())
+        self._notes.setToolTip(NOTES_HELP)
         self._grid = QGridLayout()
         self._grid.setHorizontalSpacing(6)
         self._grid.setVerticalSpacing(2)
