@@ -19,7 +19,7 @@ from app.inference.registry import ModelRegistry
 from app.neutral import CALIBRATION_S
 from app.publish import PublisherSet
 from app.render import render
-from app.types import subject_face
+from app.types import FrameResult, subject_face
 from app.ui.banner import Banner
 from app.ui.camera_watch import CameraWatch
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
@@ -401,10 +401,7 @@ class MainWindow(QMainWindow):
         self.last_frame = frame
         self.recording.last_image = frame.annotated
         self.view.set_frame(frame.annotated)
-        faces = frame.result.faces
-        shown = subject_face(faces, self._selected_track)
-        self.panel.update_face(shown, frame.result.frame.timestamp,
-                               selected=shown is not None and shown.track_id == self._selected_track)
+        self._show_in_panel(frame.result)
         self.status.show_frame(frame, self.display_rate.tick())
         self.playback_bar.set_position(frame.position, seekable=self.recorder.active is None)
 
@@ -431,8 +428,12 @@ class MainWindow(QMainWindow):
         self.last_frame = replace(frame, annotated=annotated)
         self.recording.last_image = annotated
         self.view.set_frame(annotated)
-        shown = subject_face(frame.result.faces, self._selected_track)
-        self.panel.update_face(shown, frame.result.frame.timestamp,
+        self._show_in_panel(frame.result)
+
+    def _show_in_panel(self, result: FrameResult) -> None:
+        """The face panel follows the clicked face while it is in view, else the largest."""
+        shown = subject_face(result.faces, self._selected_track)
+        self.panel.update_face(shown, result.frame.timestamp,
                                selected=shown is not None and shown.track_id == self._selected_track)
 
     @property
