@@ -208,7 +208,11 @@ class ProbabilityPanel(QWidget):
         rows = [p if len(p) == len(self._classes) else np.full(len(self._classes), np.nan) for _, p in self._history]
         values = np.vstack(rows)
         for i, curve in enumerate(self._curves):
-            curve.setData(times, values[:, i])
+            if self._stills:  # dots need no gaps marked, and an all-gap scatter makes pyqtgraph warn
+                found = ~np.isnan(values[:, i])
+                curve.setData(times[found], values[found, i])
+            else:
+                curve.setData(times, values[:, i])
 
     def history_length(self) -> int:
         return len(self._history)
