@@ -738,6 +738,34 @@ def test_paused_a_video_steps_a_frame_on_and_back(qtbot, make_window):
     window.set_recording(False)
 
 
+def test_a_step_back_in_a_folders_second_video_shows_that_video_as_played(qtbot, make_window, tmp_path):
+    """In a folder of videos, the frames shown are kept per video: paused in the second video, a step back shows its
+    own previous frame as it was shown, never one of the first video's."""
+    from tests.datapaths import cut_clip
+
+    folder = tmp_path / "session"
+    folder.mkdir()
+    cut_clip(SHORT, folder / "a.mp4", 30)
+    cut_clip(SMILE, folder / "b.mp4", 90)
+    window = make_window(str(folder), loop=False)
+    qtbot.waitUntil(lambda: "(2 of 2)" in window.source_controls.current_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_frame.result.faces and window.last_frame.result.frame.source == "b.mp4",
+                    timeout=WAIT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.wait(300)
+    stepped = []
+    for _ in range(2):
+        shown = window.last_frame
+        qtbot.keyClick(window, Qt.Key.Key_Period)
+        qtbot.waitUntil(lambda s=shown: window.last_frame is not s, timeout=WAIT_MS)
+        stepped.append(window.last_frame)
+    qtbot.keyClick(window, Qt.Key.Key_Comma)
+    qtbot.waitUntil(lambda: window.last_frame is not stepped[1], timeout=WAIT_MS)
+    back = window.last_frame
+    assert back.result.frame.source == "b.mp4" and back.position == pytest.approx(stepped[0].position, abs=0.005)
+    np.testing.assert_array_equal(back.result.faces[0].probabilities, stepped[0].result.faces[0].probabilities)
+
+
 def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_source_change(qtbot, make_window,
                                                                                            tmp_path):
     """N (or the Display section's button): three seconds of the woman's talking neutral face, which the default
