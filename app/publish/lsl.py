@@ -74,10 +74,11 @@ class LslPublisher(Publisher):
             channel.append_child_value("unit", unit)
             channel.append_child_value("type", kind)
         desc.append_child("acquisition").append_child_value("manufacturer", "ferlive")
-        desc.append_child_value("face", "largest face in the frame")
+        desc.append_child_value("face", "the face clicked in the app, else the largest in the frame")
         markers = pylsl.StreamInfo(f"{self.stream_name}-markers", MARKER_TYPE, 1, pylsl.IRREGULAR_RATE,
                                    pylsl.cf_string, f"{self.source_id}-markers")
-        markers.desc().append_child_value("content", f"label of the largest face on each change; {NO_FACE} when lost")
+        markers.desc().append_child_value(
+            "content", f"label of the followed face (clicked, else the largest) on each change; {NO_FACE} when lost")
         self._outlet = pylsl.StreamOutlet(info)
         self._markers = pylsl.StreamOutlet(markers)
 

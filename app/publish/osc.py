@@ -53,8 +53,8 @@ def generic_messages(result: FrameResult) -> list:
 
 
 def vrchat_messages(result: FrameResult) -> list:
-    """Avatar parameters for the largest face: FerFace (bool), FerExpression (int), FerConfidence, Fer<Expression>,
-    FerTalking, FerDim and FerTurned (bool)."""
+    """Avatar parameters for the followed face (clicked in the app, else the largest): FerFace (bool), FerExpression
+    (int), FerConfidence, Fer<Expression>, FerTalking, FerDim and FerTurned (bool)."""
     face = primary_face(result)
     if face is None:
         return [_message(VRCHAT_PREFIX + "FerFace", False)]
