@@ -72,13 +72,13 @@ def two_people_clip(out: Path, frames: int, start: int = 196) -> Path:
     from app.record.recorder import VideoRecorder
 
     with open_source(require_data(video("woman_smile_neutral.mp4"))) as her, \
-            open_source(require_data(video("interview_50s.mp4"))) as him:
+            open_source(require_data(video("interview_50s.mp4"))) as athlete:
         fps = her.fps
         for _ in range(start):
             her.read()
         with VideoRecorder(out, fps=fps) as recorder:
             for _ in range(frames):
-                recorder.write(side_by_side(her.read().image, him.read().image))
+                recorder.write(side_by_side(her.read().image, athlete.read().image))
     return out
 
 

@@ -161,8 +161,8 @@ def test_analyze_calibrates_the_whole_video_on_the_seconds_given(tmp_path, capsy
 
 
 def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip_results):
-    """Two real people side by side (the woman large, the interviewee smaller): the calibration weighs only the
-    largest face, the one it was learnt on; the other keeps the model's own reading. When the woman leaves for
+    """Two real people side by side (the woman large, the interview's athlete smaller): the calibration weighs only
+    the largest face, the one it was learnt on; the other keeps the model's own reading. When the woman leaves for
     longer than a track lives, it passes to the face left, taken to be the person back. With the smaller face
     picked as the subject (clicked in the app), it weighs that one."""
     from app.types import Frame
@@ -189,13 +189,15 @@ def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip
     plain, _ = run(None)
     assert all(len(r.faces) == 2 for r in both[2:]) and all(len(r.faces) == 1 for r in alone[20:])
     for result, before in zip(both[2:], plain[2:]):
-        (woman, man), (woman_before, man_before) = (sorted(r.faces, key=lambda f: -f.area) for r in (result, before))
-        assert woman.calibrated and not man.calibrated
+        (woman, athlete), (woman_before, athlete_before) = (sorted(r.faces, key=lambda f: -f.area)
+                                                            for r in (result, before))
+        assert woman.calibrated and not athlete.calibrated
         assert woman.probabilities[6] > woman_before.probabilities[6]  # weighed towards neutral
-        np.testing.assert_allclose(man.probabilities, man_before.probabilities, atol=1e-5)  # his own reading
-    man = [f for f in both[-1].faces if not f.calibrated][0]
-    assert [f.calibrated for r in alone[:10] for f in r.faces if f.track_id == man.track_id] == [False] * 10
+        # the athlete's own reading
+        np.testing.assert_allclose(athlete.probabilities, athlete_before.probabilities, atol=1e-5)
+    athlete = [f for f in both[-1].faces if not f.calibrated][0]
+    assert [f.calibrated for r in alone[:10] for f in r.faces if f.track_id == athlete.track_id] == [False] * 10
     assert all(r.faces[0].calibrated for r in alone[25:])  # her track ended: the face left is taken as her back
-    picked, _ = run(calibration, subject=man.track_id)  # he was clicked in the app: the calibration is his
-    assert all(f.calibrated == (f.track_id == man.track_id) for r in picked[2:] for f in r.faces)
-    assert all(r.subject == man.track_id for r in picked)
+    picked, _ = run(calibration, subject=athlete.track_id)  # the athlete clicked in the app: the calibration is theirs
+    assert all(f.calibrated == (f.track_id == athlete.track_id) for r in picked[2:] for f in r.faces)
+    assert all(r.subject == athlete.track_id for r in picked)
