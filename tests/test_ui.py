@@ -300,6 +300,20 @@ def test_paused_another_model_reads_the_frame_shown(qtbot, make_window):
     window.set_recording(False)
 
 
+def test_at_a_files_end_another_model_reads_its_last_frame(qtbot, make_window, tmp_path):
+    """An ended video (Loop off) leaves its last frame on screen; another model analyses that frame."""
+    from tests.datapaths import cut_clip
+
+    window = make_window(str(cut_clip(SMILE, tmp_path / "short.mp4", 20)), loop=False)
+    qtbot.waitUntil(lambda: window._ended, timeout=WAIT_MS)
+    last = window.last_frame
+    combo = window.model_controls.model_combo
+    combo.setCurrentIndex(combo.findData("beta"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window.last_frame.result.model_name == "beta", timeout=WAIT_MS)
+    assert window.last_frame.result.frame.index == last.result.frame.index and window._ended
+
+
 def test_f1_lists_the_keys(qtbot, make_window):
     window = make_window(str(require_data(video(SMILE))))
     wait_for_faces(qtbot, window, frames=1)

@@ -112,6 +112,7 @@ class StreamWorker(QThread):
         self._subject: int | None = None  # the face clicked to follow (set_subject)
         self._last_analysed: Frame | None = None  # the frame shown last, as analysed (oriented)
         self._analyse_again = False  # paused and the model changed: analyse the frame shown with the new one
+        self._ended_on: Frame | None = None  # the last frame of a file or folder that has ended, still on screen
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -184,10 +185,12 @@ class StreamWorker(QThread):
     def set_engine(self, engine: InferenceEngine | None) -> None:
         """Takes effect at the next frame: a frame in flight on the old engine is cancelled and its result dropped,
         so leaving a slow model never freezes the view; a processed frame of the old model not yet shown is
-        dropped too. Paused, the frame shown is analysed again by the new model, so models can be compared on it."""
+        dropped too. Paused, or at a file's end, the frame shown is analysed again by the new model, so models can
+        be compared on it."""
         with self._lock:
             old, self._engine = self._engine, engine
-            self._analyse_again = self._paused and engine is not None and engine is not old
+            still = self._paused or self._ended_on is not None
+            self._analyse_again = still and engine is not None and engine is not old
             neutral = self._neutral
             if neutral is not None and (engine is None or neutral.model != engine.card.name):
                 self._neutral = None  # learnt on another model's probabilities
@@ -321,8 +324,10 @@ class StreamWorker(QThread):
         self._apply_commands()
         with self._lock:
             again, self._analyse_again = self._analyse_again, False
-        if again and self._last_analysed is not None and self._paused:
-            self._process(self._last_analysed, record=False)  # already recorded once, as first shown
+        if again:
+            frame = self._ended_on if self._ended_on is not None else self._last_analysed if self._paused else None
+            if frame is not None:
+                self._process(frame, record=False)  # already recorded once, as first shown
         if self._capture is None:
             self._wake.wait(0.1)
             self._wake.clear()
@@ -363,6 +368,7 @@ class StreamWorker(QThread):
             step, self._pending_step = self._pending_step, 0
         if close:
             self._close_capture()
+            self._ended_on = None
         if pending is not None:
             self._open(*pending)
         elif seek is not None:
@@ -405,6 +411,7 @@ class StreamWorker(QThread):
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
+        self._ended_on = None  # whatever happens next, the ended file's frame is no longer the one to show
         with self._lock:
             self._subject = None  # track numbers start again: a face picked in the last source is not in this one
         if self._last_source is not None and self._last_source[0] != spec:
@@ -440,7 +447,7 @@ class StreamWorker(QThread):
         self._last_position = self._last_timestamp = None
         self._shown.clear()
         self._restore, self._revisiting = None, False
-        self._last_analysed = None
+        self._last_analysed = self._ended_on = None
         self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
@@ -476,6 +483,8 @@ class StreamWorker(QThread):
         name = capture.source.name
         error = capture.error
         self._close_capture()
+        if not capture.source.is_live:
+            self._ended_on = self._last_analysed
         if error is not None and capture.source.is_live:  # a camera does not end by itself: it was lost
             self.sourceLost.emit(describe_error(error, f"reading {name}"))
             return
