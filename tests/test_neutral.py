@@ -163,14 +163,15 @@ def test_analyze_calibrates_the_whole_video_on_the_seconds_given(tmp_path, capsy
 def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip_results):
     """Two real people side by side (the woman large, the interview's athlete smaller): the calibration weighs only
     the largest face, the one it was learnt on; the other keeps the model's own reading. When the woman leaves for
-    longer than a track lives, it passes to the face left, taken to be the person back. With the smaller face
-    picked as the subject (clicked in the app), it weighs that one."""
+    longer than a track lives, the athlete, who does not look like her, does not inherit it; when she comes back
+    (a new track) it is hers again within a few frames. With the athlete picked as the subject (clicked in the
+    app), it weighs the athlete."""
     from app.types import Frame
     from tests.datapaths import side_by_side
 
     engine, frames, _ = clip_results
     with open_source(require_data(video("interview_50s.mp4"))) as source:
-        other = [source.read().image for _ in range(60)]
+        other = [source.read().image for _ in range(80)]
     calibration = learn_neutral(np.tile(probs(fear=0.4, surprise=0.25, neutral=0.15), (30, 1)), CLASSES)
 
     def both_at(i: int, woman: bool = True) -> Frame:
@@ -181,13 +182,14 @@ def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip
         pipeline.neutral, pipeline.subject = neutral, subject
         try:
             return ([pipeline.process(both_at(i)) for i in range(20)],
-                    [pipeline.process(both_at(i, woman=False)) for i in range(20, 60)])
+                    [pipeline.process(both_at(i, woman=False)) for i in range(20, 60)],
+                    [pipeline.process(both_at(i)) for i in range(60, 80)])
         finally:
             pipeline.close()
 
-    both, alone = run(calibration)
-    plain, _ = run(None)
-    assert all(len(r.faces) == 2 for r in both[2:]) and all(len(r.faces) == 1 for r in alone[20:])
+    both, alone, back = run(calibration)
+    plain, _, _ = run(None)
+    assert all(len(r.faces) == 2 for r in both[2:] + back[3:]) and all(len(r.faces) == 1 for r in alone[20:])
     for result, before in zip(both[2:], plain[2:]):
         (woman, athlete), (woman_before, athlete_before) = (sorted(r.faces, key=lambda f: -f.area)
                                                             for r in (result, before))
@@ -196,8 +198,12 @@ def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip
         # the athlete's own reading
         np.testing.assert_allclose(athlete.probabilities, athlete_before.probabilities, atol=1e-5)
     athlete = [f for f in both[-1].faces if not f.calibrated][0]
-    assert [f.calibrated for r in alone[:10] for f in r.faces if f.track_id == athlete.track_id] == [False] * 10
-    assert all(r.faces[0].calibrated for r in alone[25:])  # her track ended: the face left is taken as her back
-    picked, _ = run(calibration, subject=athlete.track_id)  # the athlete clicked in the app: the calibration is theirs
+    # she left (her face held a moment, as shown last): the athlete, who does not look like her, is not weighed
+    assert not any(f.calibrated for r in alone for f in r.faces if not f.held)
+    her = [max(r.faces, key=lambda f: f.area) for r in back[3:]]
+    assert her[0].track_id not in (athlete.track_id, both[-1].faces[0].track_id)  # a new track for her
+    assert all(f.calibrated for f in her)  # she looks like the face it was learnt on
+    assert not any(f.calibrated for r in back for f in r.faces if f.track_id == athlete.track_id)
+    picked, _, _ = run(calibration, subject=athlete.track_id)  # the athlete clicked in the app: theirs, then
     assert all(f.calibrated == (f.track_id == athlete.track_id) for r in picked[2:] for f in r.faces)
     assert all(r.subject == athlete.track_id for r in picked)

@@ -70,6 +70,11 @@ class FaceChangeDetector:
             look.reference = sig  # follows slow changes (turning, light) of the same face
         return False
 
+    def look(self, track_id: int) -> np.ndarray | None:
+        """The track's current look (``signature`` of its face), None before its first frame."""
+        look = self._looks.get(track_id)
+        return None if look is None else look.reference
+
     def forget(self, track_ids) -> None:
         for t in track_ids:
             self._looks.pop(t, None)
