@@ -220,8 +220,9 @@ class FacePipeline:
         best, nearest = None, SAME_PERSON
         for face in faces:
             look = self.changes.look(face.track_id)
-            if look is not None and float(look @ person) >= nearest:
-                best, nearest = face.track_id, float(look @ person)
+            likeness = -1.0 if look is None else float(look @ person)
+            if likeness >= nearest:
+                best, nearest = face.track_id, likeness
         return best
 
     def _learn_calibrated_look(self, track_id: int, new_face: bool) -> None:

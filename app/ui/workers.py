@@ -112,7 +112,7 @@ class StreamWorker(QThread):
         self._subject: int | None = None  # the face clicked to follow (set_subject)
         self._last_analysed: Frame | None = None  # the frame shown last, as analysed (oriented)
         self._analyse_again = False  # paused and the model changed: analyse the frame shown with the new one
-        self._ended_on: Frame | None = None  # the last frame of a file or folder that has ended, still on screen
+        self._ended = False  # a file or folder has ended, its last frame (_last_analysed) still on screen
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
         self._engine: InferenceEngine | None = None
@@ -189,7 +189,7 @@ class StreamWorker(QThread):
         be compared on it."""
         with self._lock:
             old, self._engine = self._engine, engine
-            still = self._paused or self._ended_on is not None
+            still = self._paused or self._ended
             self._analyse_again = still and engine is not None and engine is not old
             neutral = self._neutral
             if neutral is not None and (engine is None or neutral.model != engine.card.name):
@@ -325,9 +325,8 @@ class StreamWorker(QThread):
         with self._lock:
             again, self._analyse_again = self._analyse_again, False
         if again:
-            frame = self._ended_on if self._ended_on is not None else self._last_analysed if self._paused else None
-            if frame is not None:
-                self._process(frame, record=False)  # already recorded once, as first shown
+            if self._last_analysed is not None and (self._paused or self._ended):
+                self._process(self._last_analysed, record=False)  # already recorded once, as first shown
         if self._capture is None:
             self._wake.wait(0.1)
             self._wake.clear()
@@ -368,7 +367,7 @@ class StreamWorker(QThread):
             step, self._pending_step = self._pending_step, 0
         if close:
             self._close_capture()
-            self._ended_on = None
+            self._last_analysed, self._ended = None, False
         if pending is not None:
             self._open(*pending)
         elif seek is not None:
@@ -411,7 +410,8 @@ class StreamWorker(QThread):
 
     def _open(self, spec: str, camera_options: dict) -> None:
         self._close_capture()
-        self._ended_on = None  # whatever happens next, the ended file's frame is no longer the one to show
+        # whatever happens next, the last source's frame is no longer the one to analyse again
+        self._last_analysed, self._ended = None, False
         with self._lock:
             self._subject = None  # track numbers start again: a face picked in the last source is not in this one
         if self._last_source is not None and self._last_source[0] != spec:
@@ -447,7 +447,6 @@ class StreamWorker(QThread):
         self._last_position = self._last_timestamp = None
         self._shown.clear()
         self._restore, self._revisiting = None, False
-        self._last_analysed = self._ended_on = None
         self._orientation.reset()
         duration = playback.inner.duration if playback is not None and playback.seekable else None
         self.sourceOpened.emit(SourceInfo(spec, source.name, source.fps, source.size, source.is_live, duration,
@@ -484,7 +483,7 @@ class StreamWorker(QThread):
         error = capture.error
         self._close_capture()
         if not capture.source.is_live:
-            self._ended_on = self._last_analysed
+            self._ended = True
         if error is not None and capture.source.is_live:  # a camera does not end by itself: it was lost
             self.sourceLost.emit(describe_error(error, f"reading {name}"))
             return
