@@ -14,7 +14,8 @@ other labelled frames, ``balanced``): the default gains 0.4 and 10.6 points (81.
 22 points, happy down 5 and 1), the other models -0.4 to +27. One clip of one person: it is opt-in.
 
 A calibration belongs to one person: ``FacePipeline`` applies it to one face only (the subject, a clicked face or
-else the largest, when it starts; once that track ends, only a face that looks like that person, ``SAME_PERSON``).
+else the largest, when it starts; once that track ends, only a face that looks like that person,
+``app.face.person``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from app.face.change import FaceChangeDetector
 from app.face.lighting import DimFaces
 from app.face.mesh import FaceMesh
 from app.face.mouth import mouth_opening
+from app.face.person import FollowedPerson
 from app.face.pose import TurnedFaces
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
 from app.face.track import FaceTracker
@@ -36,13 +37,9 @@ VIDEO_MAX_FACES = 4
 PHOTO_MAX_FACES = 20
 # What a frame leaves behind for the next one (``FacePipeline.snapshot``): tracks, smoothing, face looks, the dim and
 # turned flags' hysteresis and the faces held a moment. The face mesh's own tracking is not among them.
+# The person followed by a click is not among them: a click made while paused holds for the frames shown after it.
 _CARRIED_STATE = ("tracker", "smoother", "changes", "dim_faces", "turned_faces", "_last_seen", "_source",
-                  "_neutral_track", "_neutral_look")
-# A face whose look (``app.face.change.signature``) correlates this well with the mean look of the face a neutral
-# calibration was learnt on is taken to be that person back. Her own faces over the whole of woman_smile_neutral.mp4
-# (smiles, talk) correlate 0.54-0.92 (5th-95th percentile) with her calibration window's mean look, all at 0.5 or
-# more; the athlete of interview_50s.mp4 and the woman of woman_phone_night.mp4 none (medians 0.28 and 0.11).
-SAME_PERSON = 0.5
+                  "_neutral_person")
 
 
 class StageTimer:
@@ -88,10 +85,21 @@ class FacePipeline:
         self._source: str | None = None  # Frame.source of the last frame: another video starts afresh
         self._engine = engine
         self.neutral: NeutralCalibration | None = None  # a person's resting face made to read neutral (app.neutral)
-        self._neutral_for: NeutralCalibration | None = None  # the calibration _neutral_track was chosen for
-        self._neutral_track: int | None = None  # the one face it weighs (see _calibrated_track)
-        self._neutral_look: np.ndarray | None = None  # that person's looks, summed while the calibration weighs them
-        self.subject: int | None = None  # the track picked to follow (FrameResult.subject); None: the largest face
+        self._neutral_for: NeutralCalibration | None = None  # the calibration _neutral_person was chosen for
+        self._neutral_person: FollowedPerson | None = None  # the one person it weighs (see _calibrated_track)
+        self._subject: FollowedPerson | None = None  # the person picked to follow (see ``subject``)
+
+    @property
+    def subject(self) -> int | None:
+        """The track of the person picked to follow (``FrameResult.subject``): a face clicked in the app, followed
+        across tracks by their look (``app.face.person``) when they step out and back, or after a seek; None
+        while nobody is picked or the person is not found (single-subject outputs then follow the largest)."""
+        return None if self._subject is None else self._subject.track
+
+    @subject.setter
+    def subject(self, track_id: int | None) -> None:
+        """Follow the person whose face is track ``track_id`` now (None: nobody, the largest face)."""
+        self._subject = None if track_id is None else FollowedPerson(track_id)
 
     @property
     def engine(self) -> InferenceEngine:
@@ -134,7 +142,9 @@ class FacePipeline:
         self.turned_faces.reset()
         self._last_seen.clear()
         self._source = None
-        self._neutral_track = None
+        for person in (self._neutral_person, self._subject):
+            if person is not None:
+                person.lose_track()  # track numbers start again; the person is found again by their look
 
     def process(self, frame: Frame) -> FrameResult:
         if self.video_mode and self._source is not None and frame.source != self._source:
@@ -160,11 +170,16 @@ class FacePipeline:
             self.changes.forget(self.tracker.ended)
             self.dim_faces.forget(self.tracker.ended)
             self.turned_faces.forget(self.tracker.ended)
-            calibrated_track = self._calibrated_track(faces)
         with timer.stage("alignment"):
             gray = card.input.color == "gray"
             aligned = [crop_as_face(frame.image, card.input.size, gray=gray) if f.whole_image
                        else align_face(frame.image, f.landmarks, card.input.size, gray=gray) for f in faces]
+        with timer.stage("tracking"):  # who is who: another face in a track's place, the people followed
+            new_faces = [self.video_mode and self.changes.update(f.track_id, a.image) for f, a in zip(faces, aligned)]
+            gone = [*self.tracker.ended, *(f.track_id for f, new in zip(faces, new_faces) if new)]
+            calibrated_track = self._calibrated_track(faces, gone)
+            if self._subject is not None:
+                self._subject.find(faces, gone, self.changes.look)
         with timer.stage("inference"):
             if aligned:
                 crops = np.stack([a.image for a in aligned])
@@ -174,12 +189,13 @@ class FacePipeline:
                 probs = np.zeros((0, len(card.classes)), np.float32)
         with timer.stage("smoothing"):
             results = []
-            for f, a, p in zip(faces, aligned, probs):
+            for f, a, p, new_face in zip(faces, aligned, probs, new_faces):
                 calibrated = f.track_id == calibrated_track
                 q = self.neutral.apply(p) if calibrated else p
-                new_face = self.video_mode and self.changes.update(f.track_id, a.image)
-                if calibrated and self.video_mode:
-                    self._learn_calibrated_look(f.track_id, new_face)
+                if self.video_mode:
+                    for person in (self._neutral_person, self._subject):
+                        if person is not None and person.track == f.track_id:
+                            person.learn(self.changes.look(f.track_id))
                 opening = mouth_opening(f.landmarks)
                 smoothed, shown = (self.smoother.update(f.track_id, q, frame.timestamp, restart=new_face,
                                                         mouth_opening=opening)
@@ -195,45 +211,21 @@ class FacePipeline:
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name, subject=self.subject)
 
-    def _calibrated_track(self, faces: list) -> int | None:
+    def _calibrated_track(self, faces: list, gone: list[int]) -> int | None:
         """The track a neutral calibration weighs: one person's resting face is not another's. It is the subject
         (the picked face, else the largest) when the calibration starts, the face it was learnt on (``app.neutral``
-        learns the subject), and stays with that track. When the track ends (the person left, or the face mesh lost
-        them for a while) or another face takes its place (a cut), it goes to the face that looks like that person
-        (``SAME_PERSON``), the likeliest first, and to nobody while none does."""
+        learns the subject), and follows that person (``FollowedPerson``): when their track ends or another face
+        takes its place (a cut), it goes to the face that looks like them, and to nobody while none does."""
         if self.neutral is not self._neutral_for:
-            self._neutral_for, self._neutral_track, self._neutral_look = self.neutral, None, None
+            self._neutral_for, self._neutral_person = self.neutral, None
         if self.neutral is None:
             return None
-        if self._neutral_track in self.tracker.ended:
-            self._neutral_track = None
-        if self._neutral_track is None and faces:
-            self._neutral_track = self._calibrated_person(faces)
-        return self._neutral_track
-
-    def _calibrated_person(self, faces: list) -> int | None:
-        """The face a calibration without one goes to: the subject when it starts, afterwards the face whose look
-        is nearest the person's mean look, if it is near enough (Face has track_id and area, as FaceResult does)."""
-        if self._neutral_look is None:
-            return subject_face(faces, self.subject).track_id
-        person = self._neutral_look / (float(np.linalg.norm(self._neutral_look)) + 1e-6)
-        best, nearest = None, SAME_PERSON
-        for face in faces:
-            look = self.changes.look(face.track_id)
-            likeness = -1.0 if look is None else float(look @ person)
-            if likeness >= nearest:
-                best, nearest = face.track_id, likeness
-        return best
-
-    def _learn_calibrated_look(self, track_id: int, new_face: bool) -> None:
-        """Add the calibrated face's look to the person's; a different face in its place (a cut) unbinds it, and
-        the next frame looks for the person among the faces."""
-        if new_face:
-            self._neutral_track = None
-            return
-        look = self.changes.look(track_id)
-        if look is not None:
-            self._neutral_look = look.copy() if self._neutral_look is None else self._neutral_look + look
+        person = self._neutral_person
+        if (person is None or person.track is None and not person.known_by_look) and faces:
+            self._neutral_person = FollowedPerson(subject_face(faces, self.subject).track_id)  # nobody seen yet
+        if self._neutral_person is None:
+            return None
+        return self._neutral_person.find(faces, gone, self.changes.look)
 
     def _is_face_crop(self, image: np.ndarray) -> bool:
         return looks_like_face_crop(image) if self.face_crops is None else self.face_crops

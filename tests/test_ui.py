@@ -909,7 +909,8 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
 
 def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(qtbot, make_window, tmp_path):
     """Two real people: the panel, LSL and VRChat follow the larger face until the smaller one is clicked; then
-    that face (each frame's result names it); a click beside both faces goes back to the larger one."""
+    that face (each frame's result names it), also after a seek; a click beside both faces goes back to the larger
+    one."""
     from app.publish.messages import primary_face
     from tests.datapaths import two_people_clip
 
@@ -929,6 +930,20 @@ def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(
     qtbot.waitUntil(lambda: window.last_frame.result.subject == small.track_id, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: primary_face(window.last_frame.result).track_id == small.track_id, timeout=WAIT_MS)
     assert window.panel._title.text().startswith(f"Face #{small.track_id} (selected)")
+    window.toggle_pause()
+    window.seek(0.3)  # faces are numbered afresh there: the person clicked is found again by their look
+    qtbot.waitUntil(lambda: abs(window.last_frame.position - 0.3) < 0.05, timeout=WAIT_MS)
+    for _ in range(10):  # the mesh may need a frame or two to find the small face from scratch
+        if len(window.last_frame.result.faces) == 2:
+            break
+        index = window.last_frame.result.frame.index
+        qtbot.keyClick(window, Qt.Key.Key_Period)
+        qtbot.waitUntil(lambda index=index: window.last_frame.result.frame.index > index, timeout=WAIT_MS)
+    sought = window.last_frame.result
+    assert len(sought.faces) == 2 and sought.subject == min(sought.faces, key=lambda f: f.area).track_id
+    assert window.selected_track == sought.subject
+    assert window.panel._title.text().startswith(f"Face #{sought.subject} (selected)")
+    window.toggle_pause()
     height = window.last_frame.annotated.shape[0]
     qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_screen(width - 5, height - 5))  # black, no face
     assert window.selected_track is None

@@ -45,6 +45,9 @@ NO_CAMERA = ("No camera found (plug one in: ferlive looks every few seconds). Op
              "onto the window.")
 
 
+# Frames the worker may have analysed, or be analysing, when a face is clicked (its one-slot hand-over and the frame
+# under way): until one comes back following the click, or this many have not, the click stands.
+CLICK_IN_FLIGHT_FRAMES = 3
 KEYS_HELP = ("Keys: Space pause or play · comma / period one frame back / on (paused) · R record · S snapshot · "
              "N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video · F1 or ? this "
              "help. Click a face to follow it in the panel and outputs; click beside the faces to let go.")
@@ -105,6 +108,7 @@ class MainWindow(QMainWindow):
         self._presenting, self._was_maximised = False, False
         self._closing = False
         self._selected_track: int | None = None
+        self._click_in_flight = 0  # frames that may still come back without the face just clicked
         self._selection_before_click: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
@@ -310,11 +314,10 @@ class MainWindow(QMainWindow):
         self.playback_bar.setVisible(not self._presenting)
 
     def seek(self, seconds: float) -> None:
-        """Go on from ``seconds`` into the video file; the chart and the face panel start again there, following the
-        largest face (faces are numbered afresh after a jump)."""
+        """Go on from ``seconds`` into the video file; the chart and the face panel start again there. A clicked
+        person is still followed, found again by their look (faces are numbered afresh after a jump)."""
         self.worker.seek(seconds)
         self.panel.clear()
-        self._select(None)
 
     def _show_source_line(self) -> None:
         """Name, size and rate of the source playing; "mirrored" while a camera is shown as a mirror."""
@@ -399,6 +402,7 @@ class MainWindow(QMainWindow):
         if frame is None or self._closing:
             return
         self.last_frame = frame
+        self._follow_subject(frame.result)
         self.recording.last_image = frame.annotated
         self.view.set_frame(frame.annotated)
         self._show_in_panel(frame.result)
@@ -414,8 +418,18 @@ class MainWindow(QMainWindow):
     def _select(self, track_id: int | None) -> None:
         """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a
         neutral calibration about to start."""
-        self._selected_track = track_id
+        self._selected_track, self._click_in_flight = track_id, CLICK_IN_FLIGHT_FRAMES
         self.worker.set_subject(track_id)
+
+    def _follow_subject(self, result: FrameResult) -> None:
+        """The clicked person's face as the worker follows it: their track changes when they step out and back or
+        after a seek, and is None while they are not found. Frames analysed before the click reached the worker
+        still carry the last one and are not taken for a change."""
+        if self._click_in_flight and result.subject != self._selected_track:
+            self._click_in_flight -= 1  # analysed before the click reached the worker
+            return
+        self._click_in_flight = 0
+        self._selected_track = result.subject
 
     def _redraw_still_frame(self) -> None:
         """Paused, or at a file's end, no frame follows: the one shown is drawn again here with the display options

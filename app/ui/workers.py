@@ -109,7 +109,7 @@ class StreamWorker(QThread):
         self._rotated_by = 0  # the rotation the frame being analysed was given
         self._restore: tuple | None = None  # (context, pipeline state) of the last frame shown again, see _analyse
         self._revisiting = False  # since a step back, until a frame not shown before (a loop's start is not one)
-        self._subject: int | None = None  # the face clicked to follow (set_subject)
+        self._click: tuple[int | None] | None = None  # a face clicked to follow, not yet passed on (set_subject)
         self._last_analysed: Frame | None = None  # the frame shown last, as analysed (oriented)
         self._analyse_again = False  # paused and the model changed: analyse the frame shown with the new one
         self._ended = False  # a file or folder has ended, its last frame (_last_analysed) still on screen
@@ -165,9 +165,10 @@ class StreamWorker(QThread):
 
     def set_subject(self, track_id: int | None) -> None:
         """The face the single-subject outputs (LSL, VRChat) and a calibration about to start follow: a face the
-        person clicked (None: the largest). Each frame's result carries it (``FrameResult.subject``)."""
+        person clicked (None: the largest). The pipeline then follows that person, by their look once their track
+        ends (``FacePipeline.subject``); each frame's result carries their track (``FrameResult.subject``)."""
         with self._lock:
-            self._subject = track_id
+            self._click = (track_id,)
 
     def step(self, frames: int) -> None:
         """While paused, show the next (``frames`` > 0) or the previous (< 0) frame of the video file playing, or
@@ -413,7 +414,7 @@ class StreamWorker(QThread):
         # whatever happens next, the last source's frame is no longer the one to analyse again
         self._last_analysed, self._ended = None, False
         with self._lock:
-            self._subject = None  # track numbers start again: a face picked in the last source is not in this one
+            self._click = (None,)  # a person picked in the last source is not looked for in this one
         if self._last_source is not None and self._last_source[0] != spec:
             self._drop_neutral("another source")
         self._last_source = (spec, camera_options)
@@ -584,11 +585,14 @@ class StreamWorker(QThread):
         self._last_analysed = frame
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
-            max_faces, stability, subject = self._max_faces, self._stability, self._subject
+            max_faces, stability, click = self._max_faces, self._stability, self._click
         try:
             self._sync_pipeline(engine, max_faces, stability)
-            if self._pipeline is not None:
-                self._pipeline.subject = subject
+            if self._pipeline is not None and click is not None:
+                self._pipeline.subject = click[0]
+                with self._lock:
+                    if self._click is click:
+                        self._click = None
             if self._pipeline is not None and engine is not None:
                 result, again = self._analyse(frame, engine)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
@@ -600,7 +604,7 @@ class StreamWorker(QThread):
             else:
                 result = FrameResult(frame=frame)
             t0 = time.perf_counter()
-            annotated = render(frame.image, result.faces, options, selected=subject)
+            annotated = render(frame.image, result.faces, options, selected=result.subject)
             result.timings_ms["render"] = (time.perf_counter() - t0) * 1000.0
         except InferenceCancelled:  # the model was switched mid-frame: its result is no longer wanted
             return
