@@ -229,6 +229,7 @@ def frame_results(faces_per_frame: list[int]) -> list[FrameResult]:
 def test_csv_has_one_row_per_face_and_probabilities(tmp_path):
     out = tmp_path / "results.csv"
     results = frame_results([2, 0, 1, 3])
+    results[3] = replace(results[3], subject=2)  # face 2 clicked
     with ResultsWriter(out) as writer:
         for result in results:
             writer.write(result)
@@ -245,9 +246,13 @@ def test_csv_has_one_row_per_face_and_probabilities(tmp_path):
         "dim",
         "turned",
         "calibrated",
+        "subject",
         "image",
     ]
     assert [int(r["frame_index"]) for r in rows] == [0, 0, 2, 3, 3, 3]  # frame 1 had no face: no row
+    # the face the app follows: the largest (the first of equals), else the one clicked
+    assert [(r["track_id"], r["subject"]) for r in rows] == [
+        ("0", "1"), ("1", "0"), ("0", "1"), ("0", "0"), ("1", "0"), ("2", "1")]
     for row, face in zip(rows, [f for r in results for f in r.faces]):
         probs = [float(row[f"p_{c}"]) for c in EXPRESSIONS]
         assert abs(sum(probs) - 1) < 1e-3
@@ -299,7 +304,7 @@ def test_results_writer_edges(tmp_path):
     writer.close()  # idempotent
     assert out.read_text().splitlines() == [
         "timestamp,frame_index,track_id,x0,y0,x1,y1,label,confidence,p_happy,p_sad,raw_happy,raw_sad,model,talking,dim,"
-        "turned,calibrated,image"
+        "turned,calibrated,subject,image"
     ]
 
 

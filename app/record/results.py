@@ -28,7 +28,9 @@ class ResultsWriter:
     faces, so its label is less reliable, ``app.face.lighting``; JSONL: ``dim`` true), turned (1 when the face is
     turned more than 30 degrees to the side, also less reliable, ``app.face.pose``; JSONL: ``turned`` true),
     calibrated (1 when a neutral calibration weighs ``p_`` and the label, ``app.neutral``; ``raw_`` never; JSONL:
-    ``calibrated`` true), image (the photo's file name
+    ``calibrated`` true), subject (1 on the row of the face the app follows: the person clicked in the app while in
+    view, else the largest face, ``app.types.subject_face``; JSONL: the frame's ``subject`` track), image (the
+    photo's file name
     when the input is a photo or a folder of them, blank for video and cameras; JSONL: ``image``, only for photos).
     ``label`` is the stable label the app showed and ``p_`` the smoothed probabilities; ``raw_`` are the model's own
     for that frame, before temporal smoothing (JSONL: ``raw_probabilities``), so an analysis can redo the smoothing
@@ -66,7 +68,7 @@ class ResultsWriter:
         base = ["timestamp", "frame_index", "track_id", "x0", "y0", "x1", "y1", "label", "confidence"]
         classes = self.classes or ()
         return [*base, *(f"p_{name}" for name in classes), *(f"raw_{name}" for name in classes), "model", "talking",
-                "dim", "turned", "calibrated", "image"]
+                "dim", "turned", "calibrated", "subject", "image"]
 
     def write(self, result: FrameResult) -> None:
         """Append one frame's faces; raises ``OutputError`` when the disk refuses them (the file stays whole)."""
@@ -124,6 +126,7 @@ class ResultsWriter:
         if not self._header_written:
             writer.writerow(self.columns)
             self._header_written = True  # a failed write disables the writer, so the header is never repeated
+        subject = subject_track(result)
         for face in largest_first(result.faces):
             probs = [*self._probabilities(face).values(), *self._probabilities(face, raw=True).values()]
             writer.writerow(
@@ -140,6 +143,7 @@ class ResultsWriter:
                     int(face.dim),
                     int(face.turned),
                     int(face.calibrated),
+                    int(face.track_id == subject),
                     result.frame.image_name,
                 ]
             )
