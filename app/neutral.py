@@ -15,16 +15,19 @@ other labelled frames, ``balanced``): the default gains 0.4 and 10.6 points (81.
 
 A calibration belongs to one person: ``FacePipeline`` applies it to one face only (the subject, a clicked face or
 else the largest, when it starts; once that track ends, only a face that looks like that person,
-``app.face.person``).
+``app.face.person``). Several people can each have their own (``CalibratedPeople``); calibrating a person again
+replaces theirs.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 
 from app.errors import FerliveError
+from app.face.person import FollowedPerson
 from app.types import FaceResult, subject_face
 
 CALIBRATION_S = 3.0  # how long the person holds a relaxed face
@@ -35,6 +38,9 @@ WEIGHT_RANGE = (0.1, 10.0)  # no class is ever weighed more than 10x up or down
 SMILE_LIMIT = 0.5
 # where a card has no measured reference: about the neutral share of the shipped models' own (0.54-0.61)
 GENERIC_NEUTRAL = 0.6
+# people calibrated at once; a new one beyond this replaces the oldest (each person not in view is looked for on
+# every frame, a few microseconds each)
+MAX_CALIBRATED_PEOPLE = 8
 
 
 class CalibrationError(FerliveError):
@@ -98,11 +104,14 @@ class NeutralCollector:
         self._start: float | None = None
         self._last = float("-inf")
         self._probs: list[np.ndarray] = []
+        self.track: int | None = None  # the track of the face last fed: the person being calibrated
 
     def feed_faces(self, timestamp: float, faces: list[FaceResult], subject: int | None = None) -> bool:
         """``feed`` with the subject the model saw on this frame: track ``subject`` if it was seen, else the largest
         face seen (a held face was not seen again)."""
         face = subject_face([f for f in faces if not f.held], subject)
+        if face is not None:
+            self.track = face.track_id
         return self.feed(timestamp, None if face is None else face.raw_probabilities)
 
     def feed(self, timestamp: float, raw: np.ndarray | None) -> bool:
@@ -117,3 +126,58 @@ class NeutralCollector:
     def learn(self, classes: tuple[str, ...], reference: np.ndarray | None = None,
               model: str = "") -> NeutralCalibration:
         return learn_neutral(np.array(self._probs).reshape(-1, len(classes)), classes, reference, model)
+
+
+class CalibratedPeople:
+    """Which face each neutral calibration weighs. Each belongs to the person it was learnt on: it binds to the
+    subject's face (the clicked face, else the largest) on the first frame it is applied, and follows that person
+    (``FollowedPerson``: the same track, else the face that looks like them). A face is weighed by one calibration
+    at most: people still on their track keep it, and those being looked for take only faces nobody else has."""
+
+    def __init__(self) -> None:
+        self._people: list[tuple[NeutralCalibration, FollowedPerson | None]] = []
+
+    def assign(self, calibrations: tuple[NeutralCalibration, ...], faces: list, gone, looks,
+               subject: int | None) -> dict[int, NeutralCalibration]:
+        """Track -> the calibration that weighs it on this frame. ``calibrations``: those in force (a person whose
+        calibration is not among them is forgotten); ``faces``, ``gone`` and ``looks`` as ``FollowedPerson.find``;
+        ``subject``: the track a calibration new to this frame binds to."""
+        known = {id(c): person for c, person in self._people}
+        self._people = [(c, known.get(id(c))) for c in calibrations]
+        weighed: dict[int, NeutralCalibration] = {}
+        for i in sorted(range(len(self._people)), key=lambda i: self._people[i][1] is None or
+                        self._people[i][1].track is None):  # people on their track first
+            calibration, person = self._people[i]
+            if (person is None or person.track is None and not person.known_by_look) and subject is not None \
+                    and subject not in weighed:  # nobody seen yet: the face it was learnt on
+                person = FollowedPerson(subject)
+                self._people[i] = (calibration, person)
+            if person is None:
+                continue
+            track = person.find([f for f in faces if f.track_id not in weighed], gone, looks)
+            if track is not None and track not in weighed:
+                weighed[track] = calibration
+        return weighed
+
+    def learn(self, track_id: int, look) -> None:
+        """The look of face ``track_id`` on this frame, for the person it belongs to."""
+        for _, person in self._people:
+            if person is not None and person.track == track_id:
+                person.learn(look)
+
+    def track_of(self, calibration: NeutralCalibration) -> int | None:
+        """The track ``calibration`` weighs now (None: its person is not in view)."""
+        return next((p.track for c, p in self._people if c is calibration and p is not None), None)
+
+    def lose_tracks(self) -> None:
+        """Tracks start again (a seek): the people are found again by their looks."""
+        for _, person in self._people:
+            if person is not None:
+                person.lose_track()
+
+    def __deepcopy__(self, memo: dict) -> CalibratedPeople:
+        """The people copied, the calibrations (never changed once learnt) shared: ``track_of`` and ``assign`` know
+        them by identity."""
+        twin = CalibratedPeople()
+        twin._people = [(c, copy.deepcopy(p, memo)) for c, p in self._people]
+        return twin

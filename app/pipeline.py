@@ -21,7 +21,7 @@ from app.face.pose import TurnedFaces
 from app.face.stills import faces_in_still, looks_like_face_crop, whole_image_face
 from app.face.track import FaceTracker
 from app.inference.engine import InferenceEngine
-from app.neutral import NeutralCalibration
+from app.neutral import CalibratedPeople, NeutralCalibration
 from app.smoothing import LabelSmoother, Stability, stability_preset
 from app.types import FaceResult, Frame, FrameResult, subject_face
 
@@ -39,7 +39,7 @@ PHOTO_MAX_FACES = 20
 # turned flags' hysteresis and the faces held a moment. The face mesh's own tracking is not among them.
 # The person followed by a click is not among them: a click made while paused holds for the frames shown after it.
 _CARRIED_STATE = ("tracker", "smoother", "changes", "dim_faces", "turned_faces", "_last_seen", "_source",
-                  "_neutral_person")
+                  "_calibrated")
 
 
 class StageTimer:
@@ -84,9 +84,9 @@ class FacePipeline:
         self._last_seen: dict[int, tuple[FaceResult, float]] = {}  # track -> its last found result, and when
         self._source: str | None = None  # Frame.source of the last frame: another video starts afresh
         self._engine = engine
-        self.neutral: NeutralCalibration | None = None  # a person's resting face made to read neutral (app.neutral)
-        self._neutral_for: NeutralCalibration | None = None  # the calibration _neutral_person was chosen for
-        self._neutral_person: FollowedPerson | None = None  # the one person it weighs (see _calibrated_track)
+        # people's resting faces made to read neutral (app.neutral), the latest last; each weighs one person
+        self.neutrals: tuple[NeutralCalibration, ...] = ()
+        self._calibrated = CalibratedPeople()  # which face each weighs
         self._subject: FollowedPerson | None = None  # the person picked to follow (see ``subject``)
 
     @property
@@ -102,6 +102,19 @@ class FacePipeline:
         self._subject = None if track_id is None else FollowedPerson(track_id)
 
     @property
+    def neutral(self) -> NeutralCalibration | None:
+        """The latest neutral calibration (None: none); setting one replaces them all (``neutrals``)."""
+        return self.neutrals[-1] if self.neutrals else None
+
+    @neutral.setter
+    def neutral(self, calibration: NeutralCalibration | None) -> None:
+        self.neutrals = () if calibration is None else (calibration,)
+
+    def calibrated_track(self, calibration: NeutralCalibration) -> int | None:
+        """The track ``calibration`` weighed on the last frame (None: its person was not in view)."""
+        return self._calibrated.track_of(calibration)
+
+    @property
     def engine(self) -> InferenceEngine:
         return self._engine
 
@@ -109,7 +122,7 @@ class FacePipeline:
         """Swap the model; smoothing restarts because the new model's probabilities are not comparable, and a
         neutral calibration, learnt on the old model's probabilities, is dropped."""
         self._engine = engine
-        self.neutral = None
+        self.neutrals = ()
         self.smoother.reset()
         self._last_seen.clear()  # a held face would show the old model's label
 
@@ -142,9 +155,9 @@ class FacePipeline:
         self.turned_faces.reset()
         self._last_seen.clear()
         self._source = None
-        for person in (self._neutral_person, self._subject):
-            if person is not None:
-                person.lose_track()  # track numbers start again; the person is found again by their look
+        self._calibrated.lose_tracks()  # track numbers start again; people are found again by their looks
+        if self._subject is not None:
+            self._subject.lose_track()
 
     def process(self, frame: Frame) -> FrameResult:
         if self.video_mode and self._source is not None and frame.source != self._source:
@@ -177,7 +190,9 @@ class FacePipeline:
         with timer.stage("tracking"):  # who is who: another face in a track's place, the people followed
             new_faces = [self.video_mode and self.changes.update(f.track_id, a.image) for f, a in zip(faces, aligned)]
             gone = [*self.tracker.ended, *(f.track_id for f, new in zip(faces, new_faces) if new)]
-            calibrated_track = self._calibrated_track(faces, gone)
+            first = subject_face(faces, self.subject) if self.neutrals else None
+            weighed = self._calibrated.assign(self.neutrals, faces, gone, self.changes.look,
+                                              None if first is None else first.track_id)
             if self._subject is not None:
                 self._subject.find(faces, gone, self.changes.look)
         with timer.stage("inference"):
@@ -190,12 +205,14 @@ class FacePipeline:
         with timer.stage("smoothing"):
             results = []
             for f, a, p, new_face in zip(faces, aligned, probs, new_faces):
-                calibrated = f.track_id == calibrated_track
-                q = self.neutral.apply(p) if calibrated else p
+                calibration = weighed.get(f.track_id)
+                calibrated = calibration is not None
+                q = calibration.apply(p) if calibrated else p
                 if self.video_mode:
-                    for person in (self._neutral_person, self._subject):
-                        if person is not None and person.track == f.track_id:
-                            person.learn(self.changes.look(f.track_id))
+                    look = self.changes.look(f.track_id)
+                    self._calibrated.learn(f.track_id, look)
+                    if self._subject is not None and self._subject.track == f.track_id:
+                        self._subject.learn(look)
                 opening = mouth_opening(f.landmarks)
                 smoothed, shown = (self.smoother.update(f.track_id, q, frame.timestamp, restart=new_face,
                                                         mouth_opening=opening)
@@ -210,22 +227,6 @@ class FacePipeline:
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
         return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name, subject=self.subject)
-
-    def _calibrated_track(self, faces: list, gone: list[int]) -> int | None:
-        """The track a neutral calibration weighs: one person's resting face is not another's. It is the subject
-        (the picked face, else the largest) when the calibration starts, the face it was learnt on (``app.neutral``
-        learns the subject), and follows that person (``FollowedPerson``): when their track ends or another face
-        takes its place (a cut), it goes to the face that looks like them, and to nobody while none does."""
-        if self.neutral is not self._neutral_for:
-            self._neutral_for, self._neutral_person = self.neutral, None
-        if self.neutral is None:
-            return None
-        person = self._neutral_person
-        if (person is None or person.track is None and not person.known_by_look) and faces:
-            self._neutral_person = FollowedPerson(subject_face(faces, self.subject).track_id)  # nobody seen yet
-        if self._neutral_person is None:
-            return None
-        return self._neutral_person.find(faces, gone, self.changes.look)
 
     def _is_face_crop(self, image: np.ndarray) -> bool:
         return looks_like_face_crop(image) if self.face_crops is None else self.face_crops

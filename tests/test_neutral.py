@@ -207,3 +207,51 @@ def test_a_calibration_weighs_the_face_it_was_learnt_on_not_a_second_person(clip
     picked, _, _ = run(calibration, subject=athlete.track_id)  # the athlete clicked in the app: theirs, then
     assert all(f.calibrated == (f.track_id == athlete.track_id) for r in picked[2:] for f in r.faces)
     assert all(r.subject == athlete.track_id for r in picked)
+
+
+def test_two_people_each_keep_their_own_calibration(clip_results):
+    """The woman calibrated first (the largest face), then the athlete clicked and calibrated: each face is weighed
+    by its own person's calibration only, exactly as if it were the only one, and keeps it when the woman steps
+    out and back (found again by her look, while the athlete keeps theirs)."""
+    from app.types import Frame
+    from tests.datapaths import side_by_side
+
+    engine, frames, _ = clip_results
+    with open_source(require_data(video("interview_50s.mp4"))) as source:
+        other = [source.read().image for _ in range(80)]
+    hers = learn_neutral(np.tile(probs(fear=0.4, surprise=0.25, neutral=0.15), (30, 1)), CLASSES)
+    theirs = learn_neutral(np.tile(probs(happy=0.45, sad=0.2, neutral=0.15), (30, 1)), CLASSES)
+
+    def both_at(i: int, woman: bool = True) -> Frame:
+        return Frame(side_by_side(frames[RESTING[0] + i].image, other[i], woman), i, i / 30)
+
+    def run(first, second=None):
+        """``first`` from the start on the largest face; ``second`` from frame 5 with the smaller face clicked."""
+        pipeline = FacePipeline(engine, max_faces=2)
+        pipeline.neutrals = (first,) if first else ()
+        try:
+            results = [pipeline.process(both_at(i)) for i in range(5)]
+            pipeline.subject = min(results[-1].faces, key=lambda f: f.area).track_id
+            if second is not None:
+                pipeline.neutrals = (*pipeline.neutrals, second)
+            results += [pipeline.process(both_at(i)) for i in range(5, 20)]
+            tracks = {id(c): pipeline.calibrated_track(c) for c in pipeline.neutrals}
+            results += [pipeline.process(both_at(i, woman=False)) for i in range(20, 60)]
+            results += [pipeline.process(both_at(i)) for i in range(60, 80)]
+            return results, tracks
+        finally:
+            pipeline.close()
+
+    both, tracks = run(hers, theirs)
+    alone_hers, _ = run(hers)
+    alone_theirs, _ = run(None, theirs)
+    woman, athlete = sorted(both[19].faces, key=lambda f: -f.area)
+    assert tracks == {id(hers): woman.track_id, id(theirs): athlete.track_id}
+    for i in [*range(7, 20), *range(65, 80)]:  # both in view (she is back as a new track from frame 60)
+        (w, a), (w_hers, a_hers), (w_theirs, a_theirs) = (sorted(r[i].faces, key=lambda f: -f.area)
+                                                          for r in (both, alone_hers, alone_theirs))
+        assert w.calibrated and a.calibrated
+        np.testing.assert_allclose(w.probabilities, w_hers.probabilities, atol=1e-5)
+        np.testing.assert_allclose(a.probabilities, a_theirs.probabilities, atol=1e-5)
+        assert not a_hers.calibrated and not w_theirs.calibrated
+    assert all(f.calibrated for r in both[20:60] for f in r.faces if f.track_id == athlete.track_id)

@@ -783,8 +783,8 @@ def test_a_step_back_in_a_folders_second_video_shows_that_video_as_played(qtbot,
 def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_source_change(qtbot, make_window,
                                                                                            tmp_path):
     """N (or the Display section's button): three seconds of the woman's talking neutral face, which the default
-    reads as fear and surprise, are learnt; then it reads neutral. Another model or another source drops the
-    calibration, saying so; Clear stops one being gathered."""
+    reads as fear and surprise, are learnt; then it reads neutral. Calibrating her again replaces hers. Another
+    model or another source drops the calibration, saying so; Clear stops one being gathered."""
     from app.inference.registry import default_models_dir
     from tests.datapaths import cut_clip
 
@@ -797,7 +797,7 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
     assert "Calibrating" in dc.calibration_label.text() and not dc.calibrate_button.isEnabled()
     assert any("relaxed, neutral face" in t for t in window.banner.texts())
     qtbot.waitUntil(lambda: "calibrated (poster-small)" in dc.calibration_label.text(), timeout=3 * WAIT_MS)
-    assert window.worker.neutral is not None and window.worker.neutral.frames >= 30
+    assert len(window.worker.neutrals) == 1 and window.worker.neutrals[0].frames >= 30
     assert dc.calibrate_button.isEnabled() and dc.clear_calibration_button.isEnabled()
     assert any(t.startswith("Calibrated:") for t in window.banner.texts())
     faces = []
@@ -814,27 +814,31 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
     assert shown_neutral >= raw_neutral + 0.06
     assert [f.label for f in faces].count("neutral") >= 0.6 * len(faces)
     assert "neutral calibrated" in window.panel._notes.text()  # why her face reads otherwise than a moment ago
+    first = window.worker.neutrals[0]
+    qtbot.keyClick(window, Qt.Key.Key_N)  # the same person again: hers is replaced, not joined by a second
+    qtbot.waitUntil(lambda: window.worker.neutrals[-1] is not first, timeout=3 * WAIT_MS)
+    assert len(window.worker.neutrals) == 1 and dc.calibration_label.text().startswith("Neutral face calibrated")
     combo = window.model_controls.model_combo
     combo.setCurrentIndex(combo.findData("ferformer-small"))
     combo.activated.emit(combo.currentIndex())
-    qtbot.waitUntil(lambda: window.worker.neutral is None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.worker.neutrals, timeout=WAIT_MS)
     assert dc.calibration_label.text() == "Neutral face: not calibrated"
     assert any("made with poster-small: calibrate again for ferformer-small" in t for t in window.banner.texts())
     wait_for_faces(qtbot, window, frames=2)
     assert "calibrated" not in window.panel._notes.text()
     dc.calibrate_button.click()
-    qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
-    assert window.worker.neutral.model == "ferformer-small"
+    qtbot.waitUntil(lambda: bool(window.worker.neutrals), timeout=3 * WAIT_MS)
+    assert window.worker.neutrals[-1].model == "ferformer-small"
     window.open_source(str(require_data(video(SMILE))))  # someone else, maybe
     # dropped on the worker's thread; the window hears of it a moment later
     qtbot.waitUntil(lambda: any("for the person before another source" in t for t in window.banner.texts()),
                     timeout=WAIT_MS)
-    assert window.worker.neutral is None and dc.calibration_label.text() == "Neutral face: not calibrated"
+    assert not window.worker.neutrals and dc.calibration_label.text() == "Neutral face: not calibrated"
     dc.calibrate_button.click()
     dc.clear_calibration_button.click()  # while it gathers: nothing is learnt, and the buttons come back
     assert dc.calibrate_button.isEnabled() and not dc.clear_calibration_button.isEnabled()
     qtbot.wait(int(1000 * 3.5))
-    assert window.worker.neutral is None
+    assert not window.worker.neutrals
 
 
 def test_the_next_video_of_a_folder_drops_the_last_persons_calibration(qtbot, make_window, tmp_path):
@@ -849,10 +853,10 @@ def test_the_next_video_of_a_folder_drops_the_last_persons_calibration(qtbot, ma
     window = make_window(str(folder), model="poster-small", folder=default_models_dir(), loop=False)
     wait_for_faces(qtbot, window, frames=1)
     window.calibrate_neutral()
-    qtbot.waitUntil(lambda: window.worker.neutral is not None, timeout=3 * WAIT_MS)
+    qtbot.waitUntil(lambda: bool(window.worker.neutrals), timeout=3 * WAIT_MS)
     qtbot.waitUntil(lambda: any("for the person before another video" in t for t in window.banner.texts()),
                     timeout=WAIT_MS)
-    assert window.worker.neutral is None and "p2.mp4 (2 of 2)" in window.source_controls.current_label.text()
+    assert not window.worker.neutrals and "p2.mp4 (2 of 2)" in window.source_controls.current_label.text()
     assert window.display_controls.calibration_label.text() == "Neutral face: not calibrated"
 
 

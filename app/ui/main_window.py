@@ -364,16 +364,20 @@ class MainWindow(QMainWindow):
                               scope="neutral")
 
     def _on_neutral_calibrated(self, resting: str) -> None:
-        model = self.worker.neutral.model if self.worker.neutral else ""
-        self.display_controls.show_calibration(f"Neutral face calibrated ({model}); it read as {resting}",
-                                               calibrated=True)
+        neutrals = self.worker.neutrals
+        model = neutrals[-1].model if neutrals else ""
+        people = f"{len(neutrals)} people calibrated, the last" if len(neutrals) > 1 else "Neutral face calibrated"
+        self.display_controls.show_calibration(f"{people} ({model}); it read as {resting}", calibrated=True)
         self.banner.clear_scope("neutral")  # the request to hold still is answered
         self.banner.show_info(f"Calibrated: this face's resting expression (it read as {resting}) now reads "
-                              "neutral. Clear it, or calibrate again, for another person.", scope="neutral")
+                              "neutral. Another person: click their face and calibrate again (N); Clear forgets "
+                              "every calibration.", scope="neutral")
 
     def _on_neutral_failed(self, message: str) -> None:
-        self.display_controls.show_calibration("Neutral face: not calibrated", calibrated=self.worker.neutral
-                                               is not None)
+        count = len(self.worker.neutrals)
+        self.display_controls.show_calibration(
+            "Neutral face: not calibrated" if not count else f"Neutral face: {count} "
+            f"{'person' if count == 1 else 'people'} calibrated", calibrated=count > 0)
         self.banner.clear_scope("neutral")
         self.banner.show_message(f"Neutral calibration failed: {message}.", "warning", scope="neutral")
 

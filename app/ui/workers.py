@@ -28,7 +28,7 @@ from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
-from app.neutral import CalibrationError, NeutralCalibration, NeutralCollector
+from app.neutral import MAX_CALIBRATED_PEOPLE, CalibrationError, NeutralCalibration, NeutralCollector
 from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
@@ -138,7 +138,8 @@ class StreamWorker(QThread):
         self._last_error = ""
         self._playing = ""  # the video of a folder of videos last announced
         self._orientation = OrientationHint()  # notices a camera mounted sideways or upside down
-        self._neutral: NeutralCalibration | None = None  # the resting face made to read neutral (app.neutral)
+        # people's resting faces made to read neutral (app.neutral), one each, the latest last
+        self._neutrals: tuple[NeutralCalibration, ...] = ()
         self._collector: NeutralCollector | None = None  # gathering a resting face, while asked to
         self._calibrate_requested = False
         self.frames_processed = 0
@@ -192,18 +193,20 @@ class StreamWorker(QThread):
             old, self._engine = self._engine, engine
             still = self._paused or self._ended
             self._analyse_again = still and engine is not None and engine is not old
-            neutral = self._neutral
-            if neutral is not None and (engine is None or neutral.model != engine.card.name):
-                self._neutral = None  # learnt on another model's probabilities
+            made_with = {n.model for n in self._neutrals if engine is None or n.model != engine.card.name}
+            dropped = len(self._neutrals) if made_with else 0
+            if made_with:
+                self._neutrals = ()  # learnt on another model's probabilities
             if self._collector is not None:
                 self._collector = NeutralCollector()  # one being gathered starts again on the new model
         if old is not None and old is not engine:
             old.cancel()
             self._out.get(timeout=0)
         self._wake.set()
-        if neutral is not None and self._neutral is None:
-            self.neutralCleared.emit(f"The neutral calibration was made with {neutral.model}: calibrate again for "
-                                     f"{engine.card.name if engine is not None else 'the next model'}.")
+        if made_with:
+            what = "calibration was" if dropped == 1 else f"calibrations ({dropped} people) were"
+            self.neutralCleared.emit(f"The neutral {what} made with {', '.join(sorted(made_with))}: calibrate again "
+                                     f"for {engine.card.name if engine is not None else 'the next model'}.")
 
     def calibrate_neutral(self) -> None:
         """Learn the largest face's resting face over the next ``CALIBRATION_S`` seconds of video (app.neutral);
@@ -214,13 +217,14 @@ class StreamWorker(QThread):
 
     def clear_neutral(self) -> None:
         with self._lock:
-            self._neutral, self._calibrate_requested = None, False
+            self._neutrals, self._calibrate_requested = (), False
             self._collector = None
         self.neutralCleared.emit("")
 
     @property
-    def neutral(self) -> NeutralCalibration | None:
-        return self._neutral
+    def neutrals(self) -> tuple[NeutralCalibration, ...]:
+        """The calibrations in force, one per person, the latest last."""
+        return self._neutrals
 
     def set_loop(self, loop: bool) -> None:
         """Video files and folders of photos restart at their end (demos); applies to the one playing now and to
@@ -508,14 +512,14 @@ class StreamWorker(QThread):
         if self._pipeline.smoother.stability is not stability:
             self._pipeline.set_stability(stability)
         # a calibration belongs to one person in a video; photos are unrelated people
-        self._pipeline.neutral = None if self._stills else self._neutral
+        self._pipeline.neutrals = () if self._stills else self._neutrals
 
     def _drop_neutral(self, what: str) -> None:
         """A calibration belongs to the person it was learnt on: ``what`` (another source, the next video of a
         folder) may show someone else. A camera reopened (Reconnect, another mode) keeps it."""
         with self._lock:
-            dropped = self._neutral is not None or self._collector is not None or self._calibrate_requested
-            self._neutral, self._collector, self._calibrate_requested = None, None, False
+            dropped = bool(self._neutrals) or self._collector is not None or self._calibrate_requested
+            self._neutrals, self._collector, self._calibrate_requested = (), None, False
         if dropped:
             self.neutralCleared.emit(f"The neutral calibration was for the person before {what}: calibrate again "
                                      "for this one.")
@@ -542,7 +546,11 @@ class StreamWorker(QThread):
         with self._lock:
             if self._collector is not collector or self._engine is not engine:  # cleared, or another model came
                 return
-            self._collector, self._neutral = None, neutral
+            pipeline = self._pipeline
+            # calibrating a person again replaces theirs; each other person keeps their own
+            others = tuple(n for n in self._neutrals if pipeline is None or collector.track is None
+                           or pipeline.calibrated_track(n) != collector.track)
+            self._collector, self._neutrals = None, (*others, neutral)[-MAX_CALIBRATED_PEOPLE:]
         self.neutralCalibrated.emit(neutral.describe())
 
     def _position(self, frame: Frame) -> float | None:
@@ -562,7 +570,7 @@ class StreamWorker(QThread):
         position = None if self._stills else self._position(frame)
         if position is None or playback is None:
             return pipeline.process(frame), False
-        context = (Same(engine), pipeline.smoother.stability, pipeline.mesh.max_faces, Same(pipeline.neutral),
+        context = (Same(engine), pipeline.smoother.stability, pipeline.mesh.max_faces, Same(pipeline.neutrals),
                    self._rotated_by, frame.source)
         fps = playback.inner.fps
         tolerance = 0.4 / fps if fps else 0.005
