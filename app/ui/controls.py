@@ -194,8 +194,10 @@ class DisplayControls(QGroupBox):
         self.calibrate_button.setToolTip(
             f"The person in front holds a relaxed, neutral face for {CALIBRATION_S:g} s; from then on, what their "
             "resting face reads as (sad, fear, surprise...) is weighed down so that it reads neutral, and a real "
-            "expression still shows. For one person: clear it, or calibrate again, for the next. Video only.")
+            "expression still shows. It weighs the face clicked (else the largest) only; click another face and "
+            "calibrate again for that person too. Video only.")
         self.clear_calibration_button = QPushButton("Clear")
+        self.clear_calibration_button.setToolTip("Forget every person's neutral calibration.")
         self.clear_calibration_button.setEnabled(False)
         self.calibration_label = QLabel("Neutral face: not calibrated")
         self.calibration_label.setWordWrap(True)
