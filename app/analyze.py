@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from app.capture import FolderSource, ImageSource, VideoFileSource, open_source
 from app.capture.rotate import rotated
+from app.dataset_score import DatasetScore
 from app.errors import ModelLoadError, SourceError
 from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
@@ -55,6 +56,7 @@ class AnalysisSummary:
     timeline: TimelineLog = field(default_factory=TimelineLog)  # a video's main face, frame by frame (--plot)
     rotate_hint: int | None = None  # the --rotate that would stand a video's faces upright, where they look turned
     neutral: str = ""  # what the calibrated resting face read as, with --neutral-at (app.neutral)
+    score: DatasetScore | None = None  # a folder of photos, counted against the class folders they sit in
 
     @property
     def fps(self) -> float:
@@ -127,6 +129,7 @@ class AnalysisSummary:
             "dim_share": None if (dim := self.dim_share()) is None else round(dim, 4),
             "turned_share": None if (turned := self.turned_share()) is None else round(turned, 4),
             "model": self.model,
+            "accuracy": None if self.score is None or self.score.accuracy is None else round(self.score.accuracy, 4),
             **{f"share_{name}": round(shares.get(name, 0.0), 4) for name in self.classes},
             **{f"mean_raw_{name}": round(v, 4) for name, v in self.mean_raw().items()},
         }
@@ -153,6 +156,7 @@ class AnalysisSummary:
             + (f"label changes: {self.label_changes.per_second:.2f} per second of face time "
                f"({_count(self.label_changes.changes, 'change')} in {self.label_changes.seconds:.1f} s)\n"
                if self.unit == "frames" and self.label_changes.seconds > 0 else "")
+            + (self.score.describe() if self.score is not None else "")
             + f"median ms per {unit}: {stages}"
         )
 
@@ -223,6 +227,8 @@ def analyze(
         raise
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider,
                               unit="photos" if stills else "frames", classes=tuple(engine.card.classes))
+    if isinstance(source, FolderSource):  # a dataset laid out as <class>/<image> is scored against its folders
+        summary.score = DatasetScore(summary.classes)
     if max_faces is None:
         max_faces = PHOTO_MAX_FACES if stills else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,
@@ -265,6 +271,8 @@ def analyze(
                 result.timings_ms.update({k: timer.ms[k] for k in ("render", write_stage)})
             for writer in writers:
                 writer.write(result)
+            if summary.score is not None:
+                summary.score.add(frame.image_name, result.faces)
             if publishers is not None:
                 publishers.publish(result)
             summary.frames += 1

@@ -9,7 +9,7 @@ from app.errors import OutputError
 from app.record.paths import prepare_output_path
 
 BASE_COLUMNS = ("input", "error", "frames", "frames_with_face", "face_coverage", "faces", "face_seconds",
-                "label_changes_per_second", "dim_share", "turned_share", "model")
+                "label_changes_per_second", "dim_share", "turned_share", "model", "accuracy")
 
 
 class SummaryTable:
@@ -18,7 +18,8 @@ class SummaryTable:
 
     Per class: ``share_<class>``, the share of face-frames that showed the label (what a viewer saw), and
     ``mean_raw_<class>``, the model's own probability averaged over every face it saw. ``face_seconds`` and
-    ``label_changes_per_second`` are blank for photos. The file is created with the first row, so a run that fails
+    ``label_changes_per_second`` are blank for photos; ``accuracy`` is blank but for a folder of photos in class
+    folders (``app.dataset_score``). The file is created with the first row, so a run that fails
     before anything is analysed leaves none behind; each row is on disk before the next input starts, so an
     interrupted batch keeps the rows of the inputs that finished.
     """
