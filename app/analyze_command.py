@@ -57,10 +57,12 @@ def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int
     from app.analyze_videos import videos_beside_photos
     from app.capture import IMAGE_EXTENSIONS
 
-    if args.plot and (Path(args.input).is_dir() or Path(args.input).suffix.lower() in IMAGE_EXTENSIONS):
-        raise FerliveError(f"--plot draws a video's timeline; {args.input} is a photo or a folder of photos.")
+    if args.plot and Path(args.input).suffix.lower() in IMAGE_EXTENSIONS:
+        raise FerliveError(f"--plot draws a video's timeline, or a labelled folder's confusion matrix; {args.input} "
+                           "is a photo.")
     if args.plot and Path(args.plot).suffix.lower() != ".png":
-        raise FerliveError(f"Cannot write the timeline to {args.plot}: use a .png file name.")
+        what = "confusion matrix" if Path(args.input).is_dir() else "timeline"
+        raise FerliveError(f"Cannot write the {what} to {args.plot}: use a .png file name.")
     if videos := videos_beside_photos(args.input):
         many = len(videos) > 1
         print(f"ferlive: warning: {args.input} holds photos, which are analysed, and {len(videos)} video "
@@ -71,7 +73,9 @@ def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int
     if table is not None:
         table.write(Path(args.input).name, summary.table_row())
     print(summary.describe())
-    if args.plot and summary.frames:
+    if args.plot and summary.score is not None:
+        _save_confusion(args.plot, summary, Path(args.input).name)
+    elif args.plot and summary.frames:
         print(f"timeline: {_save_timeline(args.plot, summary, Path(args.input).name)}")
     if summary.photos_out is not None:
         print(f"annotated photos: {summary.photos_out.target} ({summary.photos_out.written})")
@@ -124,3 +128,14 @@ def _save_timeline(path: str | Path, summary, name: str) -> Path:
     from app.ui.timeline_plot import save_timeline
 
     return save_timeline(path, summary.timeline, title=f"{name} · {summary.model} · largest face")
+
+
+def _save_confusion(path: str | Path, summary, name: str) -> None:
+    """A labelled folder's confusion matrix picture; a folder whose photos are in no class folder has none."""
+    if not summary.score.scored:
+        print(f"ferlive: warning: no confusion matrix: the photos of {name} are not in folders named after the "
+              "classes (angry/, happy/, ...)", file=sys.stderr)
+        return
+    from app.ui.confusion_plot import save_confusion
+
+    print(f"confusion matrix: {save_confusion(path, summary.score, title=f'{name} · {summary.model}')}")

@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "second, each label's share of face time and each class's mean raw probability")
     an.add_argument("--plot", default=None,
                     help="a video's timeline as a PNG: the largest face's probabilities and the label shown, over "
-                         "time (a folder for a folder of videos)")
+                         "time (a folder for a folder of videos); for photos in class folders, their confusion "
+                         "matrix")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=None,
                     help="faces labelled per frame (default: 4 for a video, 20 for photos)")

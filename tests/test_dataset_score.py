@@ -60,7 +60,9 @@ def test_analyze_scores_a_class_folder_dataset_as_its_own_csv_does(tmp_path, cap
     shutil.copy(sorted((valid / "neutral").iterdir())[10], dataset / "contempt" / "c.jpg")
     table = tmp_path / "posed.csv"
     summary = tmp_path / "summary.csv"
-    assert main(["analyze", str(dataset), "--csv", str(table), "--summary", str(summary), "--quiet"]) == 0
+    picture = tmp_path / "confusion.png"
+    assert main(["analyze", str(dataset), "--csv", str(table), "--summary", str(summary), "--plot", str(picture),
+                 "--quiet"]) == 0
     out = capsys.readouterr().out
     first_rows = {}
     for row in csv.DictReader(table.open()):
@@ -75,3 +77,21 @@ def test_analyze_scores_a_class_folder_dataset_as_its_own_csv_does(tmp_path, cap
     assert "recall: angry " in out and "commonest mistakes: " in out
     (line,) = csv.DictReader(summary.open())
     assert float(line["accuracy"]) == pytest.approx(right / 42, abs=1e-4)
+    assert f"confusion matrix: {picture}" in out
+    shown = [[sum(t == truth and label == name for t, label in scored) for name in CLASSES] for truth in CLASSES]
+    assert_picture_shades_each_row_by_its_shares(picture, shown)
+
+
+def assert_picture_shades_each_row_by_its_shares(picture, counts: list[list[int]]) -> None:
+    """Each cell of the picture is shaded by its share of the row (darker: more), as the counts say."""
+    import cv2
+
+    from app.ui.confusion_plot import CELL, MARGIN_LEFT, MARGIN_TOP
+
+    image = cv2.imread(str(picture))
+    assert image.shape[1] == MARGIN_LEFT + CELL * len(CLASSES) + 30  # no "no face" column: every crop was read
+    for r, row in enumerate(counts):
+        # a cell's corner, clear of its text: its red falls as its share rises
+        reds = [int(image[MARGIN_TOP + r * CELL + 6, MARGIN_LEFT + c * CELL + 6, 2]) for c in range(len(row))]
+        assert np.argsort(reds, kind="stable").tolist()[0] in [c for c, n in enumerate(row) if n == max(row)]
+        assert all((a < b) == (m > n) for a, m in zip(reds, row) for b, n in zip(reds, row) if m != n)

@@ -147,7 +147,7 @@ def test_the_picture_shows_each_label_for_as_long_as_the_app_showed_it(tmp_path,
         assert shares[name] == pytest.approx(shown[name], abs=0.03), name
 
 
-def test_a_timeline_is_only_for_videos_and_only_png(tmp_path, capsys, monkeypatch):
+def test_a_timeline_is_only_for_videos_and_labelled_folders_and_only_png(tmp_path, capsys, monkeypatch):
     models = tmp_path / "models"
     models.mkdir()
     make_model(models / "tiny-grey.onnx", size=48, channels=1)
@@ -159,4 +159,11 @@ def test_a_timeline_is_only_for_videos_and_only_png(tmp_path, capsys, monkeypatc
     src = require_data(video("woman_phone_night.mp4"))
     assert main(["analyze", str(src), "--plot", str(tmp_path / "t.jpg"), "--quiet"]) == 2
     assert "use a .png file name" in capsys.readouterr().err
+    assert not list(tmp_path.glob("t.*"))
+    folder = tmp_path / "holiday"  # photos in no class folder: no confusion matrix to draw, and it says why
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((64, 64, 3), 128, np.uint8))
+    assert main(["analyze", str(folder), "--plot", str(tmp_path / "t.png"), "--quiet"]) == 0
+    assert "no confusion matrix: the photos of holiday are not in folders named after the classes" in \
+        capsys.readouterr().err
     assert not list(tmp_path.glob("t.*"))

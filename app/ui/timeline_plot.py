@@ -71,7 +71,7 @@ def _label_strip(layout, row: int, top, times: np.ndarray, labels: np.ndarray, c
     return strip
 
 
-def _ensure_app():
+def ensure_app():
     """The QApplication pyqtgraph draws with: the window's, or (``ferlive analyze``, which shows no window) an
     offscreen one, so a server without a screen or without Qt's X11 libraries draws the same picture."""
     from PySide6.QtWidgets import QApplication
@@ -98,7 +98,7 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise OutputError(f"Cannot write the timeline to {path}: use a .png file name.")
-    _ensure_app()
+    ensure_app()
     times, probabilities, labels = timeline.arrays()
     if from_start and len(times):
         times = times - times[0]
