@@ -82,6 +82,31 @@ def two_people_clip(out: Path, frames: int, start: int = 196) -> Path:
     return out
 
 
+def leaving_clip(out: Path, frames: int, away: tuple[int, int], start: int = 196) -> Path:
+    """The woman of woman_smile_neutral.mp4 (from frame ``start``) beside the athlete of interview_50s.mp4 at the
+    same height, the athlete out of the picture (black) for frames ``away[0]`` to ``away[1]``; written by the app's
+    recorder; skips without the clips."""
+    import cv2
+    import numpy as np
+
+    from app.capture import open_source
+    from app.record.recorder import VideoRecorder
+
+    with open_source(require_data(video("woman_smile_neutral.mp4"))) as her, \
+            open_source(require_data(video("interview_50s.mp4"))) as athlete:
+        fps = her.fps
+        for _ in range(start):
+            her.read()
+        with VideoRecorder(out, fps=fps) as recorder:
+            for i in range(frames):
+                left, right = her.read().image, athlete.read().image
+                right = cv2.resize(right, (right.shape[1] * left.shape[0] // right.shape[0], left.shape[0]))
+                if away[0] <= i < away[1]:
+                    right[:] = 0
+                recorder.write(np.hstack([left, right]))
+    return out
+
+
 def write_fer_slice(path: Path, counts: dict[str, int], seed: int, votes: bool = False) -> Path:
     """A small FER2013 archive at ``path``: ``counts`` faces per split drawn at random (with the FERPlus votes when
     ``votes``), marked as face crops; skips the calling test when the shared archive is missing."""

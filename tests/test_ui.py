@@ -911,6 +911,35 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
     assert AppSettings().rotation == 0
 
 
+def test_a_clicked_person_who_steps_out_is_awaited_and_followed_again_when_back(qtbot, make_window, tmp_path):
+    """The athlete clicked, then out of the picture for two seconds (their track ends): the panel shows the largest
+    face and says the clicked person is out of view; back in view (a new track), they are followed again, with no
+    click."""
+    from app.ui.probability_panel import AWAITED
+    from tests.datapaths import leaving_clip
+
+    window = make_window(str(leaving_clip(tmp_path / "leave.mp4", 150, away=(30, 90))), loop=False)
+    qtbot.waitUntil(lambda: window.last_frame is not None and len(window.last_frame.result.faces) == 2,
+                    timeout=3 * WAIT_MS)
+    small = min(window.last_frame.result.faces, key=lambda f: f.area)
+    assert window.last_frame.result.frame.index < 25
+    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
+    centre = ((small.box[0] + small.box[2]) / 2, (small.box[1] + small.box[3]) / 2)
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=QPointF(
+        rect.x() + centre[0] * rect.width() / width, rect.y() + centre[1] * rect.width() / width).toPoint())
+    qtbot.waitUntil(lambda: window.last_frame.result.subject == small.track_id, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 60, timeout=3 * WAIT_MS)  # track ended at ~46
+    assert window.last_frame.result.subject is None and window.selected_track is None
+    assert len(window.last_frame.result.faces) == 1
+    assert "(largest)" in window.panel._title.text() and AWAITED in window.panel._notes.text()
+    qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 100, timeout=3 * WAIT_MS)
+    back = min(window.last_frame.result.faces, key=lambda f: f.area)
+    assert len(window.last_frame.result.faces) == 2 and back.track_id != small.track_id  # a new track
+    assert window.last_frame.result.subject == back.track_id == window.selected_track
+    assert window.panel._title.text().startswith(f"Face #{back.track_id} (selected)")
+    assert AWAITED not in window.panel._notes.text()
+
+
 def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(qtbot, make_window, tmp_path):
     """Two real people: the panel, LSL and VRChat follow the larger face until the smaller one is clicked; then
     that face (each frame's result names it), also after a seek; a click beside both faces goes back to the larger

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._selected_track: int | None = None
         self._click_in_flight = 0  # frames that may still come back without the face just clicked
+        self._following = False  # a person was clicked and not let go (see _select)
         self._selection_before_click: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
@@ -423,6 +424,7 @@ class MainWindow(QMainWindow):
         """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a
         neutral calibration about to start."""
         self._selected_track, self._click_in_flight = track_id, CLICK_IN_FLIGHT_FRAMES
+        self._following = track_id is not None  # a person was clicked: followed, or awaited while out of view
         self.worker.set_subject(track_id)
 
     def _follow_subject(self, result: FrameResult) -> None:
@@ -449,10 +451,12 @@ class MainWindow(QMainWindow):
         self._show_in_panel(frame.result)
 
     def _show_in_panel(self, result: FrameResult) -> None:
-        """The face panel follows the clicked face while it is in view, else the largest."""
+        """The face panel follows the clicked face while it is in view, else the largest (and says that the clicked
+        person is awaited)."""
         shown = subject_face(result.faces, self._selected_track)
-        self.panel.update_face(shown, result.frame.timestamp,
-                               selected=shown is not None and shown.track_id == self._selected_track)
+        selected = shown is not None and shown.track_id == self._selected_track
+        self.panel.update_face(shown, result.frame.timestamp, selected=selected,
+                               awaited=self._following and not selected)
 
     @property
     def selected_track(self) -> int | None:

@@ -18,7 +18,10 @@ from app.render import EXPRESSION_COLORS, color_for
 from app.types import FaceResult
 
 TIMELINE_SECONDS = 10.0
+AWAITED = "the clicked person is out of view"
 NOTES_HELP = (
+    f"{AWAITED}: the largest face is shown until they are back (found again by their look); click beside every "
+    "face to stop waiting for them.\n"
     "held: the label shown waits until another expression leads by a margin or for a moment (Display > Stability), "
     "so it does not flicker.\n"
     "neutral calibrated: this face's resting expression is weighed to read neutral (Calibrate neutral).\n"
@@ -158,8 +161,10 @@ class ProbabilityPanel(QWidget):
         for curve in self._curves:
             curve.setData([], [])
 
-    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False) -> None:
-        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline).
+    def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False,
+                    awaited: bool = False) -> None:
+        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline). ``awaited``: a face was
+        clicked and that person is out of view (``face`` is then the largest, until they are back).
 
         The title names the face and its label; the notes under it say what makes the reading otherwise than
         expected: a label held while another class leads (the smoother waits for a margin or a minimum time,
@@ -171,14 +176,15 @@ class ProbabilityPanel(QWidget):
             self._history.pop()  # a step or a seek back, or a restart: the timeline runs up to this moment
         if face is None:
             self._title.setText("No face")
-            self._notes.setText("")
+            self._notes.setText(AWAITED if awaited else "")
             self._mark_shown(None)
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
             probs = np.asarray(face.probabilities, np.float32)
             leader = int(np.argmax(probs))
-            notes = [f"held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads"] \
+            notes = [AWAITED] if awaited and not selected else []
+            notes += [f"held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads"] \
                 if leader != face.label_index else []
             notes += ["neutral calibrated"] if face.calibrated else []  # why a resting face reads otherwise
             notes += ["talking"] if face.talking else []  # why an open mouth is not read as surprise
