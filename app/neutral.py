@@ -106,10 +106,11 @@ class NeutralCollector:
         self._probs: list[np.ndarray] = []
         self.track: int | None = None  # the track of the face last fed: the person being calibrated
 
-    def feed_faces(self, timestamp: float, faces: list[FaceResult], subject: int | None = None) -> bool:
+    def feed_faces(self, timestamp: float, faces: list[FaceResult], subject: int | None = None,
+                   away: bool = False) -> bool:
         """``feed`` with the subject the model saw on this frame: track ``subject`` if it was seen, else the largest
         face seen (a held face was not seen again)."""
-        face = subject_face([f for f in faces if not f.held], subject)
+        face = subject_face([f for f in faces if not f.held], subject, away)
         if face is not None:
             self.track = face.track_id
         return self.feed(timestamp, None if face is None else face.raw_probabilities)

@@ -93,13 +93,19 @@ class FacePipeline:
     def subject(self) -> int | None:
         """The track of the person picked to follow (``FrameResult.subject``): a face clicked in the app, followed
         across tracks by their look (``app.face.person``) when they step out and back, or after a seek; None
-        while nobody is picked or the person is not found (single-subject outputs then follow the largest)."""
+        while nobody is picked (single-subject outputs then follow the largest) or the person is not found
+        (``subject_away``: they then have no face)."""
         return None if self._subject is None else self._subject.track
 
     @subject.setter
     def subject(self, track_id: int | None) -> None:
         """Follow the person whose face is track ``track_id`` now (None: nobody, the largest face)."""
         self._subject = None if track_id is None else FollowedPerson(track_id)
+
+    @property
+    def subject_away(self) -> bool:
+        """A person was picked to follow and is not found (``FrameResult.subject_away``)."""
+        return self._subject is not None and self._subject.track is None
 
     @property
     def neutral(self) -> NeutralCalibration | None:
@@ -190,11 +196,12 @@ class FacePipeline:
         with timer.stage("tracking"):  # who is who: another face in a track's place, the people followed
             new_faces = [self.video_mode and self.changes.update(f.track_id, a.image) for f, a in zip(faces, aligned)]
             gone = [*self.tracker.ended, *(f.track_id for f, new in zip(faces, new_faces) if new)]
-            first = subject_face(faces, self.subject) if self.neutrals else None
-            weighed = self._calibrated.assign(self.neutrals, faces, gone, self.changes.look,
-                                              None if first is None else first.track_id)
             if self._subject is not None:
                 self._subject.find(faces, gone, self.changes.look)
+            # a calibration new to this frame binds to the subject's face (the one it was learnt on)
+            first = subject_face(faces, self.subject, self.subject_away) if self.neutrals else None
+            weighed = self._calibrated.assign(self.neutrals, faces, gone, self.changes.look,
+                                              None if first is None else first.track_id)
         with timer.stage("inference"):
             if aligned:
                 crops = np.stack([a.image for a in aligned])
@@ -226,7 +233,8 @@ class FacePipeline:
                                           calibrated=calibrated))
             if self.video_mode:  # stills are unrelated photos: nothing carries over from one to the next
                 results += self._held_faces(results, frame.timestamp)
-        return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name, subject=self.subject)
+        return FrameResult(frame=frame, faces=results, timings_ms=timer.ms, model_name=card.name, subject=self.subject,
+                           subject_away=self.subject_away)
 
     def _is_face_crop(self, image: np.ndarray) -> bool:
         return looks_like_face_crop(image) if self.face_crops is None else self.face_crops

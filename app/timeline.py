@@ -29,9 +29,10 @@ class TimelineLog:
     def __len__(self) -> int:
         return len(self._times)
 
-    def add(self, timestamp: float, faces: list[FaceResult], subject: int | None = None) -> None:
-        """One frame; ``subject``: the track picked to follow (``FrameResult.subject``), else the largest face."""
-        main = subject_face(faces, subject)
+    def add(self, timestamp: float, faces: list[FaceResult], subject: int | None = None, away: bool = False) -> None:
+        """One frame; ``subject``: the track picked to follow (``FrameResult.subject``), else the largest face;
+        ``away``: the person picked is out of view (``FrameResult.subject_away``), a gap for the main face."""
+        main = subject_face(faces, subject, away)
         if main is not None and not self.classes:
             self.classes = tuple(main.classes)
         known = main is not None and tuple(main.classes) == self.classes

@@ -101,11 +101,16 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     model_name: str = ""
     subject: int | None = None  # the track picked to follow (the app: a clicked face); None: the largest face
+    # a person was picked and is not found on this frame: the single-subject views and outputs have no face
+    subject_away: bool = False
 
 
-def subject_face(faces: list[FaceResult], subject: int | None = None) -> FaceResult | None:
+def subject_face(faces: list[FaceResult], subject: int | None = None, away: bool = False) -> FaceResult | None:
     """The face single-subject views and outputs follow: track ``subject`` while it is among ``faces``, else the
-    largest (the person nearest the camera), else None."""
+    largest (the person nearest the camera), else None. ``away``: the person picked is out of view (None: another
+    person is never taken for them)."""
+    if away:
+        return None
     picked = next((f for f in faces if f.track_id == subject), None) if subject is not None else None
     return picked or largest_face(faces)
 
@@ -113,7 +118,7 @@ def subject_face(faces: list[FaceResult], subject: int | None = None) -> FaceRes
 def subject_track(result: FrameResult) -> int | None:
     """The ``track_id`` of the face the single-subject outputs follow (``subject_face``), None without a face:
     sent with all faces (WebSocket, JSONL, OSC) so that their receivers know which one the app follows."""
-    face = subject_face(result.faces, result.subject)
+    face = subject_face(result.faces, result.subject, result.subject_away)
     return None if face is None else int(face.track_id)
 
 

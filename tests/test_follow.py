@@ -11,7 +11,7 @@ from app.analyze import load_engine
 from app.capture import open_source
 from app.face.person import SAME_PERSON, FollowedPerson
 from app.pipeline import FacePipeline
-from app.types import Frame
+from app.types import Frame, subject_track
 from tests.datapaths import require_data, side_by_side, video
 
 START = 196  # her talking, neutral stretch
@@ -60,6 +60,8 @@ def test_a_clicked_person_who_steps_out_and_back_is_followed_again_and_nobody_el
     athlete = smallest(both[-1]).track_id
     assert all(r.subject in (None, her_track) for r in away)  # her held box for a moment, then nobody
     assert away[-1].subject is None and [f.track_id for f in away[-1].faces] == [athlete]
+    assert away[-1].subject_away and subject_track(away[-1]) is None  # the outputs wait for her: no face
+    assert not any(r.subject_away for r in both + back[-10:])
     her_again = largest(back[-1]).track_id
     assert her_again not in (her_track, athlete)  # a new track: following the old number would miss her
     followed = [r.subject == largest(r).track_id == her_again for r in back if len(r.faces) == 2]

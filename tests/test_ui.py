@@ -912,9 +912,10 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
 
 
 def test_a_clicked_person_who_steps_out_is_awaited_and_followed_again_when_back(qtbot, make_window, tmp_path):
-    """The athlete clicked, then out of the picture for two seconds (their track ends): the panel shows the largest
-    face and says the clicked person is out of view; back in view (a new track), they are followed again, with no
-    click."""
+    """The athlete clicked, then out of the picture for two seconds (their track ends): the panel and the
+    single-subject outputs wait for them (no face; the woman is not taken for them), and the panel says so; back in
+    view (a new track), they are followed again, with no click."""
+    from app.publish.messages import primary_face
     from app.ui.probability_panel import AWAITED
     from tests.datapaths import leaving_clip
 
@@ -929,15 +930,16 @@ def test_a_clicked_person_who_steps_out_is_awaited_and_followed_again_when_back(
         rect.x() + centre[0] * rect.width() / width, rect.y() + centre[1] * rect.width() / width).toPoint())
     qtbot.waitUntil(lambda: window.last_frame.result.subject == small.track_id, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 60, timeout=3 * WAIT_MS)  # track ended at ~46
-    assert window.last_frame.result.subject is None and window.selected_track is None
-    assert len(window.last_frame.result.faces) == 1
-    assert "(largest)" in window.panel._title.text() and AWAITED in window.panel._notes.text()
+    away = window.last_frame.result
+    assert away.subject is None and away.subject_away and window.selected_track is None
+    assert len(away.faces) == 1 and primary_face(away) is None  # LSL and VRChat: no face, not hers
+    assert window.panel._title.text() == AWAITED and "followed again when back" in window.panel._notes.text()
     qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 100, timeout=3 * WAIT_MS)
     back = min(window.last_frame.result.faces, key=lambda f: f.area)
     assert len(window.last_frame.result.faces) == 2 and back.track_id != small.track_id  # a new track
     assert window.last_frame.result.subject == back.track_id == window.selected_track
     assert window.panel._title.text().startswith(f"Face #{back.track_id} (selected)")
-    assert AWAITED not in window.panel._notes.text()
+    assert primary_face(window.last_frame.result).track_id == back.track_id
 
 
 def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(qtbot, make_window, tmp_path):

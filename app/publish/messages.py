@@ -27,7 +27,7 @@ def normalised_box(face: FaceResult, width: int, height: int) -> tuple[float, fl
 def primary_face(result: FrameResult) -> FaceResult | None:
     """The face single-subject outputs (LSL, VRChat) follow, as the app's probability panel does: the one picked
     (``FrameResult.subject``, a face clicked in the app) while it is in view, else the largest."""
-    return subject_face(result.faces, result.subject)
+    return subject_face(result.faces, result.subject, result.subject_away)
 
 
 def faces_by_track(result: FrameResult) -> list[FaceResult]:

@@ -451,12 +451,11 @@ class MainWindow(QMainWindow):
         self._show_in_panel(frame.result)
 
     def _show_in_panel(self, result: FrameResult) -> None:
-        """The face panel follows the clicked face while it is in view, else the largest (and says that the clicked
-        person is awaited)."""
-        shown = subject_face(result.faces, self._selected_track)
-        selected = shown is not None and shown.track_id == self._selected_track
-        self.panel.update_face(shown, result.frame.timestamp, selected=selected,
-                               awaited=self._following and not selected)
+        """The face panel follows the clicked person (and says when they are out of view), else the largest face."""
+        awaited = self._following and self._selected_track is None  # clicked, and out of view: nobody else
+        shown = subject_face(result.faces, self._selected_track, away=awaited)
+        self.panel.update_face(shown, result.frame.timestamp, selected=shown is not None and shown.track_id ==
+                               self._selected_track, awaited=awaited)
 
     @property
     def selected_track(self) -> int | None:

@@ -18,10 +18,11 @@ from app.render import EXPRESSION_COLORS, color_for
 from app.types import FaceResult
 
 TIMELINE_SECONDS = 10.0
-AWAITED = "the clicked person is out of view"
+AWAITED = "Clicked person: out of view"
+AWAITED_NOTE = "followed again when back; click beside the faces to follow the largest"
 NOTES_HELP = (
-    f"{AWAITED}: the largest face is shown until they are back (found again by their look); click beside every "
-    "face to stop waiting for them.\n"
+    f"{AWAITED}: the panel and the single-subject outputs wait for them (no face) until they are back, found again "
+    "by their look; a click beside every face follows the largest face instead.\n"
     "held: the label shown waits until another expression leads by a margin or for a moment (Display > Stability), "
     "so it does not flicker.\n"
     "neutral calibrated: this face's resting expression is weighed to read neutral (Calibrate neutral).\n"
@@ -163,8 +164,8 @@ class ProbabilityPanel(QWidget):
 
     def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False,
                     awaited: bool = False) -> None:
-        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline). ``awaited``: a face was
-        clicked and that person is out of view (``face`` is then the largest, until they are back).
+        """Show ``face`` (None: no face in this frame, leaving a gap in the timeline). ``awaited``: with no
+        ``face``, because the person clicked is out of view (``FrameResult.subject_away``).
 
         The title names the face and its label; the notes under it say what makes the reading otherwise than
         expected: a label held while another class leads (the smoother waits for a margin or a minimum time,
@@ -175,16 +176,15 @@ class ProbabilityPanel(QWidget):
         while self._history and self._history[-1][0] >= timestamp:
             self._history.pop()  # a step or a seek back, or a restart: the timeline runs up to this moment
         if face is None:
-            self._title.setText("No face")
-            self._notes.setText(AWAITED if awaited else "")
+            self._title.setText(AWAITED if awaited else "No face")
+            self._notes.setText(AWAITED_NOTE if awaited else "")
             self._mark_shown(None)
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
             probs = np.asarray(face.probabilities, np.float32)
             leader = int(np.argmax(probs))
-            notes = [AWAITED] if awaited and not selected else []
-            notes += [f"held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads"] \
+            notes = [f"held: {face.classes[leader]} {100 * float(probs[leader]):.0f}% leads"] \
                 if leader != face.label_index else []
             notes += ["neutral calibrated"] if face.calibrated else []  # why a resting face reads otherwise
             notes += ["talking"] if face.talking else []  # why an open mouth is not read as surprise

@@ -110,7 +110,7 @@ class Recording:
             self._results.write(result)
             self.frames += 1
             self.frames_with_face += any(not face.held for face in result.faces)
-            self.timeline.add(result.frame.timestamp, result.faces, result.subject)
+            self.timeline.add(result.frame.timestamp, result.faces, result.subject, result.subject_away)
 
     def close(self) -> RecordingSummary:
         """Stop taking frames, drain the encoder and write the MP4 index. Idempotent; may take a moment."""

@@ -533,7 +533,7 @@ class StreamWorker(QThread):
             collector = self._collector
         if collector is None:
             return
-        if not collector.feed_faces(result.frame.timestamp, result.faces, result.subject):
+        if not collector.feed_faces(result.frame.timestamp, result.faces, result.subject, result.subject_away):
             return
         card = engine.card
         try:
@@ -579,7 +579,7 @@ class StreamWorker(QThread):
             # restored when a frame is next analysed: a run of frames shown again needs only the last one's state
             # (a restore restarts the face mesh, about 30 ms)
             self._restore = (context, kept.state)
-            return replace(kept.result_for(frame), subject=pipeline.subject), True
+            return replace(kept.result_for(frame), subject=pipeline.subject, subject_away=pipeline.subject_away), True
         restore, self._restore, self._revisiting = self._restore, None, False
         if restore is not None and restore[0] == context:
             pipeline.restore(restore[1])
