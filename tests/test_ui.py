@@ -934,6 +934,7 @@ def test_a_clicked_person_who_steps_out_is_awaited_and_followed_again_when_back(
     assert away.subject is None and away.subject_away and window.selected_track is None
     assert len(away.faces) == 1 and primary_face(away) is None  # LSL and VRChat: no face, not hers
     assert window.panel._title.text() == AWAITED and "followed again when back" in window.panel._notes.text()
+    assert all(bar.value() == 0 and bar.format() == "–" for bar in window.panel._bars)  # no stale reading
     qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 100, timeout=3 * WAIT_MS)
     back = min(window.last_frame.result.faces, key=lambda f: f.area)
     assert len(window.last_frame.result.faces) == 2 and back.track_id != small.track_id  # a new track

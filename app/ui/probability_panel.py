@@ -179,6 +179,9 @@ class ProbabilityPanel(QWidget):
             self._title.setText(AWAITED if awaited else "No face")
             self._notes.setText(AWAITED_NOTE if awaited else "")
             self._mark_shown(None)
+            for bar in self._bars:  # no reading now: the last face's bars would pass for one
+                bar.setValue(0)
+                bar.setFormat("–")
             probs = np.full(len(self._classes), np.nan, np.float32)
         else:
             how = "selected" if selected else "largest"
