@@ -2,10 +2,10 @@
 
 A labelled set of photos is usually laid out as ``<class>/<image>``: your own lab's posed photos, a public
 dataset, a held-out split. ``ferlive analyze`` on such a folder reads each photo's largest face as the app would
-and, where the folder's name is one of the model's classes (or a usual name for one: "anger", "happiness",
-"surprised"...), counts the label shown against it: accuracy, each class's recall and the commonest mistakes, with
-photos where no face was found counted as misses. Folders named after no class (say "contempt") are left out and
-counted.
+and, where the folder's name is one of the model's classes (or another dataset's name for one, ``app.labels``:
+"anger", "happiness", "surprised"...), counts the label shown against it: accuracy, each class's recall and the
+commonest mistakes, with photos where no face was found counted as misses. Folders named after no class (say
+"contempt") are left out and counted.
 """
 
 from __future__ import annotations
@@ -14,18 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.labels import canonical_name
 from app.types import FaceResult, largest_face
-
-# Other names datasets give the seven classes (lower case).
-FOLDER_SYNONYMS = {
-    "anger": "angry", "angered": "angry", "mad": "angry",
-    "disgusted": "disgust", "disgusting": "disgust",
-    "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "happiness": "happy", "joy": "happy", "joyful": "happy", "smile": "happy", "smiling": "happy",
-    "sadness": "sad", "unhappy": "sad",
-    "surprised": "surprise", "surprising": "surprise",
-    "neutrality": "neutral", "none": "neutral",
-}
 
 
 def folder_class(image_name: str, classes: tuple[str, ...]) -> str | None:
@@ -34,8 +24,7 @@ def folder_class(image_name: str, classes: tuple[str, ...]) -> str | None:
     parts = image_name.replace("\\", "/").split("/")
     if len(parts) < 2:
         return None
-    name = parts[0].strip().lower()
-    name = FOLDER_SYNONYMS.get(name, name)
+    name = canonical_name(parts[0]) or parts[0].strip().lower()
     return name if name in classes else None
 
 

@@ -10,6 +10,7 @@ SYNONYMS: dict[str, str] = {
     "disgusted": "disgust",
     "fearful": "fear",
     "afraid": "fear",
+    "scared": "fear",
     "happiness": "happy",
     "joy": "happy",
     "sadness": "sad",
