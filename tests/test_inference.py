@@ -55,7 +55,9 @@ def test_card_round_trip_through_dict_and_json(tmp_path):
     again = ModelCard.from_json(tmp_path / "c.json")
     assert again == card
     assert (card.channels, card.uses_landmarks, card.accuracy) == (3, True, 0.684)
-    assert card.display_name == "apvit-small (68.4%)"
+    assert card.display_name == "apvit-small (FER2013 68.4%)"  # the only accuracy measured
+    with_camera = ModelCard.from_dict(card_dict(metrics={"publictest_acc": 0.684, "affectnet_acc": 0.671}))
+    assert with_camera.display_name == "apvit-small (AffectNet 67.1%)"  # the closest to a camera's faces
 
 
 def test_card_without_accuracy_and_gray():

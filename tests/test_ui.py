@@ -366,7 +366,7 @@ def test_model_dropdown_shows_accuracy_and_disables_unusable_models(qtbot, make_
     window = make_window(source=None)
     combo = window.model_controls.model_combo
     texts = [combo.itemText(i) for i in range(combo.count())]
-    assert "alpha (61.0%)" in texts
+    assert "alpha (FER2013 61.0%)" in texts
     nocard = combo.findData("nocard")
     assert not combo.model().item(nocard).isEnabled()
     assert "no model card" in combo.itemData(nocard, Qt.ItemDataRole.ToolTipRole)

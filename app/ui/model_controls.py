@@ -118,8 +118,8 @@ class ModelControls(QGroupBox):
 
 
 def model_title(entry: ModelEntry, on_gpu: bool = False) -> str:
-    """What a person needs to choose: "poster-small (68.9%) · fast default", and a warning when the model cannot
-    keep up with live video on this CPU."""
+    """What a person needs to choose: "poster-small (AffectNet 67.0%) · default: ...", and a warning when the
+    model cannot keep up with live video on this CPU."""
     if entry.error or entry.card is None:
         return f"{entry.name} (unusable)"
     parts = [entry.display_name]
@@ -135,8 +135,12 @@ def model_tooltip(entry: ModelEntry, on_gpu: bool = False) -> str:
     lines = [f"{card.name}: {card.architecture} {card.size}, {len(card.classes)} classes"]
     if card.purpose:
         lines.append(card.purpose)
-    if card.accuracy is not None:
-        lines.append(f"FER2013 PublicTest accuracy {100 * card.accuracy:.1f}%")
+    datasets = (("AffectNet valid (in-the-wild colour faces)", card.camera_accuracy),
+                ("FER2013 PublicTest", card.accuracy), ("CK+ (posed)", card.metric("ckplus_acc")),
+                ("labelled real clips", card.metric("clip_acc")))
+    measured = [f"{dataset} {100 * acc:.1f}%" for dataset, acc in datasets if acc is not None]
+    if measured:
+        lines.append("Accuracy: " + ", ".join(measured))
     ms = card.cpu_ms_per_face
     if ms is not None:
         # the cost decides whether a model runs live here: the ensemble is ~30x a small model
