@@ -232,7 +232,7 @@ def test_a_photo_frame_message_names_its_photo_as_the_csv_does():
 
 def test_a_clicked_face_is_the_subject_of_every_output(frame_results):
     """Two faces, the smaller clicked (``FrameResult.subject``): the WebSocket/JSONL ``subject``, OSC's
-    ``/ferlive/subject``, VRChat and LSL all follow it; unclicked, the larger one."""
+    ``/ferlive/subject``, VRChat and LSL all follow it; unclicked, the larger one; clicked and out of view, none."""
     from app.publish.messages import frame_message, primary_face
     from app.publish.osc import generic_messages, vrchat_messages
 
@@ -250,3 +250,9 @@ def test_a_clicked_face_is_the_subject_of_every_output(frame_results):
         assert osc["/ferlive/subject"] == [followed.track_id]
         vrchat = {m.address.rsplit("/", 1)[1]: m.params[0] for m in vrchat_messages(picked)}
         assert vrchat["FerExpression"] == followed.label_index
+    away = replace(two, subject=None, subject_away=True)  # a clicked person out of view: nobody is taken for them
+    assert frame_message(away)["subject"] is None and primary_face(away) is None
+    osc = {m.address: m.params for m in generic_messages(away)}
+    assert "/ferlive/subject" not in osc and osc["/ferlive/frame"][2] == 2  # the two faces are still sent
+    vrchat = {m.address.rsplit("/", 1)[1]: m.params[0] for m in vrchat_messages(away)}
+    assert vrchat == {"FerFace": False}

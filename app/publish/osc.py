@@ -37,7 +37,8 @@ def generic_messages(result: FrameResult) -> list:
     out = [_message("/ferlive/frame", int(result.frame.index), ts, len(result.faces))]
     if result.faces:
         out.append(_message("/ferlive/classes", *result.faces[0].classes))
-        out.append(_message("/ferlive/subject", subject_track(result)))
+    if (subject := subject_track(result)) is not None:  # none while a clicked person is out of view
+        out.append(_message("/ferlive/subject", subject))
     for slot, face in enumerate(faces_by_track(result)):
         base = f"/ferlive/face/{slot}"
         probs = [float(p) for p in face.probabilities]
