@@ -911,6 +911,22 @@ def test_a_camera_mounted_upside_down_is_turned_upright_and_the_choice_is_rememb
     assert AppSettings().rotation == 0
 
 
+def test_f_follows_each_face_from_the_left_then_the_largest_again(qtbot, make_window, tmp_path):
+    """The keyboard's click (also in full screen): F follows the leftmost face, then the next to its right, and after
+    the rightmost lets go (the largest face again)."""
+    from tests.datapaths import two_people_clip
+
+    window = make_window(str(two_people_clip(tmp_path / "two.mp4", 60)), loop=True)
+    qtbot.waitUntil(lambda: window.last_frame is not None and len(window.last_frame.result.faces) == 2,
+                    timeout=3 * WAIT_MS)
+    left, right = sorted(window.last_frame.result.faces, key=lambda f: f.box[0])
+    for expected in (left.track_id, right.track_id, None):
+        qtbot.keyClick(window, Qt.Key.Key_F)
+        assert window.selected_track == expected
+        qtbot.waitUntil(lambda e=expected: window.last_frame.result.subject == e, timeout=WAIT_MS)
+    assert window.panel._title.text().startswith(f"Face #{left.track_id} (largest)")
+
+
 def test_a_clicked_person_who_steps_out_is_awaited_and_followed_again_when_back(qtbot, make_window, tmp_path):
     """The athlete clicked, then out of the picture for two seconds (their track ends): the panel and the
     single-subject outputs wait for them (no face; the woman is not taken for them), and the panel says so; back in

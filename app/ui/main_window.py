@@ -27,7 +27,7 @@ from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
 from app.ui.playback_bar import PlaybackBar
-from app.ui.probability_panel import ProbabilityPanel, face_at
+from app.ui.probability_panel import ProbabilityPanel, face_at, next_face
 from app.ui.qt_compat import guard_signal_refcount
 from app.ui.rates import RateMeter
 from app.ui.reconnect import ReconnectOffer
@@ -50,7 +50,8 @@ NO_CAMERA = ("No camera found (plug one in: ferlive looks every few seconds). Op
 CLICK_IN_FLIGHT_FRAMES = 3
 KEYS_HELP = ("Keys: Space pause or play · comma / period one frame back / on (paused) · R record · S snapshot · "
              "N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video · F1 or ? this "
-             "help. Click a face to follow it in the panel and outputs; click beside the faces to let go.")
+             "help. Click a face (or press F, for each face from the left) to follow it in the panel and outputs; "
+             "click beside the faces to let go.")
 
 
 def fitting_size(available: QSize, wanted: QSize = QSize(1360, 860)) -> QSize:
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
             (Qt.Key.Key_R, self.toggle_recording),
             (Qt.Key.Key_S, self.snapshot),
             (Qt.Key.Key_N, self.calibrate_neutral),
+            (Qt.Key.Key_F, self.follow_next_face),
             (Qt.Key.Key_F11, self.toggle_presentation),
             (Qt.Key.Key_Escape, self.leave_presentation),
             (Qt.Key.Key_F1, self.show_keys),
@@ -419,6 +421,13 @@ class MainWindow(QMainWindow):
         self._selection_before_click = self._selected_track
         self._select(face.track_id if face else None)
         self._redraw_still_frame()  # paused: the panel and the mark follow the click at once
+
+    def follow_next_face(self) -> None:
+        """F: follow the next face from the left (the keyboard's click, also in full screen); after the rightmost,
+        the largest face again."""
+        faces = [f for f in self.last_frame.result.faces if not f.held] if self.last_frame else []
+        self._select(next_face(faces, self._selected_track))
+        self._redraw_still_frame()
 
     def _select(self, track_id: int | None) -> None:
         """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a

@@ -230,6 +230,18 @@ class ProbabilityPanel(QWidget):
         return [bar.value() / 1000.0 for bar in self._bars]
 
 
+def next_face(faces: list[FaceResult], current: int | None) -> int | None:
+    """The face to follow after track ``current``, going from left to right: the leftmost when none is followed,
+    and after the rightmost (or a face no longer in view) none, the largest face again."""
+    order = [f.track_id for f in sorted(faces, key=lambda f: (f.box[0] + f.box[2]) / 2)]
+    if current is None:
+        return order[0] if order else None
+    if current not in order:
+        return None
+    position = order.index(current) + 1
+    return order[position] if position < len(order) else None
+
+
 def face_at(faces: list[FaceResult], x: float, y: float) -> FaceResult | None:
     """The face whose box contains (x, y); the nearest centre when boxes overlap or none contains it closely."""
     inside = [f for f in faces if f.box[0] <= x <= f.box[2] and f.box[1] <= y <= f.box[3]]
