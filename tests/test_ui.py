@@ -141,7 +141,7 @@ def test_recording_two_seconds_gives_playable_mp4_and_csv(qtbot, make_window, tm
 
 
 def test_recording_can_keep_the_clean_video_for_later_analysis(qtbot, make_window, tmp_path):
-    """With "Also the clean video" on (remembered), a recording keeps, beside the annotated MP4, the picture the
+    """With "Clean video" on (remembered), a recording keeps, beside the annotated MP4, the picture the
     models saw without boxes or labels: as many frames, each the source frame (H.264 aside) where the annotated one
     has its drawings, and `ferlive analyze` on it finds the face the app labelled."""
     from app.cli import main
@@ -175,6 +175,30 @@ def test_recording_can_keep_the_clean_video_for_later_analysis(qtbot, make_windo
     assert main(["analyze", str(summary.clean), "--csv", str(tmp_path / "again.csv"), "--quiet"]) == 0
     with open(tmp_path / "again.csv", newline="") as f:
         assert len({r["frame_index"] for r in csv.DictReader(f)}) >= summary.frames_with_face - 2
+
+
+def test_a_recording_without_video_keeps_no_picture_of_anyone(qtbot, make_window, tmp_path):
+    """With "Video" off (remembered), a recording writes the per-frame results and the timeline picture and no video
+    at all, for studies that may not store video; the banner names the results."""
+    window = make_window(str(require_data(video(SMILE))))
+    wait_for_faces(qtbot, window)
+    window.record_controls.annotated.setChecked(False)
+    assert not window.settings.record_video
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert not window.record_controls.annotated.isEnabled()  # read when the recording starts
+    qtbot.wait(1500)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        window.record_controls.record_button.click()
+    summary: RecordingSummary = blocker.args[0]
+    assert summary.video is None and summary.clean is None and summary.frames >= 15
+    with open(summary.results, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len({r["frame_index"] for r in rows}) == summary.frames_with_face >= summary.frames - 3
+    qtbot.waitUntil(lambda: window.banner.text.startswith(f"Saved {summary.frames} frames to {summary.results}"))
+    assert summary.picture.name in window.banner.text and summary.picture.exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [summary.results.name, summary.picture.name]
+    window.record_controls.annotated.setChecked(True)
+    assert window.settings.record_video
 
 
 def test_recording_stops_when_the_source_ends(qtbot, make_window):

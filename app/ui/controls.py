@@ -242,7 +242,8 @@ def stability_tooltip(preset) -> str:
 
 
 class RecordControls(QGroupBox):
-    """Record toggle with elapsed time, whether the clean video is kept too, snapshot, and the output folder."""
+    """Record toggle with elapsed time, which videos are kept beside the results (annotated, clean), snapshot, and
+    the output folder."""
 
     recordToggled = Signal(bool)  # noqa: N815
     snapshotRequested = Signal()  # noqa: N815
@@ -253,7 +254,12 @@ class RecordControls(QGroupBox):
         self.record_button = QPushButton(dot_icon(), "Record (R)")
         self.record_button.setCheckable(True)
         self.elapsed = QLabel("")
-        self.clean = QCheckBox("Also the clean video")
+        self.annotated = QCheckBox("Video")
+        self.annotated.setChecked(True)
+        self.annotated.setToolTip("Record the annotated video (<name>.mp4). Untick it to keep no picture of anyone: "
+                                  "the per-frame results (<name>.csv) and the timeline picture (<name>.png) are still "
+                                  "saved, for studies that may not store video.")
+        self.clean = QCheckBox("Clean video")
         self.clean.setToolTip("Record the picture the models saw, without boxes or labels, beside the annotated "
                               "video (<name>-clean.mp4): to analyse the session again later (ferlive analyze, "
                               "another model or tool) or to have people code it. One more H.264 encode per frame.")
@@ -265,7 +271,8 @@ class RecordControls(QGroupBox):
         grid = QGridLayout(self)
         grid.addWidget(self.record_button, 0, 0)
         grid.addWidget(self.elapsed, 0, 1)
-        grid.addWidget(self.clean, 1, 0, 1, 2)
+        grid.addWidget(self.annotated, 1, 0)
+        grid.addWidget(self.clean, 1, 1)
         grid.addWidget(self.snapshot_button, 2, 0)
         grid.addWidget(self.folder_button, 2, 1)
         grid.addWidget(self.folder_label, 3, 0, 1, 2)
@@ -282,6 +289,7 @@ class RecordControls(QGroupBox):
         self.record_button.setIcon(standard_icon("MediaStop") if on else dot_icon())
         self.record_button.setStyleSheet("color: #e5484d; font-weight: bold;" if on else "")
         self.clean.setEnabled(not on)  # read when a recording starts
+        self.annotated.setEnabled(not on)
         if not on:
             self.elapsed.setText("")
 

@@ -79,7 +79,8 @@ class RecordFlow(QObject):
             return
         fps, classes = self._context()
         try:
-            self.recorder.start(self.settings.output_dir("video"), fps, classes, clean=self.controls.clean.isChecked())
+            self.recorder.start(self.settings.output_dir("video"), fps, classes, clean=self.controls.clean.isChecked(),
+                                video=self.controls.annotated.isChecked())
         except OutputError as exc:
             self.banner.show_error(str(exc))
             self.controls.set_recording(False)
@@ -110,25 +111,26 @@ class RecordFlow(QObject):
 
     def _on_saved(self, summary: RecordingSummary) -> None:
         if summary.error:
-            self.banner.show_error(f"Recording {summary.video.name} ended with an error: {summary.error}")
+            self.banner.show_error(f"Recording {summary.name} ended with an error: {summary.error}")
         elif summary.empty:
             self.banner.show_message("The recording got no frames (the video was paused or had ended): nothing was "
                                      "saved.", "warning")
         else:
-            extra = (f", {summary.clean.name}" if summary.clean is not None else "") + self._save_timeline(summary)
-            self.banner.show_info(f"Saved {summary.frames} frames to {summary.video} (+ {summary.results.name}"
-                                  f"{extra}).")
+            picture, problem = self._save_timeline(summary)
+            beside = [p.name for p in (summary.results if summary.video is not None else None, summary.clean, picture)
+                      if p is not None]
+            self.banner.show_info(f"Saved {summary.frames} frames to {summary.video or summary.results}"
+                                  + (f" (+ {', '.join(beside)})" if beside else "") + problem + ".")
 
-    def _save_timeline(self, summary: RecordingSummary) -> str:
-        """The timeline picture beside a complete recording; its name for the message, or why it is missing."""
+    def _save_timeline(self, summary: RecordingSummary) -> tuple[Path | None, str]:
+        """The timeline picture beside a complete recording: where it went, or why it is missing."""
         if summary.timeline is None:
-            return ""
+            return None, ""
         try:
-            save_timeline(summary.picture, summary.timeline, title=f"{summary.video.name} · main face",
-                          from_start=True)
+            return save_timeline(summary.picture, summary.timeline, title=f"{summary.name} · main face",
+                                 from_start=True), ""
         except OutputError as exc:
-            return f"; no timeline picture: {exc}"
-        return f", {summary.picture.name}"
+            return None, f"; no timeline picture: {exc}"
 
     def snapshot(self) -> Path | None:
         if self.last_image is None:

@@ -29,9 +29,9 @@ from app.ui.video_view import qimage_from_bgr
 
 @dataclass(frozen=True)
 class RecordingSummary:
-    video: Path
+    video: Path | None  # the annotated video (removed with the rest when empty); None when only results were asked for
     results: Path
-    frames: int  # frames in the video file (the encoder's count once finalised)
+    frames: int  # frames recorded (in the video file: the encoder's count once finalised)
     frames_with_face: int  # of those, frames with at least one face (each has CSV rows)
     rows: int  # CSV rows (one per face per frame)
     seconds: float
@@ -41,8 +41,13 @@ class RecordingSummary:
 
     @property
     def picture(self) -> Path:
-        """Where the recording's timeline picture goes: beside the video, with its stem."""
-        return self.video.with_suffix(".png")
+        """Where the recording's timeline picture goes: beside the results, with their stem."""
+        return self.results.with_suffix(".png")
+
+    @property
+    def name(self) -> str:
+        """The recording's name: the stem its files share."""
+        return self.results.stem
 
     @property
     def empty(self) -> bool:
@@ -54,26 +59,28 @@ def timestamped_stem(prefix: str = "ferlive") -> str:
     return f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def unique_path(folder: Path, stem: str, suffix: str) -> Path:
-    """``folder/stem.suffix``, or ``stem-2``, ``stem-3``... when taken (two snapshots in one second)."""
-    path, n = folder / f"{stem}{suffix}", 2
-    while path.exists():
-        path, n = folder / f"{stem}-{n}{suffix}", n + 1
-    return path
+def unique_path(folder: Path, stem: str, suffix: str, *also: str) -> Path:
+    """``folder/stem.suffix``, or ``stem-2``, ``stem-3``... when taken (two snapshots in one second), or when that
+    name with any suffix in ``also`` is (a recording's files share their stem)."""
+    n = 1
+    while any((folder / f"{stem}{'' if n == 1 else f'-{n}'}{s}").exists() for s in (suffix, *also)):
+        n += 1
+    return folder / f"{stem}{'' if n == 1 else f'-{n}'}{suffix}"
 
 
 class Recording:
-    """Opens every file at once; ``OutputError`` from here means nothing was started. ``clean``: also the clean
-    video."""
+    """Opens every file at once; ``OutputError`` from here means nothing was started. ``video``: the annotated
+    video (off: no picture of anyone is kept, for studies that may not store video; the results and the timeline
+    picture still are); ``clean``: also the clean video."""
 
     def __init__(self, folder: Path, fps: float, classes: tuple[str, ...] | None, stem: str | None = None,
-                 clean: bool = False) -> None:
+                 clean: bool = False, video: bool = True) -> None:
         stem = stem or timestamped_stem()
-        self.video_path = unique_path(folder, stem, ".mp4")
-        self.results_path = self.video_path.with_suffix(".csv")
-        self.clean_path = self.video_path.with_name(f"{self.video_path.stem}-clean.mp4") if clean else None
+        self.results_path = unique_path(folder, stem, ".csv", ".mp4", ".png")  # no file of another recording
+        self.video_path = self.results_path.with_suffix(".mp4") if video else None
+        self.clean_path = self.results_path.with_name(f"{self.results_path.stem}-clean.mp4") if clean else None
         self._lock = threading.Lock()
-        self._video = VideoRecorder(self.video_path, fps=fps or 30.0)
+        self._video = VideoRecorder(self.video_path, fps=fps or 30.0) if self.video_path is not None else None
         self._clean: VideoRecorder | None = None
         results: ResultsWriter | None = None
         try:
@@ -85,7 +92,8 @@ class Recording:
                 if part is not None:
                     part.close()
             for path in (self.video_path, self.results_path):
-                path.unlink(missing_ok=True)
+                if path is not None:
+                    path.unlink(missing_ok=True)
             raise
         self._results = results
         self._closed = False
@@ -104,7 +112,8 @@ class Recording:
         with self._lock:
             if self._closed:
                 return
-            self._video.write(annotated, timestamp=result.frame.timestamp)
+            if self._video is not None:
+                self._video.write(annotated, timestamp=result.frame.timestamp)
             if self._clean is not None:
                 self._clean.write(result.frame.image, timestamp=result.frame.timestamp)
             self._results.write(result)
@@ -133,7 +142,7 @@ class Recording:
             self.summary = RecordingSummary(
                 video=self.video_path,
                 results=self.results_path,
-                frames=self._video.frames_written if self.frames else 0,
+                frames=(self._video.frames_written if self._video is not None else self.frames) if self.frames else 0,
                 frames_with_face=self.frames_with_face,
                 rows=self._results.rows_written,
                 seconds=seconds,
@@ -159,11 +168,12 @@ class RecordingController(QObject):
         self.active: Recording | None = None
         self._finishing: list[threading.Thread] = []
 
-    def start(self, folder: Path, fps: float, classes: tuple[str, ...] | None, clean: bool = False) -> Recording:
-        """Raises ``OutputError`` (nothing started) when the files cannot be created; ``clean``: also the clean
-        video."""
+    def start(self, folder: Path, fps: float, classes: tuple[str, ...] | None, clean: bool = False,
+              video: bool = True) -> Recording:
+        """Raises ``OutputError`` (nothing started) when the files cannot be created; ``video``: the annotated
+        video, ``clean``: the clean one (``Recording``)."""
         if self.active is None:
-            self.active = Recording(folder, fps=fps, classes=classes, clean=clean)
+            self.active = Recording(folder, fps=fps, classes=classes, clean=clean, video=video)
             self._attach(self.active)
         return self.active
 

@@ -162,6 +162,15 @@ class AppSettings:
     def record_clean(self, value: bool) -> None:
         self._set("output/record_clean", bool(value))
 
+    @property
+    def record_video(self) -> bool:
+        """Whether a recording keeps the annotated video (app.ui.recording); on unless turned off."""
+        return self._get("output/record_video", True, bool)
+
+    @record_video.setter
+    def record_video(self, value: bool) -> None:
+        self._set("output/record_video", bool(value))
+
     # window -----------------------------------------------------------------------------------------------
     @property
     def geometry(self) -> QByteArray | None:
@@ -195,6 +204,8 @@ def bind_controls(settings: AppSettings, source, display, model=None, record=Non
         record.folder_label.setText(str(settings.output_dir("video")))
         record.clean.setChecked(settings.record_clean)
         record.clean.toggled.connect(lambda on: setattr(settings, "record_clean", on))
+        record.annotated.setChecked(settings.record_video)
+        record.annotated.toggled.connect(lambda on: setattr(settings, "record_video", on))
     source.resolution_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_resolution", text))
     source.fps_combo.currentTextChanged.connect(lambda text: setattr(settings, "camera_fps", text))
     source.loop.toggled.connect(lambda on: setattr(settings, "loop_files", on))
