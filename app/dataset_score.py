@@ -31,24 +31,34 @@ def folder_class(image_name: str, classes: tuple[str, ...]) -> str | None:
 @dataclass
 class DatasetScore:
     """Photos counted against their folders' classes: ``confusion[true, shown]``, with a last column for photos in
-    which no face was found."""
+    which no face was found. A photo scored again (the app showing it again) replaces its earlier outcome."""
 
     classes: tuple[str, ...]
-    confusion: np.ndarray = field(init=False)
-    unscored: int = 0  # photos in a folder that names no class, or in no folder
-
-    def __post_init__(self) -> None:
-        self.confusion = np.zeros((len(self.classes), len(self.classes) + 1), np.int64)
+    # photo -> (true, shown) class indices; None: a photo in no class folder
+    _outcomes: dict[str, tuple[int, int] | None] = field(default_factory=dict, init=False, repr=False)
 
     def add(self, image_name: str, faces: list[FaceResult]) -> None:
         """One photo and the faces found in it: its largest face's label is the one scored."""
         truth = folder_class(image_name, self.classes)
         if truth is None:
-            self.unscored += 1
+            self._outcomes[image_name] = None
             return
         face = largest_face(faces)
         shown = len(self.classes) if face is None or face.label not in self.classes else self.classes.index(face.label)
-        self.confusion[self.classes.index(truth), shown] += 1
+        self._outcomes[image_name] = (self.classes.index(truth), shown)
+
+    @property
+    def confusion(self) -> np.ndarray:
+        matrix = np.zeros((len(self.classes), len(self.classes) + 1), np.int64)
+        for outcome in self._outcomes.values():
+            if outcome is not None:
+                matrix[outcome] += 1
+        return matrix
+
+    @property
+    def unscored(self) -> int:
+        """Photos in a folder that names no class, or in no folder."""
+        return sum(outcome is None for outcome in self._outcomes.values())
 
     @property
     def scored(self) -> int:

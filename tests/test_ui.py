@@ -603,6 +603,39 @@ def test_the_talking_discount_can_be_switched_off_and_is_remembered(qtbot, make_
     qtbot.waitUntil(lambda: again.worker._pipeline.smoother.stability == PRESETS["steady"], timeout=WAIT_MS)
 
 
+def test_a_labelled_photo_folder_shows_its_score_in_the_status_bar(qtbot, make_window, tmp_path):
+    """Photos in class folders (a labelled set): the status bar says how many of those shown the label got right,
+    each photo counted once (the slideshow loops), as ``app.dataset_score`` counts them; a folder of photos in no
+    class folder, or a video, shows none."""
+    import shutil
+
+    from app.dataset_score import DatasetScore
+    from tests.datapaths import data_dir
+
+    valid = require_data(data_dir() / "affectnet96" / "valid")
+    dataset = tmp_path / "posed"
+    for name in ("happy", "surprise"):
+        (dataset / name).mkdir(parents=True)
+        for photo in sorted((valid / name).iterdir())[:2]:
+            shutil.copy(photo, dataset / name / photo.name)
+    window = make_window(str(dataset), loop=True)
+    seen: dict[str, object] = {}
+
+    def every_photo_shown() -> bool:  # polled far more often than photos change (one a second)
+        if window.last_frame is not None:
+            seen[window.last_frame.result.frame.image_name] = window.last_frame.result
+        return len(seen) == 4 and "of 4 photos right" in window.status.score.text()
+
+    qtbot.waitUntil(every_photo_shown, timeout=6 * WAIT_MS)
+    expected = DatasetScore(tuple(next(r for r in seen.values() if r.faces).faces[0].classes))
+    for name, result in seen.items():
+        expected.add(name, result.faces)
+    assert window.status.score.text() == f"{100 * expected.accuracy:.0f}% of 4 photos right"
+    assert "against the photo's class folder" in window.status.score.toolTip()
+    window.open_source(str(require_data(video(SHORT))))
+    qtbot.waitUntil(lambda: window.status.score.text() == "", timeout=WAIT_MS)
+
+
 def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path):
     """The Source section's Open folder… button: the chosen folder's photos are analysed one by one, and with Loop
     on the slideshow starts again after the last."""

@@ -26,6 +26,7 @@ from app.ui.controls import DisplayControls, ModelControls, RecordControls, Sour
 from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
+from app.ui.photo_score import PhotoScoreKeeper
 from app.ui.playback_bar import PlaybackBar
 from app.ui.probability_panel import ProbabilityPanel, face_at, next_face
 from app.ui.qt_compat import guard_signal_refcount
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._selected_track: int | None = None
         self._click_in_flight = 0  # frames that may still come back without the face just clicked
         self._following = False  # a person was clicked and not let go (see _select)
+        self.photo_score = PhotoScoreKeeper()
         self._selection_before_click: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
@@ -312,6 +314,8 @@ class MainWindow(QMainWindow):
             self.source_controls.select_camera(int(info.spec))
         self.panel.set_stills(info.stills)
         self.panel.clear()
+        self.photo_score.start(info.spec, info.stills)  # a labelled set of photos: the status bar keeps its score
+        self.status.show_score(None)
         self._select(None)
         self.playback_bar.set_duration(info.duration, info.steppable)  # None (no slider) but for a video file
         self.playback_bar.setVisible(not self._presenting)
@@ -410,6 +414,7 @@ class MainWindow(QMainWindow):
             return
         self.last_frame = frame
         self._follow_subject(frame.result)
+        self.status.show_score(self.photo_score.add(frame.result))
         self.recording.last_image = frame.annotated
         self.view.set_frame(frame.annotated)
         self._show_in_panel(frame.result)

@@ -11,6 +11,7 @@ import time
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from app.dataset_score import DatasetScore
 from app.inference.providers import LABELS
 from app.ui.icons import dot_icon, standard_icon
 from app.ui.workers import ProcessedFrame
@@ -39,7 +40,8 @@ class FrameStatusBar(QStatusBar):
         self.provider = QLabel("")
         self.state_icon = QLabel()
         self.state = QLabel("")
-        for label in (self.state_icon, self.state, self.rates, self.stages, self.faces, self.provider):
+        self.score = QLabel("")  # photos in class folders: how many the labels got right
+        for label in (self.state_icon, self.state, self.score, self.rates, self.stages, self.faces, self.provider):
             self.addPermanentWidget(label)
         self._last = 0.0
 
@@ -58,6 +60,16 @@ class FrameStatusBar(QStatusBar):
         n = len(frame.result.faces)
         self.faces.setText("no face" if n == 0 else f"{n} face{'s' if n > 1 else ''}")
         self.provider.setText(LABELS.get(frame.provider, frame.provider) if frame.provider else "no model")
+
+    def show_score(self, score: DatasetScore | None) -> None:
+        """A folder of photos in class folders: the share labelled as their folder says, so far (None: hide)."""
+        if score is None or not score.scored:
+            self.score.setText("")
+            self.score.setToolTip("")
+            return
+        self.score.setText(f"{100 * score.accuracy:.0f}% of {score.scored} photos right")
+        self.score.setToolTip("The largest face's label against the photo's class folder (angry/, happy/, ...), "
+                              "each photo counted once, with this model\n" + score.describe().strip())
 
     def set_state(self, state: str) -> None:
         """"paused", "recording" or "" at the left of the permanent area, with a drawn icon (no glyph)."""
