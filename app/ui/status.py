@@ -41,6 +41,7 @@ class FrameStatusBar(QStatusBar):
         self.state_icon = QLabel()
         self.state = QLabel("")
         self.score = QLabel("")  # photos in class folders: how many the labels got right
+        self.score.setStyleSheet("font-weight: bold; margin-right: 12px;")
         for label in (self.state_icon, self.state, self.score, self.rates, self.stages, self.faces, self.provider):
             self.addPermanentWidget(label)
         self._last = 0.0
