@@ -65,30 +65,9 @@ def side_by_side(left, right, show_left: bool = True):
     return canvas
 
 
-def two_people_clip(out: Path, frames: int, start: int = 196) -> Path:
-    """The talking woman of woman_smile_neutral.mp4 (from frame ``start``) beside the smaller athlete of
-    interview_50s.mp4, ``frames`` long, written by the app's recorder; skips without the clips."""
-    from app.capture import open_source
-    from app.record.recorder import VideoRecorder
-
-    with open_source(require_data(video("woman_smile_neutral.mp4"))) as her, \
-            open_source(require_data(video("interview_50s.mp4"))) as athlete:
-        fps = her.fps
-        for _ in range(start):
-            her.read()
-        with VideoRecorder(out, fps=fps) as recorder:
-            for _ in range(frames):
-                recorder.write(side_by_side(her.read().image, athlete.read().image))
-    return out
-
-
-def leaving_clip(out: Path, frames: int, away: tuple[int, int], start: int = 196) -> Path:
-    """The woman of woman_smile_neutral.mp4 (from frame ``start``) beside the athlete of interview_50s.mp4 at the
-    same height, the athlete out of the picture (black) for frames ``away[0]`` to ``away[1]``; written by the app's
-    recorder; skips without the clips."""
-    import cv2
-    import numpy as np
-
+def _pair_clip(out: Path, frames: int, start: int, compose) -> Path:
+    """The woman of woman_smile_neutral.mp4 (from frame ``start``) and the athlete of interview_50s.mp4 in one
+    picture, ``compose(i, hers, theirs)`` for frame ``i``, written by the app's recorder; skips without the clips."""
     from app.capture import open_source
     from app.record.recorder import VideoRecorder
 
@@ -99,12 +78,28 @@ def leaving_clip(out: Path, frames: int, away: tuple[int, int], start: int = 196
             her.read()
         with VideoRecorder(out, fps=fps) as recorder:
             for i in range(frames):
-                left, right = her.read().image, athlete.read().image
-                right = cv2.resize(right, (right.shape[1] * left.shape[0] // right.shape[0], left.shape[0]))
-                if away[0] <= i < away[1]:
-                    right[:] = 0
-                recorder.write(np.hstack([left, right]))
+                recorder.write(compose(i, her.read().image, athlete.read().image))
     return out
+
+
+def two_people_clip(out: Path, frames: int, start: int = 196) -> Path:
+    """The talking woman (from frame ``start``) beside the smaller athlete (``side_by_side``), ``frames`` long."""
+    return _pair_clip(out, frames, start, lambda i, hers, theirs: side_by_side(hers, theirs))
+
+
+def leaving_clip(out: Path, frames: int, away: tuple[int, int], start: int = 196) -> Path:
+    """The woman beside the athlete at the same height, the athlete out of the picture (black) for frames
+    ``away[0]`` to ``away[1]``."""
+    import cv2
+    import numpy as np
+
+    def compose(i: int, hers, theirs):
+        theirs = cv2.resize(theirs, (theirs.shape[1] * hers.shape[0] // theirs.shape[0], hers.shape[0]))
+        if away[0] <= i < away[1]:
+            theirs[:] = 0
+        return np.hstack([hers, theirs])
+
+    return _pair_clip(out, frames, start, compose)
 
 
 def write_fer_slice(path: Path, counts: dict[str, int], seed: int, votes: bool = False) -> Path:

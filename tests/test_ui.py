@@ -140,6 +140,18 @@ def test_recording_two_seconds_gives_playable_mp4_and_csv(qtbot, make_window, tm
     assert cv2.imread(str(summary.picture)).shape == (timeline_plot.HEIGHT, timeline_plot.WIDTH, 3)
 
 
+def record_a_moment(qtbot, window, ms: int = 1500) -> RecordingSummary:
+    """R, ``ms`` of the video playing, then Stop: the recording's summary once its files are finalised. Which videos
+    it keeps is read when it starts: both ticks are disabled meanwhile."""
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    controls = window.record_controls
+    assert not controls.clean.isEnabled() and not controls.annotated.isEnabled()
+    qtbot.wait(ms)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        controls.record_button.click()
+    return blocker.args[0]
+
+
 def test_recording_can_keep_the_clean_video_for_later_analysis(qtbot, make_window, tmp_path):
     """With "Clean video" on (remembered), a recording keeps, beside the annotated MP4, the picture the
     models saw without boxes or labels: as many frames, each the source frame (H.264 aside) where the annotated one
@@ -150,12 +162,7 @@ def test_recording_can_keep_the_clean_video_for_later_analysis(qtbot, make_windo
     wait_for_faces(qtbot, window)
     window.record_controls.clean.setChecked(True)
     assert window.settings.record_clean
-    qtbot.keyClick(window, Qt.Key.Key_R)
-    assert not window.record_controls.clean.isEnabled()  # read when the recording starts
-    qtbot.wait(1500)
-    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
-        window.record_controls.record_button.click()
-    summary: RecordingSummary = blocker.args[0]
+    summary = record_a_moment(qtbot, window)
     check_recording(summary)
     assert summary.clean == summary.video.with_name(summary.video.stem + "-clean.mp4")
     assert count_video_frames(summary.clean) == summary.frames
@@ -184,12 +191,7 @@ def test_a_recording_without_video_keeps_no_picture_of_anyone(qtbot, make_window
     wait_for_faces(qtbot, window)
     window.record_controls.annotated.setChecked(False)
     assert not window.settings.record_video
-    qtbot.keyClick(window, Qt.Key.Key_R)
-    assert not window.record_controls.annotated.isEnabled()  # read when the recording starts
-    qtbot.wait(1500)
-    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
-        window.record_controls.record_button.click()
-    summary: RecordingSummary = blocker.args[0]
+    summary = record_a_moment(qtbot, window)
     assert summary.video is None and summary.clean is None and summary.frames >= 15
     with open(summary.results, newline="") as f:
         rows = list(csv.DictReader(f))
