@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from app.capture import FolderSource, ImageSource, VideoFileSource, open_source
 from app.capture.rotate import rotated
-from app.dataset_score import DatasetScore
+from app.dataset_score import DatasetScore, folder_class
 from app.errors import ModelLoadError, SourceError
 from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
@@ -228,7 +228,7 @@ def analyze(
     summary = AnalysisSummary(model=engine.card.name, provider=engine.provider,
                               unit="photos" if stills else "frames", classes=tuple(engine.card.classes))
     if isinstance(source, FolderSource):  # a dataset laid out as <class>/<image> is scored against its folders
-        summary.score = DatasetScore(summary.classes)
+        summary.score = DatasetScore(summary.classes, folder=folder_class(f"{Path(input_path).name}/", summary.classes))
     if max_faces is None:
         max_faces = PHOTO_MAX_FACES if stills else VIDEO_MAX_FACES
     pipeline = FacePipeline(engine, max_faces=max_faces, stability=stability, smoothing=smoothing,

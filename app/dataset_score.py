@@ -5,7 +5,8 @@ dataset, a held-out split. ``ferlive analyze`` on such a folder reads each photo
 and, where the folder's name is one of the model's classes (or another dataset's name for one, ``app.labels``:
 "anger", "happiness", "surprised"...), counts the label shown against it: accuracy, each class's recall and the
 commonest mistakes, with photos where no face was found counted as misses. Folders named after no class (say
-"contempt") are left out and counted.
+"contempt") are left out and counted. A class folder analysed on its own (``ferlive analyze posed/happy``) scores
+its photos as that class.
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ class DatasetScore:
     which no face was found. A photo scored again (the app showing it again) replaces its earlier outcome."""
 
     classes: tuple[str, ...]
+    # the class the input folder itself names (``happy/`` analysed alone): its own photos' class
+    folder: str | None = None
     # photo -> (true, shown) class indices; None: a photo in no class folder
     _outcomes: dict[str, tuple[int, int] | None] = field(default_factory=dict, init=False, repr=False)
 
     def add(self, image_name: str, faces: list[FaceResult]) -> None:
         """One photo and the faces found in it: its largest face's label is the one scored."""
         truth = folder_class(image_name, self.classes)
+        if truth is None and "/" not in image_name.replace("\\", "/"):
+            truth = self.folder
         if truth is None:
             self._outcomes[image_name] = None
             return

@@ -44,6 +44,11 @@ def test_the_largest_face_is_scored_and_a_photo_without_a_face_is_a_miss():
     text = score.describe()
     assert "50.0% of 4 photos right (1 without a face found, counted wrong); 1 in folders named after no class" in text
     assert DatasetScore(CLASSES).describe() == ""
+    alone = DatasetScore(CLASSES, folder="happy")  # happy/ analysed on its own
+    alone.add("1.jpg", [face("happy")])
+    alone.add("2.jpg", [face("sad")])
+    alone.add("sad/3.jpg", [face("sad")])  # a class folder inside it still names its own class
+    assert alone.recall() == {"happy": 0.5, "sad": 1.0}
 
 
 def test_analyze_scores_a_class_folder_dataset_as_its_own_csv_does(tmp_path, capsys):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.dataset_score import DatasetScore
+from app.dataset_score import DatasetScore, folder_class
 from app.labels import EXPRESSIONS
 from app.types import FrameResult
 
@@ -19,6 +19,7 @@ class PhotoScoreKeeper:
 
     def __init__(self) -> None:
         self._scoring = False
+        self._folder = ""  # the folder's own name: photos directly in happy/ are happy
         self._score: DatasetScore | None = None
         self._model = ""
 
@@ -26,6 +27,7 @@ class PhotoScoreKeeper:
         """A new source: scored when it is a folder of photos (whether its photos sit in class folders shows as
         they come)."""
         self._scoring = stills and Path(spec).is_dir()
+        self._folder = Path(spec).name
         self._score, self._model = None, ""
 
     def add(self, result: FrameResult) -> DatasetScore | None:
@@ -34,6 +36,7 @@ class PhotoScoreKeeper:
             return None
         if self._score is None or result.model_name != self._model:
             classes = tuple(result.faces[0].classes) if result.faces else EXPRESSIONS
-            self._score, self._model = DatasetScore(classes), result.model_name
+            self._score = DatasetScore(classes, folder=folder_class(f"{self._folder}/", classes))
+            self._model = result.model_name
         self._score.add(result.frame.image_name, result.faces)
         return self._score
