@@ -170,11 +170,14 @@ class CalibratedPeople:
         """The track ``calibration`` weighs now (None: its person is not in view)."""
         return next((p.track for c, p in self._people if c is calibration and p is not None), None)
 
-    def lose_tracks(self) -> None:
-        """Tracks start again (a seek): the people are found again by their looks."""
+    def lose_tracks(self, mirrored: bool = False) -> None:
+        """Tracks start again (a seek): the people are found again by their looks; ``mirrored``: because the picture
+        was mirrored (``FollowedPerson.mirror``)."""
         for _, person in self._people:
             if person is not None:
                 person.lose_track()
+                if mirrored:
+                    person.mirror()
 
     def __deepcopy__(self, memo: dict) -> CalibratedPeople:
         """The people copied, the calibrations (never changed once learnt) shared: ``track_of`` and ``assign`` know

@@ -151,8 +151,9 @@ class FacePipeline:
         for name, value in copy.deepcopy(state).items():
             setattr(self, name, value)
 
-    def reset(self) -> None:
-        """New source: forget tracks, smoothing and MediaPipe's tracking state."""
+    def reset(self, mirrored: bool = False) -> None:
+        """New source: forget tracks, smoothing and MediaPipe's tracking state. ``mirrored``: the picture was just
+        mirrored (or unmirrored), so the people followed will look mirrored (``FollowedPerson.mirror``)."""
         self.mesh.reset()
         self.tracker.reset()
         self.smoother.reset()
@@ -161,9 +162,11 @@ class FacePipeline:
         self.turned_faces.reset()
         self._last_seen.clear()
         self._source = None
-        self._calibrated.lose_tracks()  # track numbers start again; people are found again by their looks
+        self._calibrated.lose_tracks(mirrored)  # track numbers start again; people are found again by their looks
         if self._subject is not None:
             self._subject.lose_track()
+            if mirrored:
+                self._subject.mirror()
 
     def process(self, frame: Frame) -> FrameResult:
         if self.video_mode and self._source is not None and frame.source != self._source:

@@ -118,3 +118,27 @@ def test_a_look_below_the_same_person_threshold_is_never_taken_for_them():
     assert person.find([Face(3), Face(5)], [5], looks.get) is None
     person.lose_track()
     assert person.find([Face(3), Face(4)], [], looks.get) == 4
+
+
+def test_after_the_picture_is_mirrored_a_clicked_person_is_known_again(two_people):
+    """The Mirror toggle: her face now looks mirrored, so her look is flipped too (``FollowedPerson.mirror``); she
+    is followed on the mirrored picture. Unflipped, her mirrored faces are too unlike her look to be taken for her."""
+    engine, pairs = two_people
+
+    def run(flip: bool) -> list:
+        pipeline = FacePipeline(engine, max_faces=2)
+        try:
+            for i in range(3):
+                result = pipeline.process(frame(pairs, i))
+            pipeline.subject = largest(result).track_id
+            for i in range(3, 30):
+                pipeline.process(frame(pairs, i))
+            pipeline.reset(mirrored=flip)  # what the worker does when Mirror is toggled on a camera
+            return [pipeline.process(Frame(np.ascontiguousarray(frame(pairs, i).image[:, ::-1]), i, i / 30))
+                    for i in range(30, 45)]
+        finally:
+            pipeline.close()
+
+    mirrored = run(flip=True)
+    assert all(r.faces and r.subject == largest(r).track_id for r in mirrored)
+    assert all(r.subject_away for r in run(flip=False))  # her look as it was: not known again

@@ -19,10 +19,11 @@ from app.types import FaceResult
 
 TIMELINE_SECONDS = 10.0
 AWAITED = "Clicked person: out of view"
-AWAITED_NOTE = "followed again when back; click beside the faces to follow the largest"
+AWAITED_NOTE = "followed again when back (or click their face); click beside the faces: the largest"
 NOTES_HELP = (
     f"{AWAITED}: the panel and the single-subject outputs wait for them (no face) until they are back, found again "
-    "by their look; a click beside every face follows the largest face instead.\n"
+    "by their look (in dim or changing light it may not be: click their face); a click beside every face follows "
+    "the largest face instead.\n"
     "held: the label shown waits until another expression leads by a margin or for a moment (Display > Stability), "
     "so it does not flicker.\n"
     "neutral calibrated: this face's resting expression is weighed to read neutral (Calibrate neutral).\n"

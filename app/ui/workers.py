@@ -357,7 +357,8 @@ class StreamWorker(QThread):
         if turn_changed:
             self._orientation.reset()
         if ((mirror_changed and live) or (turn_changed and not self._stills)) and self._pipeline is not None:
-            self._pipeline.reset()  # every face jumps to a new place: MediaPipe must find it afresh
+            # every face jumps to a new place: MediaPipe must find it afresh (and a mirrored face looks mirrored)
+            self._pipeline.reset(mirrored=(mirror and live) != self._mirrored_now)
         if not self._stills:
             frame = rotated(frame, degrees)
         self._rotated_by = degrees
