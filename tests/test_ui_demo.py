@@ -189,6 +189,24 @@ def test_messages_float_over_the_video_and_never_move_the_controls(qtbot, make_w
     assert window.banner.isVisible() and window.banner.geometry().top() < window.view.height() // 2
 
 
+def test_stacked_messages_each_get_the_height_their_text_needs(qtbot, make_window):
+    """"No camera found" with the key help (F1) under it: each message gets room for its wrapped text, at once (a
+    message was squashed to a sliver, its text unreadable, when the stack was sized before the new row counted)."""
+    from app.ui.main_window import KEYS_HELP
+
+    window = make_window(source=None)
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.models.active_model == "alpha", timeout=WAIT_MS)
+    assert len(window.banner.texts()) == 1  # "no camera"
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    window.banner.show_error("A long message. " * 30)
+    rows = [m.row for m in window.banner._messages]
+    assert [m.text for m in window.banner._messages][1] == KEYS_HELP and len(rows) == 3
+    for row in rows:  # no event loop turn in between: the stack is sized when a message arrives
+        assert row.height() >= row.heightForWidth(row.width()) - 1
+    assert window.banner.height() >= sum(row.heightForWidth(row.width()) for row in rows)
+
+
 def test_source_messages_clear_when_another_source_opens_and_saved_lines_stay(qtbot, make_window):
     window = make_window(str(require_data(video(SHORT))), loop=False)
     qtbot.waitUntil(lambda: "has ended" in " ".join(window.banner.texts()), timeout=30_000)

@@ -99,6 +99,7 @@ class Banner(QFrame):
             message.timer.start(max(self.INFO_MS, self.MS_PER_CHAR * len(text)))
         self._messages.append(message)
         self._rows.addWidget(row)
+        row.show()  # now, not when the layout gets round to it: a hidden row counts for no height in _place
         self.show()
         self._place()
 
