@@ -638,6 +638,40 @@ def test_a_labelled_photo_folder_shows_its_score_in_the_status_bar(qtbot, make_w
     qtbot.waitUntil(lambda: window.status.score.text() == "", timeout=WAIT_MS)
 
 
+def test_a_face_clicked_in_a_photo_is_followed_in_that_photo_only(qtbot, make_window, tmp_path):
+    """A folder of photos: faces are numbered afresh in each photo, so a click picks a face of the photo shown (the
+    panel follows it at once, even while the slideshow plays) and the next photo starts again from its largest face
+    (before, face #2 of every later photo was taken for the one clicked)."""
+    import cv2
+
+    from app.capture import open_source
+    from tests.datapaths import side_by_side
+
+    photos = tmp_path / "pairs"
+    photos.mkdir()
+    with open_source(require_data(video(SMILE))) as her, open_source(require_data(video("interview_50s.mp4"))) as him:
+        for i in range(3):
+            for _ in range(20):
+                left, right = her.read().image, him.read().image
+            cv2.imwrite(str(photos / f"p{i}.jpg"), side_by_side(left, right))
+    window = make_window(str(photos), loop=True)
+    qtbot.waitUntil(lambda: window.last_frame is not None and len(window.last_frame.result.faces) == 2,
+                    timeout=3 * WAIT_MS)
+    window.toggle_pause()
+    shown = window.last_frame.result
+    small = min(shown.faces, key=lambda f: f.area)
+    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
+    centre = ((small.box[0] + small.box[2]) / 2, (small.box[1] + small.box[3]) / 2)
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=QPointF(
+        rect.x() + centre[0] * rect.width() / width, rect.y() + centre[1] * rect.width() / width).toPoint())
+    assert window.selected_track == small.track_id
+    assert window.panel._title.text().startswith(f"Face #{small.track_id} (selected)")
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.last_frame.result.frame.image_name != shown.frame.image_name, timeout=WAIT_MS)
+    assert window.selected_track is None and window.last_frame.result.subject is None
+    assert "(largest)" in window.panel._title.text()
+
+
 def test_open_folder_plays_its_photos(qtbot, make_window, monkeypatch, tmp_path):
     """The Source section's Open folder… button: the chosen folder's photos are analysed one by one, and with Loop
     on the slideshow starts again after the last."""

@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self._selected_track: int | None = None
         self._click_in_flight = 0  # frames that may still come back without the face just clicked
         self._following = False  # a person was clicked and not let go (see _select)
+        self._clicked_photo: str | None = None  # the photo a face was clicked in (a folder of photos)
         self.photo_score = PhotoScoreKeeper()
         self._selection_before_click: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
@@ -413,6 +414,8 @@ class MainWindow(QMainWindow):
         if frame is None or self._closing:
             return
         self.last_frame = frame
+        if self._clicked_photo is not None and frame.result.frame.image_name != self._clicked_photo:
+            self._select(None)  # the face clicked was in another photo: this one's faces are other people
         self._follow_subject(frame.result)
         self.status.show_score(self.photo_score.add(frame.result))
         self.recording.last_image = frame.annotated
@@ -436,7 +439,9 @@ class MainWindow(QMainWindow):
 
     def _select(self, track_id: int | None) -> None:
         """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a
-        neutral calibration about to start."""
+        neutral calibration about to start. In a folder of photos a click picks a face of the photo shown only."""
+        photo = self.source_info is not None and self.source_info.stills and self.last_frame is not None
+        self._clicked_photo = self.last_frame.result.frame.image_name if photo and track_id is not None else None
         self._selected_track, self._click_in_flight = track_id, CLICK_IN_FLIGHT_FRAMES
         self._following = track_id is not None  # a person was clicked: followed, or awaited while out of view
         self.worker.set_subject(track_id)
@@ -452,10 +457,12 @@ class MainWindow(QMainWindow):
         self._selected_track = result.subject
 
     def _redraw_still_frame(self) -> None:
-        """Paused, or at a file's end, no frame follows: the one shown is drawn again here with the display options
-        and the face followed as they are now, and the panel follows the face clicked on it."""
+        """Paused, at a file's end, or on a photo, no frame of the same picture follows: the one shown is drawn again
+        here with the display options and the face followed as they are now, and the panel follows the face clicked
+        on it."""
         frame = self.last_frame
-        if frame is None or not (self.paused or self._ended) or self._closing:
+        photo = self.source_info is not None and self.source_info.stills
+        if frame is None or not (self.paused or self._ended or photo) or self._closing:
             return
         annotated = render(frame.result.frame.image, frame.result.faces, self.display_controls.render_options(),
                            selected=self._selected_track)

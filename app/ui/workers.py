@@ -598,7 +598,8 @@ class StreamWorker(QThread):
         try:
             self._sync_pipeline(engine, max_faces, stability)
             if self._pipeline is not None and click is not None:
-                self._pipeline.subject = click[0]
+                # a photo's faces are numbered afresh: a face clicked in one photo is nobody in the next
+                self._pipeline.subject = None if self._stills else click[0]
                 with self._lock:
                     if self._click is click:
                         self._click = None
