@@ -25,7 +25,7 @@ from app.ui import timeline_plot  # noqa: E402
 from app.ui.main_window import NO_CAMERA  # noqa: E402
 from app.ui.recording import RecordingSummary  # noqa: E402
 from tests.datapaths import require_data, video  # noqa: E402
-from tests.ui_helpers import WAIT_MS, wait_for_faces  # noqa: E402
+from tests.ui_helpers import WAIT_MS, face_on_screen, on_screen, wait_for_faces  # noqa: E402
 
 pytest_plugins = ["tests.ui_helpers"]  # the models_dir and make_window fixtures
 SMILE = "woman_smile_neutral.mp4"  # 596x336, 29.97 fps, 15.5 s, one frontal face
@@ -266,10 +266,7 @@ def test_full_screen_presentation_shows_the_video_alone_until_esc(qtbot, make_wi
     assert not window.presenting and not window.isFullScreen()
     assert all(widget.isVisible() for widget in controls)
     assert not any("Esc" in text for text in window.banner.texts())
-    face = window.last_frame.result.faces[0]
-    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
-    on_face = QPointF(rect.x() + (face.box[0] + face.box[2]) / 2 * rect.width() / width,
-                      rect.y() + (face.box[1] + face.box[3]) / 2 * rect.width() / width).toPoint()
+    on_face = face_on_screen(window, window.last_frame.result.faces[0])
     assert window.view.map_to_frame(QPointF(on_face)) is not None and window.selected_track is None
     qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_face)  # a real double-click: press, release,
     qtbot.mouseDClick(window.view, Qt.MouseButton.LeftButton, pos=on_face)  # then Qt's double-click event
@@ -291,10 +288,7 @@ def test_paused_a_click_or_a_display_option_redraws_the_frame_shown(qtbot, make_
     qtbot.wait(500)
     shown, processed = window.last_frame, window.worker.frames_processed
     face = shown.result.faces[0]
-    rect, width = window.view.target_rect(), shown.annotated.shape[1]
-    on_face = QPointF(rect.x() + (face.box[0] + face.box[2]) / 2 * rect.width() / width,
-                      rect.y() + (face.box[1] + face.box[3]) / 2 * rect.width() / width).toPoint()
-    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_face)
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=face_on_screen(window, face, shown.annotated))
     assert window.panel._title.text().startswith(f"Face #{face.track_id} (selected)")
     marked = window.last_frame.annotated
     assert not np.array_equal(marked, shown.annotated)  # the heavier box
@@ -660,10 +654,7 @@ def test_a_face_clicked_in_a_photo_is_followed_in_that_photo_only(qtbot, make_wi
     window.toggle_pause()
     shown = window.last_frame.result
     small = min(shown.faces, key=lambda f: f.area)
-    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
-    centre = ((small.box[0] + small.box[2]) / 2, (small.box[1] + small.box[3]) / 2)
-    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=QPointF(
-        rect.x() + centre[0] * rect.width() / width, rect.y() + centre[1] * rect.width() / width).toPoint())
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=face_on_screen(window, small))
     assert window.selected_track == small.track_id
     assert window.panel._title.text().startswith(f"Face #{small.track_id} (selected)")
     window.toggle_pause()
@@ -1034,10 +1025,7 @@ def test_a_clicked_person_who_steps_out_is_awaited_and_followed_again_when_back(
                     timeout=3 * WAIT_MS)
     small = min(window.last_frame.result.faces, key=lambda f: f.area)
     assert window.last_frame.result.frame.index < 25
-    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
-    centre = ((small.box[0] + small.box[2]) / 2, (small.box[1] + small.box[3]) / 2)
-    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=QPointF(
-        rect.x() + centre[0] * rect.width() / width, rect.y() + centre[1] * rect.width() / width).toPoint())
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=face_on_screen(window, small))
     qtbot.waitUntil(lambda: window.last_frame.result.subject == small.track_id, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.last_frame.result.frame.index >= 60, timeout=3 * WAIT_MS)  # track ended at ~46
     away = window.last_frame.result
@@ -1065,13 +1053,7 @@ def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(
                     timeout=3 * WAIT_MS)
     large, small = sorted(window.last_frame.result.faces, key=lambda f: -f.area)
     assert primary_face(window.last_frame.result).track_id == large.track_id
-    rect, width = window.view.target_rect(), window.last_frame.annotated.shape[1]
-
-    def on_screen(x: float, y: float):
-        return QPointF(rect.x() + x * rect.width() / width, rect.y() + y * rect.width() / width).toPoint()
-
-    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton,
-                     pos=on_screen((small.box[0] + small.box[2]) / 2, (small.box[1] + small.box[3]) / 2))
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=face_on_screen(window, small))
     assert window.selected_track == small.track_id
     qtbot.waitUntil(lambda: window.last_frame.result.subject == small.track_id, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: primary_face(window.last_frame.result).track_id == small.track_id, timeout=WAIT_MS)
@@ -1090,8 +1072,8 @@ def test_a_clicked_face_is_followed_by_the_panel_and_the_single_subject_outputs(
     assert window.selected_track == sought.subject
     assert window.panel._title.text().startswith(f"Face #{sought.subject} (selected)")
     window.toggle_pause()
-    height = window.last_frame.annotated.shape[0]
-    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_screen(width - 5, height - 5))  # black, no face
+    height, width = window.last_frame.annotated.shape[:2]
+    qtbot.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=on_screen(window, width - 5, height - 5))  # black
     assert window.selected_track is None
     qtbot.waitUntil(lambda: window.last_frame.result.subject is None, timeout=WAIT_MS)
     assert primary_face(window.last_frame.result).track_id == large.track_id

@@ -67,3 +67,17 @@ def wait_for_faces(qtbot, window: MainWindow, frames: int = 5) -> None:
         return window.view.frames_shown >= start + frames and f is not None and bool(f.result.faces)
 
     qtbot.waitUntil(ready, timeout=WAIT_MS)
+
+
+def on_screen(window: MainWindow, x: float, y: float, annotated=None):
+    """The widget point of the video view that shows pixel (``x``, ``y``) of the frame shown (or ``annotated``)."""
+    from PySide6.QtCore import QPointF
+
+    rect = window.view.target_rect()
+    width = (window.last_frame.annotated if annotated is None else annotated).shape[1]
+    return QPointF(rect.x() + x * rect.width() / width, rect.y() + y * rect.width() / width).toPoint()
+
+
+def face_on_screen(window: MainWindow, face, annotated=None):
+    """The widget point at the centre of ``face``'s box, to click it."""
+    return on_screen(window, (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2, annotated)
