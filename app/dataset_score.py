@@ -39,26 +39,28 @@ class DatasetScore:
     folder: str | None = None
     # photo -> (true, shown) class indices; None: a photo in no class folder
     _outcomes: dict[str, tuple[int, int] | None] = field(default_factory=dict, init=False, repr=False)
+    # confusion[true, shown], kept as photos come (the app asks for the score on every photo shown)
+    confusion: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.confusion = np.zeros((len(self.classes), len(self.classes) + 1), np.int64)
 
     def add(self, image_name: str, faces: list[FaceResult]) -> None:
         """One photo and the faces found in it: its largest face's label is the one scored."""
         truth = folder_class(image_name, self.classes)
         if truth is None and "/" not in image_name.replace("\\", "/"):
             truth = self.folder
-        if truth is None:
-            self._outcomes[image_name] = None
-            return
-        face = largest_face(faces)
-        shown = len(self.classes) if face is None or face.label not in self.classes else self.classes.index(face.label)
-        self._outcomes[image_name] = (self.classes.index(truth), shown)
-
-    @property
-    def confusion(self) -> np.ndarray:
-        matrix = np.zeros((len(self.classes), len(self.classes) + 1), np.int64)
-        for outcome in self._outcomes.values():
-            if outcome is not None:
-                matrix[outcome] += 1
-        return matrix
+        outcome = None
+        if truth is not None:
+            face = largest_face(faces)
+            shown = (len(self.classes) if face is None or face.label not in self.classes
+                     else self.classes.index(face.label))
+            outcome = (self.classes.index(truth), shown)
+        if (earlier := self._outcomes.get(image_name)) is not None:
+            self.confusion[earlier] -= 1  # shown again: its latest reading counts
+        if outcome is not None:
+            self.confusion[outcome] += 1
+        self._outcomes[image_name] = outcome
 
     @property
     def unscored(self) -> int:
