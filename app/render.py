@@ -30,6 +30,8 @@ _PANEL_BG: BGR = (30, 30, 30)
 # they would cover the face they describe.
 SMALL_FRAME_SIDE = 240
 ENLARGED_SIDE = 480
+CAPTION_MARGIN = 8  # pixels from the top left corner to an event mark's tag
+CAPTION_COLOR: BGR = (40, 40, 40)
 
 
 @dataclass
@@ -66,12 +68,12 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 def render(frame_bgr: np.ndarray, faces: list[FaceResult], options: RenderOptions | None = None,
-           selected: int | None = None) -> np.ndarray:
+           selected: int | None = None, caption: str = "") -> np.ndarray:
     """A new BGR image with ``faces`` drawn on it; ``frame_bgr`` is never modified (the recorder and CSV may still
     hold it, and the face mesh may be reading it on another thread). The same size as the frame, except for a
     small frame (short side under ``SMALL_FRAME_SIDE``), which is drawn enlarged to ``ENLARGED_SIDE``. The face of
     track ``selected`` (clicked in the app, so the panel and outputs follow it) gets a heavier box in a white
-    frame, so the person sees which face that is."""
+    frame, so the person sees which face that is. ``caption`` (an event mark just set) is a tag at the top left."""
     options = options or RenderOptions()
     short = min(frame_bgr.shape[:2])
     if 0 < short < SMALL_FRAME_SIDE:  # the result is larger than the frame, with the faces scaled alike
@@ -82,6 +84,9 @@ def render(frame_bgr: np.ndarray, faces: list[FaceResult], options: RenderOption
         out = frame_bgr.copy()
     for face in faces:
         _draw_face(out, face, options, selected=face.track_id == selected)
+    if caption:
+        _draw_label(out, caption, (CAPTION_MARGIN, CAPTION_MARGIN, CAPTION_MARGIN, CAPTION_MARGIN), CAPTION_COLOR,
+                    options)
     return out
 
 

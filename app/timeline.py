@@ -25,13 +25,17 @@ class TimelineLog:
         self._probabilities: list[np.ndarray | None] = []
         self._labels: list[int] = []
         self._track_labels: dict[int, dict[int, int]] = {}  # track_id -> {frame position: shown label}
+        self.marks: list[tuple[float, str]] = []  # (timestamp, text) of the operator's event marks, in order
 
     def __len__(self) -> int:
         return len(self._times)
 
-    def add(self, timestamp: float, faces: list[FaceResult], subject: int | None = None, away: bool = False) -> None:
+    def add(self, timestamp: float, faces: list[FaceResult], subject: int | None = None, away: bool = False,
+            marks: tuple[str, ...] = ()) -> None:
         """One frame; ``subject``: the track picked to follow (``FrameResult.subject``), else the largest face;
-        ``away``: the person picked is out of view (``FrameResult.subject_away``), a gap for the main face."""
+        ``away``: the person picked is out of view (``FrameResult.subject_away``), a gap for the main face;
+        ``marks``: events marked on it (``FrameResult.marks``), drawn as lines."""
+        self.marks.extend((float(timestamp), text) for text in marks)
         main = subject_face(faces, subject, away)
         if main is not None and not self.classes:
             self.classes = tuple(main.classes)

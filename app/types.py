@@ -103,6 +103,23 @@ class FrameResult:
     subject: int | None = None  # the track picked to follow (the app: a clicked face); None: the largest face
     # a person was picked and is not found on this frame: the single-subject views and outputs have no face
     subject_away: bool = False
+    marks: tuple[str, ...] = ()  # events the operator marked on this frame (M in the app: "mark 1", "mark 2"...)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One event mark with the frame it fell on (no image: outputs keep marks until they are sent)."""
+
+    text: str
+    timestamp: float  # the frame's, as in the CSV
+    frame_index: int
+    captured_at: float  # the frame's time.perf_counter() capture time (LSL stamps it on its clock)
+
+
+def marks_of(result: FrameResult) -> list[Mark]:
+    """The marks set on ``result``'s frame, each with that frame's time."""
+    frame = result.frame
+    return [Mark(text, float(frame.timestamp), int(frame.index), frame.captured_at) for text in result.marks]
 
 
 def subject_face(faces: list[FaceResult], subject: int | None = None, away: bool = False) -> FaceResult | None:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.capture.mailbox import LatestFrameMailbox
-from app.types import FrameResult
+from app.types import FrameResult, Mark, marks_of
 
 log = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 2000  # capture -> sent latencies kept for the status and the benchmark
 RATE_WINDOW_S = 2.0
+MAX_PENDING_MARKS = 256  # marks wait for the next result sent; a stalled output keeps the newest this many
 CLOSE_FLUSH_S = 0.5  # on close, the last results get this long to leave (a stalled client must not hang exit)
 
 
@@ -78,6 +79,7 @@ class Publisher:
         self._last_error = ""
         self._error_active = False
         self._closed = False
+        self._marks: deque[Mark] = deque(maxlen=MAX_PENDING_MARKS)  # offered, not yet sent (never replaced)
 
     # ---- called by the owner --------------------------------------------------------------------------------
     def start(self) -> Publisher:
@@ -89,7 +91,11 @@ class Publisher:
         return self
 
     def offer(self, result: FrameResult) -> None:
-        """Hand over one frame's results; never blocks (an unsent older result is replaced and counted)."""
+        """Hand over one frame's results; never blocks (an unsent older result is replaced and counted). The frame's
+        marks are kept apart and sent before the next result that leaves, so a replaced result loses no mark."""
+        if result.marks:
+            with self._lock:
+                self._marks.extend(marks_of(result))
         self._mailbox.put((result, time.perf_counter()))
 
     def flush(self, timeout: float = 2.0) -> bool:
@@ -167,6 +173,10 @@ class Publisher:
         """Send one result (publisher thread). Exceptions become ``last_error``; the thread carries on."""
         raise NotImplementedError
 
+    def _send_marks(self, marks: list[Mark]) -> None:
+        """Send event marks, oldest first, before the result they came with (publisher thread). The default: an
+        output with no place for them (VRChat's avatar parameters) leaves them out."""
+
     def _shutdown(self) -> None:
         """Release what ``_open`` acquired (after the thread has stopped)."""
 
@@ -210,13 +220,21 @@ class Publisher:
                 return
             result, self.offered_at = item
             cpu0 = time.thread_time()
+            with self._lock:
+                marks, self._marks = list(self._marks), deque(maxlen=MAX_PENDING_MARKS)
             try:
-                self._send(result)
-            except Exception as exc:  # a receiver's problem must not end the output; it is shown in the status
-                self.mark_error(describe_send_error(exc))
+                for send, what in ((self._send_marks, marks), (self._send, result)):
+                    if what:
+                        self._guarded(send, what)
             finally:
                 self._cpu_s += time.thread_time() - cpu0
                 self._handled += 1
+
+    def _guarded(self, send, what) -> None:
+        try:
+            send(what)
+        except Exception as exc:  # a receiver's problem must not end the output; it is shown in the status
+            self.mark_error(describe_send_error(exc))
 
 
 def _median_p95(values: list[float]) -> tuple[float | None, float | None]:

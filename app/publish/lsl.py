@@ -1,6 +1,6 @@
 """Lab Streaming Layer (pylsl): the followed face's (clicked, else the largest) seven expression probabilities plus
-its confidence, talking, dim, turned and calibrated flags as a float32 stream, and each change of its label as a
-string marker, both stamped at the frame's capture time on LSL's clock.
+its confidence, talking, dim, turned and calibrated flags as a float32 stream, and each change of its label and each
+event the operator marks ("mark 1"...) as a string marker, all stamped at the frame's capture time on LSL's clock.
 
 Channels follow ``app.labels.EXPRESSIONS`` (not the model's own order), so a recording keeps one layout whatever
 model is loaded. The rate is irregular: a sample is pushed only for frames with a face, and a live source drops
@@ -17,7 +17,7 @@ from app.errors import PublishError
 from app.labels import EXPRESSIONS, canonical_name
 from app.publish.base import Publisher
 from app.publish.messages import expression_vector, primary_face
-from app.types import FrameResult
+from app.types import FrameResult, Mark
 
 STREAM_TYPE = "Expression"
 MARKER_TYPE = "Markers"
@@ -78,7 +78,8 @@ class LslPublisher(Publisher):
         markers = pylsl.StreamInfo(f"{self.stream_name}-markers", MARKER_TYPE, 1, pylsl.IRREGULAR_RATE,
                                    pylsl.cf_string, f"{self.source_id}-markers")
         markers.desc().append_child_value(
-            "content", f"label of the followed face (clicked, else the largest) on each change; {NO_FACE} when lost")
+            "content", f"label of the followed face (clicked, else the largest) on each change; {NO_FACE} when lost; "
+                       "the operator's event marks (mark 1, mark 2...) as they are set")
         self._outlet = pylsl.StreamOutlet(info)
         self._markers = pylsl.StreamOutlet(markers)
 
@@ -98,6 +99,11 @@ class LslPublisher(Publisher):
                                       float(face.dim), float(face.turned), float(face.calibrated)],
                                      stamp)
             self.mark_sent(result.frame.captured_at)
+
+    def _send_marks(self, marks: list[Mark]) -> None:
+        """The operator's marks ("mark 1"...) on the marker stream, stamped at their frame's capture time."""
+        for mark in marks:
+            self._markers.push_sample([mark.text], self.lsl_time(mark.captured_at))
 
     def _shutdown(self) -> None:
         self._outlet = self._markers = None  # liblsl closes an outlet when its last reference goes

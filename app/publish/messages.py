@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 
 from app.labels import EXPRESSIONS, canonical_name
-from app.types import FaceResult, FrameResult, subject_face, subject_track
+from app.types import FaceResult, FrameResult, Mark, subject_face, subject_track
 
 SCHEMA = "ferlive.frame/1"
+MARK_SCHEMA = "ferlive.mark/1"
 
 
 def image_size(result: FrameResult) -> tuple[int, int]:
@@ -97,3 +98,10 @@ def frame_message(result: FrameResult) -> dict:
     if result.frame.image_name:  # photos: the CSV's image column
         message["image"] = result.frame.image_name
     return message
+
+
+def mark_message(mark: Mark) -> dict:
+    """The ``ferlive.mark/1`` JSON object of one event mark: its ``mark`` text and the ``timestamp`` and
+    ``frame_index`` of the frame it was set on (the same as that frame's ``ferlive.frame/1`` message and CSV rows)."""
+    return {"schema": MARK_SCHEMA, "mark": mark.text, "timestamp": round(mark.timestamp, 4),
+            "frame_index": mark.frame_index}

@@ -12,7 +12,7 @@ from app.errors import PublishError
 from app.labels import EXPRESSIONS, canonical_name
 from app.publish.base import Publisher
 from app.publish.messages import expression_vector, faces_by_track, image_size, normalised_box, primary_face
-from app.types import FrameResult, subject_track
+from app.types import FrameResult, Mark, subject_track
 
 PRESETS = ("generic", "vrchat")
 VRCHAT_DEFAULT = ("127.0.0.1", 9000)
@@ -51,6 +51,11 @@ def generic_messages(result: FrameResult) -> list:
         out.append(_message(f"{base}/turned", int(face.turned)))
         out.append(_message(f"{base}/calibrated", int(face.calibrated)))
     return out
+
+
+def mark_message(mark: Mark):
+    """``/ferlive/mark``: ``s`` text, ``i`` frame_index, ``f`` timestamp of the frame the event was marked on."""
+    return _message("/ferlive/mark", mark.text, mark.frame_index, mark.timestamp)
 
 
 def vrchat_messages(result: FrameResult) -> list:
@@ -125,6 +130,12 @@ class OscPublisher(Publisher):
         for content in contents:
             self._client.send(content)
         self.mark_sent(result.frame.captured_at)
+
+    def _send_marks(self, marks: list[Mark]) -> None:
+        """Generic scheme: one ``/ferlive/mark`` message each, before the frame's bundle (VRChat has no place)."""
+        if self.preset == "generic":
+            for mark in marks:
+                self._client.send(mark_message(mark))
 
     def _shutdown(self) -> None:
         if self._client is not None:

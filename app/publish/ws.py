@@ -16,8 +16,8 @@ import threading
 
 from app.errors import PublishError
 from app.publish.base import Publisher
-from app.publish.messages import frame_message
-from app.types import FrameResult
+from app.publish.messages import frame_message, mark_message
+from app.types import FrameResult, Mark
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -35,6 +35,7 @@ class _Client:
     def __init__(self, connection) -> None:
         self.connection = connection
         self.slot: tuple[str, float, float] | None = None  # text, captured_at, offered_at
+        self.marks: list[str] = []  # event mark messages, each sent (never replaced) before the next frame
         self.fresh = asyncio.Event()
         self.sending = False
 
@@ -138,8 +139,17 @@ class WebSocketPublisher(Publisher):
             self._queued += 1
         self._loop.call_soon_threadsafe(self._fan_out, text, result.frame.captured_at, self.offered_at)
 
+    def _send_marks(self, marks: list[Mark]) -> None:
+        """One ``ferlive.mark/1`` message per mark to every client, ahead of the frame it came with."""
+        if not self._clients:
+            return
+        texts = [json.dumps(mark_message(mark), separators=(",", ":")) for mark in marks]
+        with self._queued_lock:
+            self._queued += 1
+        self._loop.call_soon_threadsafe(self._fan_out_marks, texts)
+
     def _pending(self) -> bool:
-        return self._queued > 0 or any(c.slot is not None or c.sending for c in self._clients)
+        return self._queued > 0 or any(c.slot is not None or c.marks or c.sending for c in self._clients)
 
     # ---- event loop thread ----------------------------------------------------------------------------------
     def _fan_out(self, text: str, captured_at: float, offered_at: float) -> None:
@@ -150,6 +160,13 @@ class WebSocketPublisher(Publisher):
                 self.client_slot_drops += 1
                 self.mark_dropped()
             client.slot = (text, captured_at, offered_at)
+            client.fresh.set()
+
+    def _fan_out_marks(self, texts: list[str]) -> None:
+        with self._queued_lock:
+            self._queued -= 1
+        for client in self._clients:
+            client.marks.extend(texts)
             client.fresh.set()
 
     async def _handle(self, connection) -> None:
@@ -176,6 +193,15 @@ class WebSocketPublisher(Publisher):
         while True:
             await client.fresh.wait()
             client.fresh.clear()
+            while client.marks:  # marks first: the frame after them must not overtake them
+                client.sending = True
+                try:
+                    await client.connection.send(client.marks[0])
+                except ConnectionClosed:
+                    return
+                finally:
+                    client.sending = False
+                client.marks.pop(0)
             if client.slot is None:
                 continue
             (text, captured_at, offered_at), client.slot = client.slot, None

@@ -242,11 +242,12 @@ def stability_tooltip(preset) -> str:
 
 
 class RecordControls(QGroupBox):
-    """Record toggle with elapsed time, which videos are kept beside the results (annotated, clean), snapshot, and
-    the output folder."""
+    """Record toggle with elapsed time, which videos are kept beside the results (annotated, clean), snapshot, event
+    mark, and the output folder."""
 
     recordToggled = Signal(bool)  # noqa: N815
     snapshotRequested = Signal()  # noqa: N815
+    markRequested = Signal()  # noqa: N815
     folderRequested = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -264,6 +265,11 @@ class RecordControls(QGroupBox):
                               "video (<name>-clean.mp4): to analyse the session again later (ferlive analyze, "
                               "another model or tool) or to have people code it. One more H.264 encode per frame.")
         self.snapshot_button = QPushButton("Snapshot (S)")
+        self.mark_button = QPushButton("Mark (M)")
+        self.mark_button.setToolTip("Mark an event (a stimulus shown, a trial starting): mark 1, mark 2... goes with "
+                                    "the next frame to the recording (<name>-marks.csv and a line on the timeline "
+                                    "picture) and to the live outputs (OSC /ferlive/mark, WebSocket ferlive.mark/1, "
+                                    "the LSL marker stream).")
         self.folder_button = QPushButton("Folder…")
         self.folder_label = QLabel("")
         self.folder_label.setWordWrap(True)
@@ -274,10 +280,12 @@ class RecordControls(QGroupBox):
         grid.addWidget(self.annotated, 1, 0)
         grid.addWidget(self.clean, 1, 1)
         grid.addWidget(self.snapshot_button, 2, 0)
-        grid.addWidget(self.folder_button, 2, 1)
-        grid.addWidget(self.folder_label, 3, 0, 1, 2)
+        grid.addWidget(self.mark_button, 2, 1)
+        grid.addWidget(self.folder_button, 3, 0)
+        grid.addWidget(self.folder_label, 3, 1)
         self.record_button.toggled.connect(self.recordToggled)
         self.snapshot_button.clicked.connect(self.snapshotRequested)
+        self.mark_button.clicked.connect(self.markRequested)
         self.folder_button.clicked.connect(self.folderRequested)
 
     def set_recording(self, on: bool) -> None:

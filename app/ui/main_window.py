@@ -23,6 +23,7 @@ from app.types import FrameResult, subject_face
 from app.ui.banner import Banner
 from app.ui.camera_watch import CameraWatch
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
+from app.ui.marks import MarkFlow
 from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
@@ -50,9 +51,9 @@ NO_CAMERA = ("No camera found (plug one in: ferlive looks every few seconds). Op
 # under way): until one comes back following the click, or this many have not, the click stands.
 CLICK_IN_FLIGHT_FRAMES = 3
 KEYS_HELP = ("Keys: Space pause or play · comma / period one frame back / on (paused) · R record · S snapshot · "
-             "N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video · F1 or ? this "
-             "help. Click a face (or press F, for each face from the left) to follow it in the panel and outputs; "
-             "click beside the faces to let go.")
+             "M mark an event · N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video "
+             "· F1 or ? this help. Click a face (or press F, for each face from the left) to follow it in the panel "
+             "and outputs; click beside the faces to let go.")
 
 
 def fitting_size(available: QSize, wanted: QSize = QSize(1360, 860)) -> QSize:
@@ -105,6 +106,8 @@ class MainWindow(QMainWindow):
         self.recording = RecordFlow(
             self.record_controls, self.recorder, self.banner, self.status, self.settings, self._recording_context, self
         )
+        self.marks = MarkFlow(self.worker, self.status, self.banner, self.panel, lambda: self.recording.available,
+                              lambda: self.paused, self)
         self.paused = False
         self._ended = False  # the file or folder playing has ended: Space and the bar's button play it again
         self._presenting, self._was_maximised = False, False
@@ -213,6 +216,7 @@ class MainWindow(QMainWindow):
         dc.clearCalibrationRequested.connect(w.clear_neutral)
         rc.recordToggled.connect(self.set_recording)
         rc.snapshotRequested.connect(self.snapshot)
+        rc.markRequested.connect(self.marks.mark)
         rc.folderRequested.connect(self.recording.choose_folder)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
@@ -222,6 +226,7 @@ class MainWindow(QMainWindow):
             (Qt.Key.Key_Period, lambda: self.step_frame(1)),
             (Qt.Key.Key_R, self.toggle_recording),
             (Qt.Key.Key_S, self.snapshot),
+            (Qt.Key.Key_M, self.marks.mark),
             (Qt.Key.Key_N, self.calibrate_neutral),
             (Qt.Key.Key_F, self.follow_next_face),
             (Qt.Key.Key_F11, self.toggle_presentation),

@@ -12,6 +12,7 @@ from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from app.render import EXPRESSION_COLORS, color_for
@@ -84,6 +85,7 @@ class ProbabilityPanel(QWidget):
             offset=(4, 4), labelTextSize="8pt", colCount=7, brush=(255, 255, 255, 190)
         )
         self._curves: list[pg.PlotDataItem] = []
+        self._marks: deque[tuple[float, pg.InfiniteLine]] = deque()  # event marks on the chart, by frame timestamp
         self._stills = False  # photos: unrelated pictures, each a column of dots rather than a joined-up curve
         self._last_redraw = 0.0
         layout = QVBoxLayout(self)
@@ -122,7 +124,8 @@ class ProbabilityPanel(QWidget):
             self._grid.addWidget(bar, row, 1)
             self._bars.append(bar)
             self._names.append(name_label)
-        self.timeline.clear()
+        self.timeline.clear()  # the marks' lines too
+        self._marks.clear()
         self._legend.clear()
         self._curves = [
             self.timeline.plot([], [], pen=pg.mkPen(class_colour(name, i), width=2), name=name, connect="finite")
@@ -162,6 +165,27 @@ class ProbabilityPanel(QWidget):
         self._mark_shown(None)
         for curve in self._curves:
             curve.setData([], [])
+        self._drop_marks(lambda t: True)
+
+    def add_mark(self, timestamp: float, text: str) -> None:
+        """An event mark set on the frame at ``timestamp``: a dashed line on the chart, named, moving with it."""
+        line = pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen((90, 90, 90), width=1, style=Qt.PenStyle.DashLine),
+                               label=text,
+                               labelOpts={"position": 0.7, "color": (60, 60, 60), "fill": (255, 255, 255, 190)})
+        self.timeline.addItem(line)
+        self._marks.append((timestamp, line))
+        if self._history:
+            self._last_redraw = 0.0
+            self._redraw(self._history[-1][0])
+
+    def mark_count(self) -> int:
+        """Event marks on the chart now."""
+        return len(self._marks)
+
+    def _drop_marks(self, gone) -> None:
+        for item in [m for m in self._marks if gone(m[0])]:
+            self.timeline.removeItem(item[1])
+            self._marks.remove(item)
 
     def update_face(self, face: FaceResult | None, timestamp: float, selected: bool = False,
                     awaited: bool = False) -> None:
@@ -176,6 +200,7 @@ class ProbabilityPanel(QWidget):
             self.set_classes(face.classes)
         while self._history and self._history[-1][0] >= timestamp:
             self._history.pop()  # a step or a seek back, or a restart: the timeline runs up to this moment
+        self._drop_marks(lambda t: t > timestamp or timestamp - t > TIMELINE_SECONDS)
         if face is None:
             self._title.setText(AWAITED if awaited else "No face")
             self._notes.setText(AWAITED_NOTE if awaited else "")
@@ -215,6 +240,8 @@ class ProbabilityPanel(QWidget):
             return
         self._last_redraw = time.monotonic()
         times = np.array([t - now for t, _ in self._history], np.float64)
+        for t, line in self._marks:
+            line.setValue(t - now)
         rows = [p if len(p) == len(self._classes) else np.full(len(self._classes), np.nan) for _, p in self._history]
         values = np.vstack(rows)
         for i, curve in enumerate(self._curves):

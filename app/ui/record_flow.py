@@ -63,6 +63,7 @@ class RecordFlow(QObject):
         self._unavailable = "" if live else reason
         self.controls.record_button.setEnabled(live)
         self.controls.record_button.setToolTip("" if live else reason)
+        self.controls.mark_button.setEnabled(live)  # a mark goes with a frame: none would come
         if not live:
             self.stop()
 
@@ -117,8 +118,8 @@ class RecordFlow(QObject):
                                      "saved.", "warning")
         else:
             picture, problem = self._save_timeline(summary)
-            beside = [p.name for p in (summary.results if summary.video is not None else None, summary.clean, picture)
-                      if p is not None]
+            beside = [p.name for p in (summary.results if summary.video is not None else None, summary.clean, picture,
+                                       summary.marks) if p is not None]
             self.banner.show_info(f"Saved {summary.frames} frames to {summary.video or summary.results}"
                                   + (f" (+ {', '.join(beside)})" if beside else "") + problem + ".")
 

@@ -1,7 +1,8 @@
 """One recording session: the annotated video (H.264 MP4) and its per-frame CSV, side by side with one stem (the
 window adds the timeline picture, ``app.ui.timeline_plot``, once both are complete), and on request the clean
 video: the picture the models saw, without boxes or labels (``<stem>-clean.mp4``), so that the session can be
-analysed again later (``ferlive analyze``, another model, another tool) or coded by people.
+analysed again later (``ferlive analyze``, another model, another tool) or coded by people. Event marks set while
+recording go to ``<stem>-marks.csv`` (``app.record.marks``) and onto the timeline picture.
 
 Frames are written from the inference thread (every processed frame, stamped with its capture time so dropped
 frames leave real gaps instead of speeding the video up); start and stop come from the GUI thread. A lock makes
@@ -21,9 +22,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from app.record import ResultsWriter, VideoRecorder
+from app.record import MarksWriter, ResultsWriter, VideoRecorder
 from app.timeline import TimelineLog
-from app.types import FrameResult
+from app.types import FrameResult, marks_of
 from app.ui.video_view import qimage_from_bgr
 
 
@@ -38,6 +39,8 @@ class RecordingSummary:
     error: str | None = None
     timeline: TimelineLog | None = None  # the main face frame by frame, for the timeline picture
     clean: Path | None = None  # the clean video, when one was asked for
+    marks: Path | None = None  # the event marks (<stem>-marks.csv), when any was set
+    mark_count: int = 0
 
     @property
     def picture(self) -> Path:
@@ -76,9 +79,11 @@ class Recording:
     def __init__(self, folder: Path, fps: float, classes: tuple[str, ...] | None, stem: str | None = None,
                  clean: bool = False, video: bool = True) -> None:
         stem = stem or timestamped_stem()
-        self.results_path = unique_path(folder, stem, ".csv", ".mp4", ".png")  # no file of another recording
+        # no file of another recording is overwritten
+        self.results_path = unique_path(folder, stem, ".csv", ".mp4", ".png", "-clean.mp4", "-marks.csv")
         self.video_path = self.results_path.with_suffix(".mp4") if video else None
         self.clean_path = self.results_path.with_name(f"{self.results_path.stem}-clean.mp4") if clean else None
+        self._marks = MarksWriter(self.results_path.with_name(f"{self.results_path.stem}-marks.csv"))
         self._lock = threading.Lock()
         self._video = VideoRecorder(self.video_path, fps=fps or 30.0) if self.video_path is not None else None
         self._clean: VideoRecorder | None = None
@@ -117,9 +122,10 @@ class Recording:
             if self._clean is not None:
                 self._clean.write(result.frame.image, timestamp=result.frame.timestamp)
             self._results.write(result)
+            self._marks.write(marks_of(result))
             self.frames += 1
             self.frames_with_face += any(not face.held for face in result.faces)
-            self.timeline.add(result.frame.timestamp, result.faces, result.subject, result.subject_away)
+            self.timeline.add(result.frame.timestamp, result.faces, result.subject, result.subject_away, result.marks)
 
     def close(self) -> RecordingSummary:
         """Stop taking frames, drain the encoder and write the MP4 index. Idempotent; may take a moment."""
@@ -129,7 +135,7 @@ class Recording:
             self._closed = True
             seconds = self.elapsed
             errors = []
-            for part in (self._video, self._results, self._clean):
+            for part in (self._video, self._results, self._clean, self._marks):
                 try:
                     if part is not None:
                         part.close()
@@ -149,6 +155,8 @@ class Recording:
                 error="; ".join(errors) or None,
                 timeline=self.timeline,
                 clean=self.clean_path if self.frames else None,
+                marks=self._marks.written,
+                mark_count=self._marks.count,
             )
             return self.summary
 

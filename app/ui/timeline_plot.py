@@ -3,7 +3,8 @@
 Top: the largest face's smoothed probability of each class over the whole video, in the colours of the app's bars
 and boxes; frames without a face leave a gap. Below: the label the app showed for it, as coloured runs. With more
 than one face tracked, a strip per face follows (``face <track_id>``, as in the CSV; the faces seen longest, up to
-``MAX_FACE_STRIPS``), so a group session shows who looked how, when. Drawn with pyqtgraph (the live timeline's
+``MAX_FACE_STRIPS``), so a group session shows who looked how, when. Event marks set while recording (M in the app)
+are dashed lines through all of it, named at the top. Drawn with pyqtgraph (the live timeline's
 library) and exported to PNG; ``ferlive analyze`` draws offscreen.
 """
 
@@ -71,6 +72,19 @@ def _label_strip(layout, row: int, top, times: np.ndarray, labels: np.ndarray, c
     return strip
 
 
+def _draw_marks(marks: list[tuple[float, str]], top, strips: list) -> None:
+    """The operator's event marks as dashed vertical lines through every plot, named at the top."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt
+
+    pen = pg.mkPen((40, 40, 40), width=1, style=Qt.PenStyle.DashLine)
+    for t, text in marks:
+        top.addItem(pg.InfiniteLine(pos=t, angle=90, pen=pen, label=text,
+                                    labelOpts={"position": 0.86, "color": "k", "fill": (255, 255, 255, 210)}))
+        for strip in strips:
+            strip.addItem(pg.InfiniteLine(pos=t, angle=90, pen=pen))
+
+
 def ensure_app():
     """The QApplication pyqtgraph draws with: the window's, or (``ferlive analyze``, which shows no window) an
     offscreen one, so a server without a screen or without Qt's X11 libraries draws the same picture."""
@@ -100,8 +114,8 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from
         raise OutputError(f"Cannot write the timeline to {path}: use a .png file name.")
     ensure_app()
     times, probabilities, labels = timeline.arrays()
-    if from_start and len(times):
-        times = times - times[0]
+    origin = float(times[0]) if from_start and len(times) else 0.0
+    times = times - origin
     classes = timeline.classes
     colours = [class_colour(name, i) for i, name in enumerate(classes)]
     layout = pg.GraphicsLayout()
@@ -123,6 +137,7 @@ def save_timeline(path: str | Path, timeline: TimelineLog, title: str = "", from
     strips = [_label_strip(layout, 1, top, times, np.asarray(labels), colours, "largest" if faces else "shown")]
     strips += [_label_strip(layout, 2 + i, top, times, face_labels, colours, f"face {track}")
                for i, (track, face_labels) in enumerate(faces)]
+    _draw_marks([(t - origin, text) for t, text in timeline.marks], top, strips)
     for strip in strips[:-1]:
         strip.hideAxis("bottom")
     strips[-1].setLabel("bottom", "seconds into the recording" if from_start else "seconds")

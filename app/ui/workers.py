@@ -74,6 +74,7 @@ class ProcessedFrame:
     position: float | None = None  # seconds into the video file playing (None: a camera, photos)
 
 
+MARK_CAPTION_S = 1.5  # how long a mark's text stays on the video after its frame
 LOOPING_SOURCES = (VideoFileSource, VideoPlaylistSource, FolderSource)  # what Loop applies to
 
 
@@ -91,6 +92,8 @@ class StreamWorker(QThread):
     neutralCalibrated = Signal(str)  # noqa: N815 - what the resting face read as before (app.neutral)
     neutralFailed = Signal(str)  # noqa: N815 - why the seconds given could not calibrate
     neutralCleared = Signal(str)  # noqa: N815 - why a calibration was dropped ("" when asked to)
+    # an event mark set: its text, seconds (into the file, else the frame's stamp), frame index, the frame's stamp
+    marked = Signal(str, float, int, float)
 
     def __init__(self, options: RenderOptions | None = None, max_faces: int = 4,
                  stability: str = DEFAULT_STABILITY) -> None:
@@ -142,6 +145,8 @@ class StreamWorker(QThread):
         self._neutrals: tuple[NeutralCalibration, ...] = ()
         self._collector: NeutralCollector | None = None  # gathering a resting face, while asked to
         self._calibrate_requested = False
+        self._pending_marks: list[str] = []  # event marks asked for, set on the next frame analysed (mark())
+        self._caption: tuple[str, float] | None = None  # the last mark and its frame's timestamp, drawn for a moment
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
 
@@ -177,6 +182,13 @@ class StreamWorker(QThread):
         shown, smoothing and all; a step back is a seek to the frame before it."""
         with self._lock:
             self._pending_step = 1 if frames > 0 else -1 if frames < 0 else 0
+        self._wake.set()
+
+    def mark(self, text: str) -> None:
+        """Set an event mark (``FrameResult.marks``) on the next frame analysed: it goes to the recording and to the
+        live outputs with that frame, and ``marked`` says where it landed."""
+        with self._lock:
+            self._pending_marks.append(text)
         self._wake.set()
 
     def close_source(self) -> None:
@@ -554,6 +566,24 @@ class StreamWorker(QThread):
             self._collector, self._neutrals = None, (*others, neutral)[-MAX_CALIBRATED_PEOPLE:]
         self.neutralCalibrated.emit(neutral.describe())
 
+    def _attach_marks(self, result: FrameResult, fresh: bool) -> None:
+        """The marks asked for since the last frame go on this one, unless it is a frame analysed again (paused:
+        they wait for the next frame, which the recording also gets)."""
+        if not fresh:
+            return
+        with self._lock:
+            marks, self._pending_marks = tuple(self._pending_marks), []
+        if marks:
+            result.marks = marks
+            self._caption = (marks[-1], result.frame.timestamp)
+
+    def _caption_for(self, frame: Frame) -> str:
+        """The last mark's text for ``MARK_CAPTION_S`` after its frame, drawn on the video (and the recording)."""
+        if self._caption is None:
+            return ""
+        text, at = self._caption
+        return text if 0.0 <= frame.timestamp - at < MARK_CAPTION_S else ""
+
     def _position(self, frame: Frame) -> float | None:
         """Seconds into the video file for ``frame``, where playback can seek in it."""
         playback = self._playback
@@ -605,6 +635,7 @@ class StreamWorker(QThread):
                         self._click = None
             if self._pipeline is not None and engine is not None:
                 result, again = self._analyse(frame, engine)
+                self._attach_marks(result, record)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
                 if not self._stills and not again and (
                         turn := self._orientation.update(self._pipeline.mesh, frame.image, result.faces,
@@ -613,8 +644,10 @@ class StreamWorker(QThread):
                     self.orientationHint.emit((360 - turn) % 360 if self._mirrored_now else turn)
             else:
                 result = FrameResult(frame=frame)
+                self._attach_marks(result, record)
             t0 = time.perf_counter()
-            annotated = render(frame.image, result.faces, options, selected=result.subject)
+            annotated = render(frame.image, result.faces, options, selected=result.subject,
+                               caption=self._caption_for(frame))
             result.timings_ms["render"] = (time.perf_counter() - t0) * 1000.0
         except InferenceCancelled:  # the model was switched mid-frame: its result is no longer wanted
             return
@@ -648,6 +681,9 @@ class StreamWorker(QThread):
             position=self._position(frame),
         )
         self._last_position, self._last_timestamp = processed.position, frame.timestamp
+        for text in result.marks:
+            self.marked.emit(text, processed.position if processed.position is not None else frame.timestamp,
+                             frame.index, frame.timestamp)
         with self._lock:
             if self._engine is not engine:  # switched while this frame ran: a stale result is never shown
                 return

@@ -1,0 +1,55 @@
+"""The operator's event marks of one recording as a small CSV beside its results (``<stem>-marks.csv``).
+
+A mark falls on a frame, and a frame without a face has no row in the results CSV, so the marks have their own
+file: ``timestamp, frame_index, mark``, the first two the frame's, as in the results. It is created at the first
+mark (a recording without marks has no such file) and each row goes to the OS at once, so a crash keeps every mark
+set before it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from app.errors import OutputError
+from app.types import Mark
+
+COLUMNS = ("timestamp", "frame_index", "mark")
+
+
+class MarksWriter:
+    """Appends marks to ``path``; ``OutputError`` when the file cannot be written (the marks already there stay)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._file: io.TextIOBase | None = None
+
+    def write(self, marks: list[Mark]) -> None:
+        if not marks:
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        if self.count == 0:
+            writer.writerow(COLUMNS)
+        for mark in marks:
+            writer.writerow([f"{mark.timestamp:.4f}", mark.frame_index, mark.text])
+        try:
+            if self._file is None:
+                self._file = open(self.path, "w", encoding="utf-8", newline="")
+            self._file.write(buffer.getvalue())
+            self._file.flush()
+        except OSError as exc:
+            raise OutputError(f"Writing the marks to {self.path} failed: {exc.strerror or exc}.") from exc
+        self.count += len(marks)
+
+    @property
+    def written(self) -> Path | None:
+        """The file, once a mark is in it."""
+        return self.path if self.count else None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,59 @@
+"""Event marks (M, or the Mark button): the operator notes a moment (a stimulus shown, a trial starting) and the mark
+goes with the next frame to the recording (``<stem>-marks.csv``, a line on its timeline picture) and to the live
+outputs (OSC ``/ferlive/mark``, WebSocket ``ferlive.mark/1``, the LSL marker stream), so the expressions can be
+lined up with the events later. Marks are numbered from 1 for as long as the app runs, so "mark 3" means the same
+moment in every file and stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QStatusBar, QWidget
+
+from app.ui.banner import Banner
+from app.ui.probability_panel import ProbabilityPanel
+from app.ui.workers import StreamWorker
+
+NOTHING_TO_MARK = "Nothing to mark: no video is playing. Open a camera or a video first."
+MESSAGE_MS = 5000
+
+
+def clock(seconds: float) -> str:
+    """``m:ss.s`` (``1:02.5``), as the seek bar shows a place in a video."""
+    minutes, rest = divmod(max(0.0, seconds), 60.0)
+    return f"{int(minutes)}:{rest:04.1f}"
+
+
+class MarkFlow(QObject):
+    """Numbers the marks and hands them to the worker; the status bar says where each one landed, and the live
+    chart draws it.
+
+    ``available``: whether frames flow (the Record button's rule); ``paused``: whether the video waits, so the
+    mark waits for the next frame.
+    """
+
+    def __init__(self, worker: StreamWorker, status: QStatusBar, banner: Banner, panel: ProbabilityPanel,
+                 available: Callable[[], bool], paused: Callable[[], bool], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.worker, self.status, self.banner, self.panel = worker, status, banner, panel
+        self._available, self._paused = available, paused
+        self.count = 0
+        worker.marked.connect(self._on_marked)
+
+    def mark(self) -> str | None:
+        """Set the next mark ("mark 1", "mark 2"...); its text, or None when no frame would take it."""
+        if not self._available():
+            self.banner.show_error(NOTHING_TO_MARK)
+            return None
+        self.count += 1
+        text = f"mark {self.count}"
+        self.worker.mark(text)
+        if self._paused():
+            self.status.showMessage(f"{text}: set on the next frame (paused)", MESSAGE_MS)
+        return text
+
+    def _on_marked(self, text: str, seconds: float, frame_index: int, timestamp: float) -> None:
+        self.status.showMessage(f"{text} at {clock(seconds)} (frame {frame_index})", MESSAGE_MS)
+        self.panel.add_mark(timestamp, text)

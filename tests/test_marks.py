@@ -1,0 +1,251 @@
+"""Event marks (M in the app): each reaches the recording (its own CSV, lines on the timeline picture, a tag on the
+video) and every live output with the frame it was set on, and an output that drops results loses no mark.
+
+The outputs are real (python-osc server, websockets client, pylsl inlet on loopback) and the frames come from the
+real pipeline on a shared clip; the app is driven with its keys on a real video.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+import uuid
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from app.publish.base import Publisher
+from app.publish.osc import OscPublisher
+from app.publish.ws import WebSocketPublisher
+from app.render import render
+from app.timeline import TimelineLog
+from app.types import FaceResult, Frame, FrameResult
+from tests.publish_receivers import OscReceiver, WebSocketReader, clip_results
+
+pytest_plugins = ["tests.ui_helpers"]  # the models_dir and make_window fixtures
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def wait(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def bare_result(index: int, marks: tuple[str, ...] = ()) -> FrameResult:
+    return FrameResult(frame=Frame(np.zeros((8, 8, 3), np.uint8), index, index / 30), marks=marks)
+
+
+class GatedPublisher(Publisher):
+    """A real ``Publisher`` whose sends wait for a gate, so results can be made to pile up in its mailbox."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.sending = threading.Event(), threading.Event()
+        self.sent: list[tuple] = []
+
+    def _send(self, result: FrameResult) -> None:
+        self.sending.set()
+        self.gate.wait(5)
+        self.sent.append(("frame", result.frame.index))
+
+    def _send_marks(self, marks) -> None:
+        self.sent.extend(("mark", m.text, m.frame_index) for m in marks)
+
+
+def test_a_result_replaced_in_an_outputs_mailbox_loses_no_mark():
+    """Newest wins for frames, never for marks: both marks of replaced results leave, in order, before the frame
+    that replaced them, each with the frame it was set on."""
+    with GatedPublisher() as publisher:
+        publisher.offer(bare_result(0))
+        assert publisher.sending.wait(5)  # frame 0 is being sent: the next ones wait in the mailbox
+        for result in (bare_result(1, ("mark 1",)), bare_result(2), bare_result(3, ("mark 2",))):
+            publisher.offer(result)
+        publisher.gate.set()
+        assert publisher.flush()
+        assert publisher.sent == [("frame", 0), ("mark", "mark 1", 1), ("mark", "mark 2", 3), ("frame", 3)]
+        assert publisher.status().dropped == 2
+
+
+@pytest.fixture(scope="module")
+def marked():
+    """A real frame with a face, marked, and the frame after it."""
+    results = clip_results()
+    i = next(i for i, r in enumerate(results) if r.faces and results[i + 1].faces)
+    return replace(results[i], marks=("mark 1",)), results[i + 1]
+
+
+def test_osc_sends_a_mark_before_its_frame(marked):
+    with OscReceiver() as receiver:
+        with OscPublisher("127.0.0.1", receiver.port) as publisher:
+            for result in marked:
+                publisher.offer(result)
+                assert publisher.flush()
+        assert receiver.wait_for(lambda r: sum(a == "/ferlive/frame" for a, _ in r.messages) == 2)
+    addresses = [address for address, _ in receiver.messages]
+    assert addresses.count("/ferlive/mark") == 1
+    text, index, timestamp = dict(receiver.messages)["/ferlive/mark"]
+    frame = marked[0].frame
+    assert (text, index) == ("mark 1", frame.index) and timestamp == pytest.approx(frame.timestamp, abs=1e-4)
+    assert addresses.index("/ferlive/mark") < addresses.index("/ferlive/frame")
+
+
+def test_vrchat_has_no_place_for_marks_and_sends_its_parameters_as_before(marked):
+    with OscReceiver() as receiver:
+        with OscPublisher("127.0.0.1", receiver.port, preset="vrchat") as publisher:
+            publisher.offer(marked[0])
+            assert publisher.flush()
+        assert receiver.wait_for(lambda r: len(r.messages) >= 13)
+    assert all(address.startswith("/avatar/parameters/Fer") for address, _ in receiver.messages)
+
+
+def test_websocket_clients_get_a_mark_message_before_the_frame(marked):
+    with WebSocketPublisher(port=0) as publisher:
+        reader = WebSocketReader(f"ws://127.0.0.1:{publisher.port}")
+        assert wait(lambda: publisher.clients() == 1)
+        for result in marked:
+            publisher.offer(result)
+            assert publisher.flush()
+        assert wait(lambda: len(reader.messages) == 3)
+        reader.close()
+    frame = marked[0].frame
+    mark, first, second = reader.messages
+    assert mark == {"schema": "ferlive.mark/1", "mark": "mark 1", "timestamp": round(frame.timestamp, 4),
+                    "frame_index": frame.index}
+    assert first["schema"] == "ferlive.frame/1" and first["frame_index"] == frame.index
+    assert second["frame_index"] == marked[1].frame.index
+
+
+def test_lsl_marker_stream_gets_the_mark_stamped_at_its_frames_capture(marked):
+    pylsl = pytest.importorskip("pylsl")
+    from app.publish.lsl import LslPublisher
+    from tests.test_publish_lsl import open_inlet
+
+    source_id = f"ferlive-test-{uuid.uuid4().hex[:8]}"
+    with LslPublisher(stream_name="ferlive-test", source_id=source_id) as publisher:
+        markers = open_inlet(f"{source_id}-markers")
+        offset = pylsl.local_clock() - time.perf_counter()
+        for result in marked:
+            publisher.offer(result)
+            assert publisher.flush()
+        got = []
+        while (sample := markers.pull_sample(timeout=1.0))[0] is not None:
+            got.append(sample)
+    texts = [values[0] for values, _ in got]
+    assert texts[0] == "mark 1" and "mark 1" not in texts[1:]  # before the label the frame brings
+    assert got[0][1] == pytest.approx(marked[0].frame.captured_at + offset, abs=1e-3)
+
+
+def test_a_mark_is_a_tag_at_the_top_left_of_the_drawn_frame():
+    frame = np.full((336, 596, 3), 128, np.uint8)
+    plain, tagged = render(frame, []), render(frame, [], caption="mark 1")
+    changed = np.argwhere((plain != tagged).any(axis=2))
+    assert len(changed) > 200
+    assert changed[:, 0].max() < 40 and changed[:, 1].max() < 120  # rows, columns: the top left corner only
+
+
+def test_the_timeline_picture_draws_each_mark_where_it_was_set(tmp_path):
+    """Marks at 1 s and 2 s of a 3 s recording that started at clock time 10 s: two lines, a third and two thirds
+    of the way along (a recording's picture counts from its first frame: so must the marks)."""
+    from app.ui.timeline_plot import save_timeline
+
+    def log(marks: bool) -> TimelineLog:
+        timeline = TimelineLog()
+        for i in range(91):
+            t = 10.0 + i / 30
+            face = FaceResult(track_id=1, box=(0, 0, 50, 50), landmarks=np.zeros((478, 3), np.float32),
+                              probabilities=np.eye(7, dtype=np.float32)[3], classes=CLASSES)
+            timeline.add(t, [face], marks=(f"mark {i // 30}",) if marks and i in (30, 60) else ())
+        return timeline
+
+    marked_log = log(True)
+    assert marked_log.marks == [(11.0, "mark 1"), (12.0, "mark 2")]
+    pictures = [cv2.imread(str(save_timeline(tmp_path / f"{m}.png", log(m), from_start=True))) for m in (False, True)]
+    columns = np.flatnonzero((pictures[0] != pictures[1]).any(axis=2).sum(axis=0) > 100)  # long vertical lines
+    assert len(columns)
+    groups = np.split(columns, np.flatnonzero(np.diff(columns) > 5) + 1)
+    assert len(groups) == 2
+    first, second = (float(np.median(g)) for g in groups)
+    left = first - (second - first)  # where 0 s is, if the lines are at 1 s and 2 s
+    right = second + (second - first)  # and 3 s
+    assert 0 < left < first < second < right <= pictures[1].shape[1]
+
+
+def test_a_recording_keeps_the_marks_set_during_it(qtbot, make_window):
+    """R, then M twice, then Stop: <name>-marks.csv has both marks on frames of the recording, the timeline picture
+    is saved, the status bar says where the last one landed, the live chart shows both, and the banner names the
+    marks file."""
+    from PySide6.QtCore import Qt
+
+    from tests.datapaths import require_data, video
+    from tests.ui_helpers import WAIT_MS, wait_for_faces
+
+    window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
+    wait_for_faces(qtbot, window)
+    assert window.record_controls.mark_button.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    for n in (1, 2):
+        qtbot.wait(300)
+        with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS) as blocker:
+            qtbot.keyClick(window, Qt.Key.Key_M)
+        assert blocker.args[0] == f"mark {n}"
+    qtbot.waitUntil(lambda: window.status.currentMessage().startswith("mark 2 at 0:"))
+    assert window.panel.mark_count() == 2  # dashed lines on the live chart
+    qtbot.wait(300)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as blocker:
+        window.record_controls.record_button.click()
+    summary = blocker.args[0]
+    assert summary.marks == summary.results.with_name(f"{summary.name}-marks.csv") and summary.mark_count == 2
+    with open(summary.marks, newline="") as f:
+        marks = list(csv.DictReader(f))
+    with open(summary.results, newline="") as f:
+        indices = [int(r["frame_index"]) for r in csv.DictReader(f)]
+    assert [m["mark"] for m in marks] == ["mark 1", "mark 2"]
+    assert min(indices) < int(marks[0]["frame_index"]) < int(marks[1]["frame_index"]) < max(indices)
+    assert [text for _, text in summary.timeline.marks] == ["mark 1", "mark 2"]
+    assert [t for t, _ in summary.timeline.marks] == pytest.approx([float(m["timestamp"]) for m in marks], abs=1e-4)
+    qtbot.waitUntil(lambda: summary.marks.name in window.banner.text, timeout=WAIT_MS)
+    assert summary.picture.exists()
+
+
+def test_with_nothing_playing_a_mark_is_refused_with_the_reason(qtbot, make_window):
+    from PySide6.QtCore import Qt
+
+    from app.ui.marks import NOTHING_TO_MARK
+    from tests.ui_helpers import WAIT_MS
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.models.active_model == "alpha", timeout=WAIT_MS)
+    assert not window.record_controls.mark_button.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert NOTHING_TO_MARK in window.banner.texts() and window.marks.count == 0
+
+
+def test_a_mark_set_while_paused_goes_with_the_next_frame_played(qtbot, make_window):
+    from PySide6.QtCore import Qt
+
+    from tests.datapaths import require_data, video
+    from tests.ui_helpers import WAIT_MS, wait_for_faces
+
+    window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
+    wait_for_faces(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.status.state.text() == "paused")
+    paused_at = window.last_frame.result.frame.index
+    landed = []
+    window.worker.marked.connect(lambda text, seconds, index, timestamp: landed.append(index))
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert window.status.currentMessage() == "mark 1: set on the next frame (paused)"
+    qtbot.wait(500)
+    assert landed == []
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
+        qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert landed[0] > paused_at
