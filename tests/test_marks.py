@@ -249,3 +249,42 @@ def test_a_mark_set_while_paused_goes_with_the_next_frame_played(qtbot, make_win
     with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
         qtbot.keyClick(window, Qt.Key.Key_Space)
     assert landed[0] > paused_at
+
+
+def test_a_websocket_client_can_send_a_mark_and_nothing_else_it_sends_counts():
+    taken = []
+    with WebSocketPublisher(port=0) as publisher:
+        publisher.on_mark = taken.append
+        reader = WebSocketReader(f"ws://127.0.0.1:{publisher.port}")
+        assert wait(lambda: publisher.clients() == 1)
+        for message in ("hello", "{}", '{"mark": 5}', '["mark"]', '{"mark": "   "}', b'{"mark": "bytes"}',
+                        '{"mark": "  stimulus\\n 3 "}', '{"mark": "' + "x" * 500 + '"}'):
+            reader.connection.send(message)
+        assert wait(lambda: len(taken) == 2)
+        time.sleep(0.2)
+        assert publisher.clients() == 1  # still connected
+        reader.close()
+    assert taken == ["stimulus 3", "x" * 120]
+
+
+def test_the_program_the_demo_runs_in_can_mark_an_event_over_the_websocket(qtbot, make_window):
+    """A WebSocket client sends {"mark": "stimulus 3"}: the app sets it on its next frame, says so, draws it on the
+    chart, and every client gets it back as a ferlive.mark/1 message with the frame it landed on."""
+    from tests.datapaths import require_data, video
+    from tests.ui_helpers import WAIT_MS, wait_for_faces
+
+    window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
+    wait_for_faces(qtbot, window)
+    publisher = WebSocketPublisher(port=0).start()
+    window.outputs.hub.add(publisher)
+    reader = WebSocketReader(f"ws://127.0.0.1:{publisher.port}")
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS) as blocker:
+        reader.connection.send('{"mark": "stimulus 3"}')
+    text, _, frame_index, _ = blocker.args
+    assert text == "stimulus 3" and window.marks.count == 0  # the operator's own numbering is untouched
+    qtbot.waitUntil(lambda: window.status.currentMessage().startswith("stimulus 3 at 0:"))
+    assert window.panel.mark_count() == 1
+    qtbot.waitUntil(lambda: any(m.get("schema") == "ferlive.mark/1" for m in reader.messages), timeout=WAIT_MS)
+    echo = next(m for m in reader.messages if m.get("schema") == "ferlive.mark/1")
+    assert echo["mark"] == "stimulus 3" and echo["frame_index"] == frame_index
+    reader.close()

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 2000  # capture -> sent latencies kept for the status and the benchmark
 RATE_WINDOW_S = 2.0
+MAX_MARK_CHARS = 120  # a mark sent by a receiver is cut to this (one line, spaces collapsed)
 MAX_PENDING_MARKS = 256  # marks wait for the next result sent; a stalled output keeps the newest this many
 CLOSE_FLUSH_S = 0.5  # on close, the last results get this long to leave (a stalled client must not hang exit)
 
@@ -80,6 +82,8 @@ class Publisher:
         self._error_active = False
         self._closed = False
         self._marks: deque[Mark] = deque(maxlen=MAX_PENDING_MARKS)  # offered, not yet sent (never replaced)
+        # where a mark a receiver sends goes (WebSocket clients; the app sets it): called on the output's own thread
+        self.on_mark: Callable[[str], None] | None = None
 
     # ---- called by the owner --------------------------------------------------------------------------------
     def start(self) -> Publisher:
@@ -235,6 +239,13 @@ class Publisher:
             send(what)
         except Exception as exc:  # a receiver's problem must not end the output; it is shown in the status
             self.mark_error(describe_send_error(exc))
+
+
+def mark_text(value: object) -> str:
+    """A receiver's mark as one tidy line (``""``: not a mark): whitespace collapsed, at most ``MAX_MARK_CHARS``."""
+    if not isinstance(value, str):
+        return ""
+    return " ".join(value.split())[:MAX_MARK_CHARS]
 
 
 def _median_p95(values: list[float]) -> tuple[float | None, float | None]:

@@ -7,6 +7,8 @@ needs no lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.errors import PublishError
 from app.publish.base import Publisher, PublisherStatus
 from app.publish.options import OutputConfig, parse_host_port
@@ -35,6 +37,13 @@ class PublisherSet:
 
     def __init__(self, publishers: list[Publisher] | tuple[Publisher, ...] = ()) -> None:
         self._publishers: tuple[Publisher, ...] = tuple(publishers)
+        self._on_mark: Callable[[str], None] | None = None
+
+    def set_mark_handler(self, on_mark: Callable[[str], None] | None) -> None:
+        """Where the marks receivers send go (``Publisher.on_mark``), for the outputs running and those added."""
+        self._on_mark = on_mark
+        for publisher in self._publishers:
+            publisher.on_mark = on_mark
 
     @classmethod
     def open(cls, config: OutputConfig) -> PublisherSet:
@@ -63,6 +72,7 @@ class PublisherSet:
 
     def add(self, publisher: Publisher) -> None:
         """Take over a started publisher."""
+        publisher.on_mark = self._on_mark
         self._publishers = (*self._publishers, publisher)
 
     def remove(self, publisher: Publisher) -> None:

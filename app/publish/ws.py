@@ -1,9 +1,10 @@
 """WebSocket server (``websockets``, asyncio loop on its own thread): one ``ferlive.frame/1`` JSON text message per
-analysed frame to every connected client.
+analysed frame to every connected client, and the operator's event marks (``ferlive.mark/1``).
 
 Each client has its own one-slot mailbox and sender task, so a slow client gets the newest frame when it is ready
-(older ones are dropped and counted) and never delays the others or the frame loop. What clients send is read and
-thrown away (reading keeps pings and close handshakes working). Binds 127.0.0.1 unless another host is asked for.
+(older ones are dropped and counted) and never delays the others or the frame loop. A client may send an event mark
+(``{"mark": "stimulus 3"}``, the app sets it on its next frame); anything else it sends is read and thrown away
+(reading keeps pings and close handshakes working). Binds 127.0.0.1 unless another host is asked for.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import socket
 import threading
 
 from app.errors import PublishError
-from app.publish.base import Publisher
+from app.publish.base import Publisher, mark_text
 from app.publish.messages import frame_message, mark_message
 from app.types import FrameResult, Mark
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -179,13 +183,30 @@ class WebSocketPublisher(Publisher):
         self._clients = self._clients | {client}
         sender = asyncio.create_task(self._send_to(client))
         try:
-            async for _ in connection:  # clients' messages are ignored
-                pass
+            async for message in connection:  # a mark ({"mark": "..."}) is taken; anything else is ignored
+                self._take_mark(message)
         except ConnectionClosed:
             pass
         finally:
             self._clients = self._clients - {client}
             sender.cancel()
+
+    def _take_mark(self, message: str | bytes) -> None:
+        """``{"mark": "stimulus 3"}`` from a client: an event mark set in the app (``on_mark``), as M sets one."""
+        on_mark = self.on_mark
+        if on_mark is None or not isinstance(message, str):
+            return
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return
+        text = mark_text(data.get("mark")) if isinstance(data, dict) else ""
+        if not text:
+            return
+        try:
+            on_mark(text)
+        except Exception:  # the app's problem must not close this client's connection
+            log.exception("Taking a mark from a WebSocket client failed")
 
     async def _send_to(self, client: _Client) -> None:
         from websockets.exceptions import ConnectionClosed

@@ -2,7 +2,8 @@
 goes with the next frame to the recording (``<stem>-marks.csv``, a line on its timeline picture) and to the live
 outputs (OSC ``/ferlive/mark``, WebSocket ``ferlive.mark/1``, the LSL marker stream), so the expressions can be
 lined up with the events later. Marks are numbered from 1 for as long as the app runs, so "mark 3" means the same
-moment in every file and stream.
+moment in every file and stream. The program the demo runs in can set its own marks ("stimulus 3") by sending
+``{"mark": "stimulus 3"}`` to the WebSocket output: they take the same way.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class MarkFlow(QObject):
         self._available, self._paused = available, paused
         self.count = 0
         worker.marked.connect(self._on_marked)
+        worker.publishers.set_mark_handler(worker.mark)  # a WebSocket client's {"mark": ...}, kept as sent
 
     def mark(self) -> str | None:
         """Set the next mark ("mark 1", "mark 2"...); its text, or None when no frame would take it."""

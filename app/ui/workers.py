@@ -186,7 +186,8 @@ class StreamWorker(QThread):
 
     def mark(self, text: str) -> None:
         """Set an event mark (``FrameResult.marks``) on the next frame analysed: it goes to the recording and to the
-        live outputs with that frame, and ``marked`` says where it landed."""
+        live outputs with that frame, and ``marked`` says where it landed. Any thread (a WebSocket client's mark
+        comes on the output's); dropped when the source closes first."""
         with self._lock:
             self._pending_marks.append(text)
         self._wake.set()
@@ -489,6 +490,7 @@ class StreamWorker(QThread):
     def _close_capture(self) -> None:
         with self._lock:
             capture, self._capture, self._playback = self._capture, None, None
+            self._pending_marks = []  # asked for with no frame to come: they would land on another source's frame
         if capture is not None:
             if isinstance(capture.source, PausablePlayback):
                 capture.source.interrupt()
