@@ -142,3 +142,24 @@ def test_after_the_picture_is_mirrored_a_clicked_person_is_known_again(two_peopl
     mirrored = run(flip=True)
     assert all(r.faces and r.subject == largest(r).track_id for r in mirrored)
     assert all(r.subject_away for r in run(flip=False))  # her look as it was: not known again
+
+
+def test_f_steps_over_a_face_held_for_a_moment_and_keeps_the_order_through_it():
+    """F's order (app.ui.probability_panel.next_face): left to right, then none; a held face (the mesh missed it on
+    this frame) is not picked, and when it is the one followed, the next to its right still is."""
+    from dataclasses import replace
+
+    from app.types import FaceResult
+    from app.ui.probability_panel import next_face
+
+    def face(track: int, x: float, held: bool = False) -> FaceResult:
+        return FaceResult(track_id=track, box=(x, 0, x + 50, 50), landmarks=None, probabilities=np.ones(7) / 7,
+                          classes=tuple("abcdefg"), held=held)
+
+    left, middle, right = face(3, 0), face(1, 100), face(2, 200)
+    faces = [right, left, middle]
+    assert [next_face(faces, c) for c in (None, 3, 1, 2, 9)] == [3, 1, 2, None, None]
+    held = [right, left, replace(middle, held=True)]
+    assert next_face(held, 3) == 2  # over the held face
+    assert next_face(held, 1) == 2  # followed, held now: on to its right, not back to the largest
+    assert next_face([replace(left, held=True)], None) is None

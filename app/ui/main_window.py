@@ -438,7 +438,7 @@ class MainWindow(QMainWindow):
     def follow_next_face(self) -> None:
         """F: follow the next face from the left (the keyboard's click, also in full screen); after the rightmost,
         the largest face again."""
-        faces = [f for f in self.last_frame.result.faces if not f.held] if self.last_frame else []
+        faces = self.last_frame.result.faces if self.last_frame else []
         self._select(next_face(faces, self._selected_track))
         self._redraw_still_frame()
 

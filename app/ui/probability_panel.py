@@ -260,14 +260,14 @@ class ProbabilityPanel(QWidget):
 
 def next_face(faces: list[FaceResult], current: int | None) -> int | None:
     """The face to follow after track ``current``, going from left to right: the leftmost when none is followed,
-    and after the rightmost (or a face no longer in view) none, the largest face again."""
-    order = [f.track_id for f in sorted(faces, key=lambda f: (f.box[0] + f.box[2]) / 2)]
-    if current is None:
-        return order[0] if order else None
-    if current not in order:
+    and after the rightmost (or a face no longer in view) none, the largest face again. A face shown as last seen
+    (``held``: missed by the mesh for a moment) keeps its place in the order but is not picked."""
+    ordered = sorted(faces, key=lambda f: (f.box[0] + f.box[2]) / 2)
+    tracks = [f.track_id for f in ordered]
+    if current is not None and current not in tracks:
         return None
-    position = order.index(current) + 1
-    return order[position] if position < len(order) else None
+    after = ordered if current is None else ordered[tracks.index(current) + 1:]
+    return next((f.track_id for f in after if not f.held), None)
 
 
 def face_at(faces: list[FaceResult], x: float, y: float) -> FaceResult | None:
