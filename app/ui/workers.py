@@ -28,12 +28,13 @@ from app.capture.video import VideoFileSource
 from app.errors import FerliveError, InferenceCancelled, OutputError
 from app.face.orientation import OrientationHint
 from app.inference.engine import InferenceEngine
-from app.neutral import MAX_CALIBRATED_PEOPLE, CalibrationError, NeutralCalibration, NeutralCollector
+from app.neutral import NeutralCalibration
 from app.pipeline import PHOTO_MAX_FACES, FacePipeline
 from app.publish import PublisherSet
 from app.render import RenderOptions, render
 from app.smoothing import DEFAULT_STABILITY, Stability, stability_preset
 from app.types import Frame, FrameResult
+from app.ui.calibrations import Calibrations
 from app.ui.playback import PausablePlayback
 from app.ui.rates import RateMeter
 from app.ui.recording import Recording
@@ -141,10 +142,9 @@ class StreamWorker(QThread):
         self._last_error = ""
         self._playing = ""  # the video of a folder of videos last announced
         self._orientation = OrientationHint()  # notices a camera mounted sideways or upside down
-        # people's resting faces made to read neutral (app.neutral), one each, the latest last
-        self._neutrals: tuple[NeutralCalibration, ...] = ()
-        self._collector: NeutralCollector | None = None  # gathering a resting face, while asked to
-        self._calibrate_requested = False
+        # people's resting faces made to read neutral (app.neutral), one each, and the one being gathered
+        self.calibrations = Calibrations(self.neutralCalibrated.emit, self.neutralFailed.emit,
+                                         self.neutralCleared.emit)
         self._pending_marks: list[str] = []  # event marks asked for, set on the next frame analysed (mark())
         self._caption: tuple[str, float] | None = None  # the last mark and its frame's timestamp, drawn for a moment
         self.frames_processed = 0
@@ -206,38 +206,25 @@ class StreamWorker(QThread):
             old, self._engine = self._engine, engine
             still = self._paused or self._ended
             self._analyse_again = still and engine is not None and engine is not old
-            made_with = {n.model for n in self._neutrals if engine is None or n.model != engine.card.name}
-            dropped = len(self._neutrals) if made_with else 0
-            if made_with:
-                self._neutrals = ()  # learnt on another model's probabilities
-            if self._collector is not None:
-                self._collector = NeutralCollector()  # one being gathered starts again on the new model
         if old is not None and old is not engine:
             old.cancel()
             self._out.get(timeout=0)
         self._wake.set()
-        if made_with:
-            what = "calibration was" if dropped == 1 else f"calibrations ({dropped} people) were"
-            self.neutralCleared.emit(f"The neutral {what} made with {', '.join(sorted(made_with))}: calibrate again "
-                                     f"for {engine.card.name if engine is not None else 'the next model'}.")
+        self.calibrations.model_changed(engine.card.name if engine is not None else None)
 
     def calibrate_neutral(self) -> None:
-        """Learn the largest face's resting face over the next ``CALIBRATION_S`` seconds of video (app.neutral);
+        """Learn the subject's resting face over the next ``CALIBRATION_S`` seconds of video (app.neutral);
         ``neutralCalibrated`` or ``neutralFailed`` tells how it went."""
-        with self._lock:
-            self._calibrate_requested = True
+        self.calibrations.request()
         self._wake.set()
 
     def clear_neutral(self) -> None:
-        with self._lock:
-            self._neutrals, self._calibrate_requested = (), False
-            self._collector = None
-        self.neutralCleared.emit("")
+        self.calibrations.clear()
 
     @property
     def neutrals(self) -> tuple[NeutralCalibration, ...]:
         """The calibrations in force, one per person, the latest last."""
-        return self._neutrals
+        return self.calibrations.people
 
     def set_loop(self, loop: bool) -> None:
         """Video files and folders of photos restart at their end (demos); applies to the one playing now and to
@@ -434,7 +421,7 @@ class StreamWorker(QThread):
         with self._lock:
             self._click = (None,)  # a person picked in the last source is not looked for in this one
         if self._last_source is not None and self._last_source[0] != spec:
-            self._drop_neutral("another source")
+            self.calibrations.drop_for("another source")
         self._last_source = (spec, camera_options)
         try:
             source: Source = make_source(spec, **(camera_options if spec.isdigit() else {}))
@@ -477,7 +464,7 @@ class StreamWorker(QThread):
         if playback is None or not isinstance(playback.inner, VideoPlaylistSource) or frame.source == self._playing:
             return
         if self._playing:
-            self._drop_neutral("another video")
+            self.calibrations.drop_for("another video")
         self._playing = frame.source
         self._orientation.reset()  # another video may have been filmed another way up
         number, count = playback.inner.position
@@ -527,46 +514,7 @@ class StreamWorker(QThread):
         if self._pipeline.smoother.stability is not stability:
             self._pipeline.set_stability(stability)
         # a calibration belongs to one person in a video; photos are unrelated people
-        self._pipeline.neutrals = () if self._stills else self._neutrals
-
-    def _drop_neutral(self, what: str) -> None:
-        """A calibration belongs to the person it was learnt on: ``what`` (another source, the next video of a
-        folder) may show someone else. A camera reopened (Reconnect, another mode) keeps it."""
-        with self._lock:
-            dropped = bool(self._neutrals) or self._collector is not None or self._calibrate_requested
-            self._neutrals, self._collector, self._calibrate_requested = (), None, False
-        if dropped:
-            self.neutralCleared.emit(f"The neutral calibration was for the person before {what}: calibrate again "
-                                     "for this one.")
-
-    def _calibrate(self, result: FrameResult, engine: InferenceEngine) -> None:
-        """Feed the subject found on this frame to a calibration under way; learn once its time is up."""
-        with self._lock:
-            start, self._calibrate_requested = self._calibrate_requested, False
-            if start:
-                self._collector = NeutralCollector()
-            collector = self._collector
-        if collector is None:
-            return
-        if not collector.feed_faces(result.frame.timestamp, result.faces, result.subject, result.subject_away):
-            return
-        card = engine.card
-        try:
-            neutral = collector.learn(tuple(card.classes), card.neutral_reference, card.name)
-        except CalibrationError as exc:
-            with self._lock:
-                self._collector = None
-            self.neutralFailed.emit(str(exc))
-            return
-        with self._lock:
-            if self._collector is not collector or self._engine is not engine:  # cleared, or another model came
-                return
-            pipeline = self._pipeline
-            # calibrating a person again replaces theirs; each other person keeps their own
-            others = tuple(n for n in self._neutrals if pipeline is None or collector.track is None
-                           or pipeline.calibrated_track(n) != collector.track)
-            self._collector, self._neutrals = None, (*others, neutral)[-MAX_CALIBRATED_PEOPLE:]
-        self.neutralCalibrated.emit(neutral.describe())
+        self._pipeline.neutrals = () if self._stills else self.calibrations.people
 
     def _attach_marks(self, result: FrameResult, fresh: bool) -> None:
         """The marks asked for since the last frame go on this one, unless it is a frame analysed again (paused:
@@ -661,7 +609,7 @@ class StreamWorker(QThread):
                 self._last_error = message
             return
         if self._pipeline is not None and engine is not None and not self._stills:
-            self._calibrate(result, engine)
+            self.calibrations.feed(result, engine.card, self._pipeline, lambda: self._engine is engine)
         if recording is not None and record:
             try:
                 recording.write(result, annotated)
