@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QScrollArea, QSplitter, 
 
 from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, list_cameras
 from app.inference.registry import ModelRegistry
-from app.neutral import CALIBRATION_S
 from app.publish import PublisherSet
 from app.render import render
 from app.types import FrameResult, subject_face
 from app.ui.banner import Banner
+from app.ui.calibration_flow import CalibrationFlow
 from app.ui.camera_watch import CameraWatch
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
 from app.ui.marks import MarkFlow
@@ -106,6 +106,8 @@ class MainWindow(QMainWindow):
         self.recording = RecordFlow(
             self.record_controls, self.recorder, self.banner, self.status, self.settings, self._recording_context, self
         )
+        self.calibration = CalibrationFlow(self.worker, self.display_controls, self.banner,
+                                           lambda: self.source_info is not None and self.source_info.stills, self)
         self.marks = MarkFlow(self.worker, self.status, self.banner, self.panel, lambda: self.recording.available,
                               lambda: self.paused, self)
         self.paused = False
@@ -186,9 +188,6 @@ class MainWindow(QMainWindow):
         w.sourceEnded.connect(self._on_source_ended)
         w.failed.connect(self.banner.show_error)
         w.orientationHint.connect(self._on_orientation_hint)
-        w.neutralCalibrated.connect(self._on_neutral_calibrated)
-        w.neutralFailed.connect(self._on_neutral_failed)
-        w.neutralCleared.connect(self._on_neutral_cleared)
         self.playback_bar.seekRequested.connect(self.seek)
         self.playback_bar.pauseClicked.connect(self.toggle_pause)
         self.playback_bar.stepRequested.connect(self.step_frame)
@@ -212,8 +211,6 @@ class MainWindow(QMainWindow):
         dc.stabilityChanged.connect(w.set_stability)
         dc.talkingChanged.connect(w.set_talk_discount)
         dc.maxFacesChanged.connect(w.set_max_faces)
-        dc.calibrateRequested.connect(self.calibrate_neutral)
-        dc.clearCalibrationRequested.connect(w.clear_neutral)
         rc.recordToggled.connect(self.set_recording)
         rc.snapshotRequested.connect(self.snapshot)
         rc.markRequested.connect(self.marks.mark)
@@ -363,42 +360,9 @@ class MainWindow(QMainWindow):
         """F1 or ?: the keys and clicks the window answers to, on the banner."""
         self.banner.show_info(KEYS_HELP, scope="keys")
 
-    # ---- neutral calibration (app.neutral) -------------------------------------------------------------------
     def calibrate_neutral(self) -> None:
-        """Learn the subject's resting face (the clicked face, else the largest) over the next seconds of video;
-        the person is told what to do."""
-        if self.source_info is not None and self.source_info.stills:
-            self.banner.show_info("Neutral calibration is for a person on video, not for photos.", scope="neutral")
-            return
-        self.worker.calibrate_neutral()
-        self.display_controls.show_calibration(f"Calibrating: hold a relaxed, neutral face for {CALIBRATION_S:g} s…",
-                                               calibrated=False, busy=True)
-        self.banner.show_info(f"Look at the camera with a relaxed, neutral face for {CALIBRATION_S:g} seconds…",
-                              scope="neutral")
-
-    def _on_neutral_calibrated(self, resting: str) -> None:
-        neutrals = self.worker.neutrals
-        model = neutrals[-1].model if neutrals else ""
-        people = f"{len(neutrals)} people calibrated, the last" if len(neutrals) > 1 else "Neutral face calibrated"
-        self.display_controls.show_calibration(f"{people} ({model}); it read as {resting}", calibrated=True)
-        self.banner.clear_scope("neutral")  # the request to hold still is answered
-        self.banner.show_info(f"Calibrated: this face's resting expression (it read as {resting}) now reads "
-                              "neutral. Another person: click their face and calibrate again (N); Clear forgets "
-                              "every calibration.", scope="neutral")
-
-    def _on_neutral_failed(self, message: str) -> None:
-        count = len(self.worker.neutrals)
-        self.display_controls.show_calibration(
-            "Neutral face: not calibrated" if not count else f"Neutral face: {count} "
-            f"{'person' if count == 1 else 'people'} calibrated", calibrated=count > 0)
-        self.banner.clear_scope("neutral")
-        self.banner.show_message(f"Neutral calibration failed: {message}.", "warning", scope="neutral")
-
-    def _on_neutral_cleared(self, reason: str) -> None:
-        self.display_controls.show_calibration("Neutral face: not calibrated", calibrated=False)
-        self.banner.clear_scope("neutral")
-        if reason:
-            self.banner.show_info(reason, scope="neutral")
+        """N: learn the subject's resting face (``app.ui.calibration_flow``)."""
+        self.calibration.calibrate()
 
     def _on_source_failed(self, message: str) -> None:
         self.banner.show_error(message, scope="source")
