@@ -163,3 +163,33 @@ def test_f_steps_over_a_face_held_for_a_moment_and_keeps_the_order_through_it():
     assert next_face(held, 3) == 2  # over the held face
     assert next_face(held, 1) == 2  # followed, held now: on to its right, not back to the largest
     assert next_face([replace(left, held=True)], None) is None
+
+
+def test_the_window_keeps_a_click_until_the_worker_follows_it_and_then_takes_its_track():
+    """app.ui.face_follow: frames analysed before a click reached the worker do not undo it (up to three); then
+    the worker's track is the person's (a new one when found again, None while away: awaited). A face picked in one
+    photo is let go on the next photo."""
+    from app.types import FrameResult
+    from app.ui.face_follow import CLICK_IN_FLIGHT_FRAMES, FaceFollow
+
+    def shown(subject, image_name=""):
+        return FrameResult(frame=Frame(np.zeros((4, 4, 3), np.uint8), 0, 0.0, image_name=image_name),
+                           subject=subject)
+
+    sent = []
+    follow = FaceFollow(sent.append)
+    follow.select(5)
+    for _ in range(CLICK_IN_FLIGHT_FRAMES):
+        follow.take(shown(None))
+        assert follow.track == 5
+    follow.take(shown(None))
+    assert follow.track is None and follow.awaited and sent == [5]
+    follow.take(shown(7))  # back in view, with a new track
+    assert follow.track == 7 and not follow.awaited
+    follow.select(None)
+    assert not follow.following and sent[-1] is None
+    follow.select(2, photo="a.jpg")
+    follow.take(shown(2, "a.jpg"))
+    assert follow.track == 2
+    follow.take(shown(2, "b.jpg"))  # the same number in the next photo is somebody else
+    assert sent[-1] is None and not follow.following

@@ -18,18 +18,19 @@ from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS, CameraInfo, lis
 from app.inference.registry import ModelRegistry
 from app.publish import PublisherSet
 from app.render import render
-from app.types import FrameResult, subject_face
+from app.types import FrameResult
 from app.ui.banner import Banner
 from app.ui.calibration_flow import CalibrationFlow
 from app.ui.camera_watch import CameraWatch
 from app.ui.controls import DisplayControls, ModelControls, RecordControls, SourceControls
+from app.ui.face_follow import FaceFollow
 from app.ui.marks import MarkFlow
 from app.ui.model_switcher import ModelSwitcher
 from app.ui.output_settings import OutputSettings
 from app.ui.outputs_panel import OutputsPanel
 from app.ui.photo_score import PhotoScoreKeeper
 from app.ui.playback_bar import PlaybackBar
-from app.ui.probability_panel import ProbabilityPanel, face_at, next_face
+from app.ui.probability_panel import ProbabilityPanel
 from app.ui.qt_compat import guard_signal_refcount
 from app.ui.rates import RateMeter
 from app.ui.reconnect import ReconnectOffer
@@ -46,10 +47,6 @@ VIDEO_FILTER = "Videos and images (" + " ".join(f"*{ext}" for ext in _PICKABLE) 
 NO_CAMERA = ("No camera found (plug one in: ferlive looks every few seconds). Open a video file (Ctrl+O) or drop one "
              "onto the window.")
 
-
-# Frames the worker may have analysed, or be analysing, when a face is clicked (its one-slot hand-over and the frame
-# under way): until one comes back following the click, or this many have not, the click stands.
-CLICK_IN_FLIGHT_FRAMES = 3
 KEYS_HELP = ("Keys: Space pause or play · comma / period one frame back / on (paused) · R record · S snapshot · "
              "M mark an event · N calibrate neutral · F11 or double-click full screen, Esc back · Ctrl+O open a video "
              "· F1 or ? this help. Click a face (or press F, for each face from the left) to follow it in the panel "
@@ -114,12 +111,8 @@ class MainWindow(QMainWindow):
         self._ended = False  # the file or folder playing has ended: Space and the bar's button play it again
         self._presenting, self._was_maximised = False, False
         self._closing = False
-        self._selected_track: int | None = None
-        self._click_in_flight = 0  # frames that may still come back without the face just clicked
-        self._following = False  # a person was clicked and not let go (see _select)
-        self._clicked_photo: str | None = None  # the photo a face was clicked in (a folder of photos)
+        self.follow = FaceFollow(self.worker.set_subject)  # the face clicked (or picked with F), as found again
         self.photo_score = PhotoScoreKeeper()
-        self._selection_before_click: int | None = None
         self._deferred_source: str | None = None  # opened once the start-up model is ready, so no frame goes unanalysed
         self.display_rate = RateMeter()
         self.worker.set_loop(self.source_controls.loop.isChecked())
@@ -319,7 +312,7 @@ class MainWindow(QMainWindow):
         self.panel.clear()
         self.photo_score.start(info.spec, info.stills)  # a labelled set of photos: the status bar keeps its score
         self.status.show_score(None)
-        self._select(None)
+        self.follow.select(None)
         self.playback_bar.set_duration(info.duration, info.steppable)  # None (no slider) but for a video file
         self.playback_bar.setVisible(not self._presenting)
 
@@ -383,9 +376,7 @@ class MainWindow(QMainWindow):
         if frame is None or self._closing:
             return
         self.last_frame = frame
-        if self._clicked_photo is not None and frame.result.frame.image_name != self._clicked_photo:
-            self._select(None)  # the face clicked was in another photo: this one's faces are other people
-        self._follow_subject(frame.result)
+        self.follow.take(frame.result)
         self.status.show_score(self.photo_score.add(frame.result))
         self.recording.last_image = frame.annotated
         self.view.set_frame(frame.annotated)
@@ -394,36 +385,19 @@ class MainWindow(QMainWindow):
         self.playback_bar.set_position(frame.position, seekable=self.recorder.active is None)
 
     def _on_view_clicked(self, x: float, y: float) -> None:
-        face = face_at(self.last_frame.result.faces, x, y) if self.last_frame else None
-        self._selection_before_click = self._selected_track
-        self._select(face.track_id if face else None)
+        self.follow.click(self.last_frame.result.faces if self.last_frame else [], x, y, self._photo_shown())
         self._redraw_still_frame()  # paused: the panel and the mark follow the click at once
 
     def follow_next_face(self) -> None:
         """F: follow the next face from the left (the keyboard's click, also in full screen); after the rightmost,
         the largest face again."""
-        faces = self.last_frame.result.faces if self.last_frame else []
-        self._select(next_face(faces, self._selected_track))
+        self.follow.next(self.last_frame.result.faces if self.last_frame else [], self._photo_shown())
         self._redraw_still_frame()
 
-    def _select(self, track_id: int | None) -> None:
-        """Follow face ``track_id`` (None: the largest) in the panel, the single-subject outputs (LSL, VRChat) and a
-        neutral calibration about to start. In a folder of photos a click picks a face of the photo shown only."""
-        photo = self.source_info is not None and self.source_info.stills and self.last_frame is not None
-        self._clicked_photo = self.last_frame.result.frame.image_name if photo and track_id is not None else None
-        self._selected_track, self._click_in_flight = track_id, CLICK_IN_FLIGHT_FRAMES
-        self._following = track_id is not None  # a person was clicked: followed, or awaited while out of view
-        self.worker.set_subject(track_id)
-
-    def _follow_subject(self, result: FrameResult) -> None:
-        """The clicked person's face as the worker follows it: their track changes when they step out and back or
-        after a seek, and is None while they are not found. Frames analysed before the click reached the worker
-        still carry the last one and are not taken for a change."""
-        if self._click_in_flight and result.subject != self._selected_track:
-            self._click_in_flight -= 1  # analysed before the click reached the worker
-            return
-        self._click_in_flight = 0
-        self._selected_track = result.subject
+    def _photo_shown(self) -> str | None:
+        """The photo on screen in a folder of photos (a face clicked there is picked in it only), else None."""
+        stills = self.source_info is not None and self.source_info.stills and self.last_frame is not None
+        return self.last_frame.result.frame.image_name if stills else None
 
     def _redraw_still_frame(self) -> None:
         """Paused, at a file's end, or on a photo, no frame of the same picture follows: the one shown is drawn again
@@ -434,7 +408,7 @@ class MainWindow(QMainWindow):
         if frame is None or not (self.paused or self._ended or photo) or self._closing:
             return
         annotated = render(frame.result.frame.image, frame.result.faces, self.display_controls.render_options(),
-                           selected=self._selected_track)
+                           selected=self.follow.track)
         self.last_frame = replace(frame, annotated=annotated)
         self.recording.last_image = annotated
         self.view.set_frame(annotated)
@@ -442,18 +416,17 @@ class MainWindow(QMainWindow):
 
     def _show_in_panel(self, result: FrameResult) -> None:
         """The face panel follows the clicked person (and says when they are out of view), else the largest face."""
-        awaited = self._following and self._selected_track is None  # clicked, and out of view: nobody else
-        shown = subject_face(result.faces, self._selected_track, away=awaited)
+        shown = self.follow.shown(result.faces)
         self.panel.update_face(shown, result.frame.timestamp, selected=shown is not None and shown.track_id ==
-                               self._selected_track, awaited=awaited)
+                               self.follow.track, awaited=self.follow.awaited)
 
     @property
     def selected_track(self) -> int | None:
         """The face the panel follows because it was clicked (None: the largest face)."""
-        return self._selected_track
+        return self.follow.track
 
     def _on_view_double_clicked(self) -> None:
-        self._select(self._selection_before_click)  # the double-click's first click chose nothing
+        self.follow.undo_click(self._photo_shown())
         self.toggle_presentation()
 
     # ---- full-screen presentation ---------------------------------------------------------------------------
