@@ -8,6 +8,7 @@ real pipeline on a shared clip; the app is driven with its keys on a real video.
 from __future__ import annotations
 
 import csv
+import os
 import threading
 import time
 import uuid
@@ -288,3 +289,35 @@ def test_the_program_the_demo_runs_in_can_mark_an_event_over_the_websocket(qtbot
     echo = next(m for m in reader.messages if m.get("schema") == "ferlive.mark/1")
     assert echo["mark"] == "stimulus 3" and echo["frame_index"] == frame_index
     reader.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux) to simulate a full disk")
+def test_a_full_disk_is_one_sentence_naming_the_marks_file():
+    from app.errors import OutputError
+    from app.record import MarksWriter
+    from app.types import marks_of
+
+    writer = MarksWriter("/dev/full")
+    with pytest.raises(OutputError, match=r"Writing the marks to /dev/full failed: No space left on device\."):
+        writer.write(marks_of(bare_result(3, ("mark 1",))))
+    writer.close()
+    assert writer.written is None
+
+
+def test_marks_are_kept_row_by_row_as_they_come(tmp_path):
+    """Each mark is on disk once written (a crash loses none set before it); no mark, no file."""
+    from app.record import MarksWriter
+    from app.types import marks_of
+
+    path = tmp_path / "rec-marks.csv"
+    writer = MarksWriter(path)
+    writer.write([])
+    assert not path.exists() and writer.written is None
+    writer.write(marks_of(bare_result(30, ("mark 1",))))
+    writer.write(marks_of(bare_result(60, ("mark 2", "stimulus, 3"))))
+    assert list(csv.DictReader(open(path))) == [
+        {"timestamp": "1.0000", "frame_index": "30", "mark": "mark 1"},
+        {"timestamp": "2.0000", "frame_index": "60", "mark": "mark 2"},
+        {"timestamp": "2.0000", "frame_index": "60", "mark": "stimulus, 3"}]
+    writer.close()
+    assert writer.written == path and writer.count == 3
