@@ -24,6 +24,7 @@ class MarksWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.count = 0
+        self.error: OutputError | None = None  # the failed write; the writer accepts nothing more
         self._file: io.TextIOBase | None = None
 
     def write(self, marks: list[Mark]) -> None:
@@ -35,14 +36,27 @@ class MarksWriter:
             writer.writerow(COLUMNS)
         for mark in marks:
             writer.writerow([f"{mark.timestamp:.4f}", mark.frame_index, mark.text])
+        if self.error is not None:
+            raise self.error
         try:
             if self._file is None:
                 self._file = open(self.path, "w", encoding="utf-8", newline="")
             self._file.write(buffer.getvalue())
             self._file.flush()
         except OSError as exc:
-            raise OutputError(f"Writing the marks to {self.path} failed: {exc.strerror or exc}.") from exc
+            self.error = OutputError(f"Writing the marks to {self.path} failed: {exc.strerror or exc}.")
+            self._abandon()
+            raise self.error from exc
         self.count += len(marks)
+
+    def _abandon(self) -> None:
+        """After a failed write: close without flushing again what the disk refused."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
 
     @property
     def written(self) -> Path | None:
