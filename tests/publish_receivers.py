@@ -39,6 +39,16 @@ def clip_results(clip: str = CLIP, frames: int = FRAMES, model: str = MODEL) -> 
     return tuple(results)
 
 
+def wait(predicate, timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
 class OscReceiver:
     """A python-osc UDP server on 127.0.0.1 (any free port) that groups what it decodes into frames."""
 

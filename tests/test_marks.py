@@ -24,19 +24,10 @@ from app.publish.ws import WebSocketPublisher
 from app.render import render
 from app.timeline import TimelineLog
 from app.types import FaceResult, Frame, FrameResult
-from tests.publish_receivers import OscReceiver, WebSocketReader, clip_results
+from tests.publish_receivers import OscReceiver, WebSocketReader, clip_results, wait
 
 pytest_plugins = ["tests.ui_helpers"]  # the models_dir and make_window fixtures
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
-
-def wait(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 def bare_result(index: int, marks: tuple[str, ...] = ()) -> FrameResult:

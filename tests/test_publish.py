@@ -22,7 +22,16 @@ from app.publish.osc import OscPublisher
 from app.publish.ws import WebSocketPublisher
 from app.record import ResultsWriter
 from tests.datapaths import require_data, video
-from tests.publish_receivers import CLIP, FRAMES, MODEL, OscReceiver, WebSocketReader, clip_results, stalled_websocket
+from tests.publish_receivers import (
+    CLIP,
+    FRAMES,
+    MODEL,
+    OscReceiver,
+    WebSocketReader,
+    clip_results,
+    stalled_websocket,
+    wait,
+)
 
 
 @pytest.fixture(scope="module")
@@ -200,15 +209,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 def test_probabilities_are_plain_floats_in_json(frame_results):
