@@ -35,6 +35,7 @@ from app.render import RenderOptions, render
 from app.smoothing import DEFAULT_STABILITY, Stability, stability_preset
 from app.types import Frame, FrameResult
 from app.ui.calibrations import Calibrations
+from app.ui.pending_marks import PendingMarks
 from app.ui.playback import PausablePlayback
 from app.ui.rates import RateMeter
 from app.ui.recording import Recording
@@ -75,7 +76,6 @@ class ProcessedFrame:
     position: float | None = None  # seconds into the video file playing (None: a camera, photos)
 
 
-MARK_CAPTION_S = 1.5  # how long a mark's text stays on the video after its frame
 LOOPING_SOURCES = (VideoFileSource, VideoPlaylistSource, FolderSource)  # what Loop applies to
 
 
@@ -145,8 +145,7 @@ class StreamWorker(QThread):
         # people's resting faces made to read neutral (app.neutral), one each, and the one being gathered
         self.calibrations = Calibrations(self.neutralCalibrated.emit, self.neutralFailed.emit,
                                          self.neutralCleared.emit)
-        self._pending_marks: list[str] = []  # event marks asked for, set on the next frame analysed (mark())
-        self._caption: tuple[str, float] | None = None  # the last mark and its frame's timestamp, drawn for a moment
+        self._marks = PendingMarks()  # event marks asked for, set on the next frame analysed (mark())
         self.frames_processed = 0
         self.publishers = PublisherSet()  # live outputs (the Outputs panel adds and removes them)
 
@@ -188,8 +187,7 @@ class StreamWorker(QThread):
         """Set an event mark (``FrameResult.marks``) on the next frame analysed: it goes to the recording and to the
         live outputs with that frame, and ``marked`` says where it landed. Any thread (a WebSocket client's mark
         comes on the output's); dropped when the source closes first."""
-        with self._lock:
-            self._pending_marks.append(text)
+        self._marks.add(text)
         self._wake.set()
 
     def close_source(self) -> None:
@@ -477,7 +475,7 @@ class StreamWorker(QThread):
     def _close_capture(self) -> None:
         with self._lock:
             capture, self._capture, self._playback = self._capture, None, None
-            self._pending_marks = []  # asked for with no frame to come: they would land on another source's frame
+        self._marks.clear()  # asked for with no frame to come: they would land on another source's frame
         if capture is not None:
             if isinstance(capture.source, PausablePlayback):
                 capture.source.interrupt()
@@ -515,24 +513,6 @@ class StreamWorker(QThread):
             self._pipeline.set_stability(stability)
         # a calibration belongs to one person in a video; photos are unrelated people
         self._pipeline.neutrals = () if self._stills else self.calibrations.people
-
-    def _attach_marks(self, result: FrameResult, fresh: bool) -> None:
-        """The marks asked for since the last frame go on this one, unless it is a frame analysed again (paused:
-        they wait for the next frame, which the recording also gets)."""
-        if not fresh:
-            return
-        with self._lock:
-            marks, self._pending_marks = tuple(self._pending_marks), []
-        if marks:
-            result.marks = marks
-            self._caption = (marks[-1], result.frame.timestamp)
-
-    def _caption_for(self, frame: Frame) -> str:
-        """The last mark's text for ``MARK_CAPTION_S`` after its frame, drawn on the video (and the recording)."""
-        if self._caption is None:
-            return ""
-        text, at = self._caption
-        return text if 0.0 <= frame.timestamp - at < MARK_CAPTION_S else ""
 
     def _position(self, frame: Frame) -> float | None:
         """Seconds into the video file for ``frame``, where playback can seek in it."""
@@ -585,7 +565,8 @@ class StreamWorker(QThread):
                         self._click = None
             if self._pipeline is not None and engine is not None:
                 result, again = self._analyse(frame, engine)
-                self._attach_marks(result, record)
+                if record:  # not a frame analysed again (paused: marks wait for the next frame, recorded too)
+                    self._marks.attach(result)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
                 if not self._stills and not again and (
                         turn := self._orientation.update(self._pipeline.mesh, frame.image, result.faces,
@@ -594,10 +575,11 @@ class StreamWorker(QThread):
                     self.orientationHint.emit((360 - turn) % 360 if self._mirrored_now else turn)
             else:
                 result = FrameResult(frame=frame)
-                self._attach_marks(result, record)
+                if record:
+                    self._marks.attach(result)
             t0 = time.perf_counter()
             annotated = render(frame.image, result.faces, options, selected=result.subject,
-                               caption=self._caption_for(frame))
+                               caption=self._marks.caption(frame))
             result.timings_ms["render"] = (time.perf_counter() - t0) * 1000.0
         except InferenceCancelled:  # the model was switched mid-frame: its result is no longer wanted
             return
