@@ -900,8 +900,10 @@ def test_neutral_calibration_makes_a_resting_face_read_neutral_until_model_or_so
     assert "neutral calibrated" in window.panel._notes.text()  # why her face reads otherwise than a moment ago
     first = window.worker.neutrals[0]
     qtbot.keyClick(window, Qt.Key.Key_N)  # the same person again: hers is replaced, not joined by a second
-    qtbot.waitUntil(lambda: window.worker.neutrals[-1] is not first, timeout=3 * WAIT_MS)
-    assert len(window.worker.neutrals) == 1 and dc.calibration_label.text().startswith("Neutral face calibrated")
+    # the worker keeps the new calibration, then tells the window (a signal to its thread): wait for both
+    qtbot.waitUntil(lambda: window.worker.neutrals[-1] is not first
+                    and dc.calibration_label.text().startswith("Neutral face calibrated"), timeout=3 * WAIT_MS)
+    assert len(window.worker.neutrals) == 1
     combo = window.model_controls.model_combo
     combo.setCurrentIndex(combo.findData("ferformer-small"))
     combo.activated.emit(combo.currentIndex())

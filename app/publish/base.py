@@ -224,8 +224,10 @@ class Publisher:
                 return
             result, self.offered_at = item
             cpu0 = time.thread_time()
-            with self._lock:
-                marks, self._marks = list(self._marks), deque(maxlen=MAX_PENDING_MARKS)
+            marks: list[Mark] = []
+            if self._marks:  # rare: most results come without a mark, and this thread is the only one emptying it
+                with self._lock:
+                    marks, self._marks = list(self._marks), deque(maxlen=MAX_PENDING_MARKS)
             try:
                 for send, what in ((self._send_marks, marks), (self._send, result)):
                     if what:
