@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.analyze import AnalysisSummary, analyze, load_engine
+from app.analysis_summary import AnalysisSummary
+from app.analyze import analyze, load_engine
 from app.capture import IMAGE_EXTENSIONS, VIDEO_FILE_EXTENSIONS
 from app.capture.image import folder_images, folder_videos
 from app.errors import OutputError, SourceError
