@@ -313,3 +313,31 @@ def test_marks_are_kept_row_by_row_as_they_come(tmp_path):
         {"timestamp": "2.0000", "frame_index": "60", "mark": "stimulus, 3"}]
     writer.close()
     assert writer.written == path and writer.count == 3
+
+
+def test_a_mark_can_be_named_and_typing_its_name_marks_nothing(qtbot, make_window):
+    """Typed under the button, a name is the next marks' text (Enter there sets one at once); an M typed into the
+    name is a letter, not a mark; with the name cleared, marks are numbered again."""
+    from PySide6.QtCore import Qt
+
+    from tests.datapaths import require_data, video
+    from tests.ui_helpers import WAIT_MS, wait_for_faces
+
+    window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
+    wait_for_faces(qtbot, window)
+    name = window.record_controls.mark_text
+    texts = []
+    window.worker.marked.connect(lambda text, *_: texts.append(text))
+    name.setFocus()
+    qtbot.keyClicks(name, "stimulus Am")
+    qtbot.wait(300)
+    assert name.text() == "stimulus Am" and texts == [] and window.marks.count == 0
+    qtbot.keyClick(name, Qt.Key.Key_Backspace)
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
+        qtbot.keyClick(name, Qt.Key.Key_Return)
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
+        window.record_controls.mark_button.click()
+    name.clear()
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
+        window.record_controls.mark_button.click()
+    assert texts == ["stimulus A", "stimulus A", "mark 1"]

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QToolButton,
@@ -270,6 +271,11 @@ class RecordControls(QGroupBox):
                                     "the next frame to the recording (<name>-marks.csv and a line on the timeline "
                                     "picture) and to the live outputs (OSC /ferlive/mark, WebSocket ferlive.mark/1, "
                                     "the LSL marker stream).")
+        self.mark_text = QLineEdit()
+        self.mark_text.setPlaceholderText("mark 1, mark 2… or type a name")
+        self.mark_text.setClearButtonEnabled(True)
+        self.mark_text.setToolTip("What the next marks are called (a stimulus, a trial); empty: numbered. Enter here "
+                                  "sets a mark at once.")
         self.folder_button = QPushButton("Folder…")
         self.folder_label = QLabel("")
         self.folder_label.setWordWrap(True)
@@ -281,11 +287,13 @@ class RecordControls(QGroupBox):
         grid.addWidget(self.clean, 1, 1)
         grid.addWidget(self.snapshot_button, 2, 0)
         grid.addWidget(self.mark_button, 2, 1)
-        grid.addWidget(self.folder_button, 3, 0)
-        grid.addWidget(self.folder_label, 3, 1)
+        grid.addWidget(self.mark_text, 3, 0, 1, 2)
+        grid.addWidget(self.folder_button, 4, 0)
+        grid.addWidget(self.folder_label, 4, 1)
         self.record_button.toggled.connect(self.recordToggled)
         self.snapshot_button.clicked.connect(self.snapshotRequested)
         self.mark_button.clicked.connect(self.markRequested)
+        self.mark_text.returnPressed.connect(self.markRequested)
         self.folder_button.clicked.connect(self.folderRequested)
 
     def set_recording(self, on: bool) -> None:

@@ -1,9 +1,10 @@
 """Event marks (M, or the Mark button): the operator notes a moment (a stimulus shown, a trial starting) and the mark
 goes with the next frame to the recording (``<stem>-marks.csv``, a line on its timeline picture) and to the live
 outputs (OSC ``/ferlive/mark``, WebSocket ``ferlive.mark/1``, the LSL marker stream), so the expressions can be
-lined up with the events later. Marks are numbered from 1 for as long as the app runs, so "mark 3" means the same
-moment in every file and stream. The program the demo runs in can set its own marks ("stimulus 3") by sending
-``{"mark": "stimulus 3"}`` to the WebSocket output: they take the same way.
+lined up with the events later. A mark is called what the operator typed under the button ("stimulus A"), else it
+is numbered from 1 for as long as the app runs, so "mark 3" means the same moment in every file and stream. The
+program the demo runs in can set its own marks by sending ``{"mark": "stimulus 3"}`` to the WebSocket output: they
+take the same way.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QStatusBar, QWidget
+from PySide6.QtWidgets import QLineEdit, QStatusBar, QWidget
 
+from app.publish.base import mark_text
 from app.ui.banner import Banner
 from app.ui.probability_panel import ProbabilityPanel
 from app.ui.workers import StreamWorker
@@ -36,21 +38,24 @@ class MarkFlow(QObject):
     """
 
     def __init__(self, worker: StreamWorker, status: QStatusBar, banner: Banner, panel: ProbabilityPanel,
-                 available: Callable[[], bool], paused: Callable[[], bool], parent: QWidget) -> None:
+                 name: QLineEdit, available: Callable[[], bool], paused: Callable[[], bool], parent: QWidget) -> None:
         super().__init__(parent)
-        self.worker, self.status, self.banner, self.panel = worker, status, banner, panel
+        self.worker, self.status, self.banner, self.panel, self.name = worker, status, banner, panel, name
         self._available, self._paused = available, paused
         self.count = 0
         worker.marked.connect(self._on_marked)
         worker.publishers.set_mark_handler(worker.mark)  # a WebSocket client's {"mark": ...}, kept as sent
 
     def mark(self) -> str | None:
-        """Set the next mark ("mark 1", "mark 2"...); its text, or None when no frame would take it."""
+        """Set the next mark: the name typed for it, else "mark 1", "mark 2"...; its text, or None when no frame
+        would take it."""
         if not self._available():
             self.banner.show_error(NOTHING_TO_MARK)
             return None
-        self.count += 1
-        text = f"mark {self.count}"
+        text = mark_text(self.name.text())
+        if not text:
+            self.count += 1
+            text = f"mark {self.count}"
         self.worker.mark(text)
         if self._paused():
             self.status.showMessage(f"{text}: set on the next frame (paused)", MESSAGE_MS)
