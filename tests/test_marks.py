@@ -199,7 +199,11 @@ def test_a_recording_keeps_the_marks_set_during_it(qtbot, make_window):
     with open(summary.marks, newline="") as f:
         marks = list(csv.DictReader(f))
     with open(summary.results, newline="") as f:
-        indices = [int(r["frame_index"]) for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    indices = [int(r["frame_index"]) for r in rows]
+    for mark in marks:  # seconds into the recording's video: from its first frame (the woman is on every one)
+        assert float(mark["seconds"]) == pytest.approx(float(mark["timestamp"]) - float(rows[0]["timestamp"]),
+                                                       abs=2e-3)
     assert [m["mark"] for m in marks] == ["mark 1", "mark 2"]
     assert min(indices) < int(marks[0]["frame_index"]) < int(marks[1]["frame_index"]) < max(indices)
     assert [text for _, text in summary.timeline.marks] == ["mark 1", "mark 2"]
@@ -306,11 +310,11 @@ def test_marks_are_kept_row_by_row_as_they_come(tmp_path):
     writer.write([])
     assert not path.exists() and writer.written is None
     writer.write(marks_of(bare_result(30, ("mark 1",))))
-    writer.write(marks_of(bare_result(60, ("mark 2", "stimulus, 3"))))
+    writer.write(marks_of(bare_result(60, ("mark 2", "stimulus, 3"))), start=0.5)
     assert list(csv.DictReader(open(path))) == [
-        {"timestamp": "1.0000", "frame_index": "30", "mark": "mark 1"},
-        {"timestamp": "2.0000", "frame_index": "60", "mark": "mark 2"},
-        {"timestamp": "2.0000", "frame_index": "60", "mark": "stimulus, 3"}]
+        {"timestamp": "1.0000", "frame_index": "30", "seconds": "1.000", "mark": "mark 1"},
+        {"timestamp": "2.0000", "frame_index": "60", "seconds": "1.500", "mark": "mark 2"},
+        {"timestamp": "2.0000", "frame_index": "60", "seconds": "1.500", "mark": "stimulus, 3"}]
     writer.close()
     assert writer.written == path and writer.count == 3
 

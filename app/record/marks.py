@@ -1,7 +1,8 @@
 """The operator's event marks of one recording as a small CSV beside its results (``<stem>-marks.csv``).
 
 A mark falls on a frame, and a frame without a face has no row in the results CSV, so the marks have their own
-file: ``timestamp, frame_index, mark``, the first two the frame's, as in the results. It is created at the first
+file: ``timestamp, frame_index, seconds, mark``: the frame's stamp and number, as in the results, and the seconds into
+the recording (its video's time, where a person coding the video finds the moment). It is created at the first
 mark (a recording without marks has no such file) and each row goes to the OS at once, so a crash keeps every mark
 set before it.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from app.errors import OutputError
 from app.types import Mark
 
-COLUMNS = ("timestamp", "frame_index", "mark")
+COLUMNS = ("timestamp", "frame_index", "seconds", "mark")
 
 
 class MarksWriter:
@@ -27,7 +28,8 @@ class MarksWriter:
         self.error: OutputError | None = None  # the failed write; the writer accepts nothing more
         self._file: io.TextIOBase | None = None
 
-    def write(self, marks: list[Mark]) -> None:
+    def write(self, marks: list[Mark], start: float = 0.0) -> None:
+        """``start``: the timestamp of the recording's first frame (its video's time 0)."""
         if not marks:
             return
         buffer = io.StringIO()
@@ -35,7 +37,7 @@ class MarksWriter:
         if self.count == 0:
             writer.writerow(COLUMNS)
         for mark in marks:
-            writer.writerow([f"{mark.timestamp:.4f}", mark.frame_index, mark.text])
+            writer.writerow([f"{mark.timestamp:.4f}", mark.frame_index, f"{mark.timestamp - start:.3f}", mark.text])
         if self.error is not None:
             raise self.error
         try:

@@ -102,6 +102,7 @@ class Recording:
             raise
         self._results = results
         self._closed = False
+        self._start: float | None = None  # the first frame's timestamp: the video's time 0
         self._started = time.monotonic()
         self.frames = 0
         self.frames_with_face = 0
@@ -122,7 +123,9 @@ class Recording:
             if self._clean is not None:
                 self._clean.write(result.frame.image, timestamp=result.frame.timestamp)
             self._results.write(result)
-            self._marks.write(marks_of(result))
+            if self._start is None:
+                self._start = result.frame.timestamp
+            self._marks.write(marks_of(result), self._start)
             self.frames += 1
             self.frames_with_face += any(not face.held for face in result.faces)
             self.timeline.add(result.frame.timestamp, result.faces, result.subject, result.subject_away, result.marks)
