@@ -36,6 +36,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     outputs = PublisherSet.open(config_from_args(args))  # a port in use or a bad host stops here, before any work
     try:
         if is_video_folder(args.input):
+            if args.marks:
+                raise FerliveError("--marks goes with one video, not a folder of them.")
             status = _analyze_video_folder(args, outputs, table, options)
         else:
             status = _analyze_one(args, outputs, table, options)
@@ -56,10 +58,15 @@ def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int
     from app.analyze import analyze
     from app.analyze_videos import videos_beside_photos
     from app.capture import IMAGE_EXTENSIONS
+    from app.record import read_marks
 
     if args.plot and Path(args.input).suffix.lower() in IMAGE_EXTENSIONS:
         raise FerliveError(f"--plot draws a video's timeline, or a labelled folder's confusion matrix; {args.input} "
                            "is a photo.")
+    if args.marks and not (args.plot and Path(args.input).is_file()):
+        raise FerliveError("--marks draws a recording's marks on a video's timeline: give it with --plot and one "
+                           "video.")
+    marks = read_marks(args.marks) if args.marks else []  # a bad file stops here, before any work
     if args.plot and Path(args.plot).suffix.lower() != ".png":
         what = "confusion matrix" if Path(args.input).is_dir() else "timeline"
         raise FerliveError(f"Cannot write the {what} to {args.plot}: use a .png file name.")
@@ -76,6 +83,8 @@ def _analyze_one(args: argparse.Namespace, outputs, table, options: dict) -> int
     if args.plot and summary.score is not None:
         _save_confusion(args.plot, summary, Path(args.input).name)
     elif args.plot and summary.frames:
+        times = summary.timeline.arrays()[0]
+        summary.timeline.marks.extend((float(times[0]) + seconds, text) for seconds, text in marks)
         print(f"timeline: {_save_timeline(args.plot, summary, Path(args.input).name)}")
     if summary.photos_out is not None:
         print(f"annotated photos: {summary.photos_out.target} ({summary.photos_out.written})")

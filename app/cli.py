@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a video's timeline as a PNG: the largest face's probabilities and the label shown, over "
                          "time (a folder for a folder of videos); for photos in class folders, their confusion "
                          "matrix")
+    an.add_argument("--marks", default=None,
+                    help="with --plot on a video: draw a recording's event marks (its <name>-marks.csv) on the "
+                         "timeline, at their seconds into the video (for its clean or annotated MP4)")
     an.add_argument("--provider", choices=PROVIDERS, default="auto")
     an.add_argument("--max-faces", type=int, default=None,
                     help="faces labelled per frame (default: 4 for a video, 20 for photos)")

@@ -345,3 +345,41 @@ def test_a_mark_can_be_named_and_typing_its_name_marks_nothing(qtbot, make_windo
     with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
         window.record_controls.mark_button.click()
     assert texts == ["stimulus A", "stimulus A", "mark 1"]
+
+
+def test_analyze_draws_a_recordings_marks_on_the_timeline_of_its_video(tmp_path, capsys):
+    """`ferlive analyze clean.mp4 --plot t.png --marks rec-marks.csv`: the recording's marks are lines at their
+    seconds into the video; without --plot, on a folder of videos, or with a file that is no marks file: one
+    sentence and exit status 2, before any work."""
+    from app.cli import main
+    from app.record import MarksWriter
+    from app.types import marks_of
+    from tests.datapaths import cut_clip
+
+    clip = cut_clip("woman_smile_neutral.mp4", tmp_path / "clip.mp4", 60)
+    marks = tmp_path / "rec-marks.csv"
+    writer = MarksWriter(marks)
+    writer.write(marks_of(bare_result(40, ("stimulus A",))), start=0.5)  # 0.833 s into the video
+    writer.close()
+    pictures = []
+    for extra in ([], ["--marks", str(marks)]):
+        pictures.append(tmp_path / f"t{len(extra)}.png")
+        assert main(["analyze", str(clip), "--model", "poster-small", "--quiet", "--plot", str(pictures[-1]),
+                     *extra]) == 0
+    plain, marked = (cv2.imread(str(p)) for p in pictures)
+    columns = np.flatnonzero((plain != marked).any(axis=2).sum(axis=0) > 100)
+    assert len(columns) and columns.max() - columns.min() < 12  # one line
+    assert 0.35 < columns.mean() / plain.shape[1] < 0.65  # 0.83 s of a 2 s clip, in the plot's middle part
+    capsys.readouterr()
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(clip.read_bytes())
+    not_marks = tmp_path / "results.csv"
+    not_marks.write_text("timestamp,frame_index,label\n0.0,0,happy\n")
+    for argv, says in (([str(clip), "--marks", str(marks)], "give it with --plot and one video"),
+                       ([str(clip), "--plot", str(tmp_path / "p.png"), "--marks", str(not_marks)],
+                        "is not a marks file"),
+                       ([str(videos), "--plot", str(tmp_path / "plots"), "--marks", str(marks)],
+                        "with one video, not a folder")):
+        assert main(["analyze", *argv, "--model", "poster-small", "--quiet"]) == 2
+        assert says in capsys.readouterr().err

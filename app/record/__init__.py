@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from app.record.marks import MarksWriter
+from app.record.marks import MarksWriter, read_marks
 from app.record.paths import prepare_output_path
 from app.record.recorder import KEYFRAME_SECONDS, VideoRecorder, container_options, pick_encoder, video_rate
 from app.record.results import ResultsWriter
@@ -19,5 +19,6 @@ __all__ = [
     "container_options",
     "pick_encoder",
     "prepare_output_path",
+    "read_marks",
     "video_rate",
 ]

@@ -69,3 +69,19 @@ class MarksWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def read_marks(path: str | Path) -> list[tuple[float, str]]:
+    """(seconds into the recording's video, text) of each mark in a marks file, in its order; ``OutputError`` with
+    one sentence when the file cannot be read or is not one."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise OutputError(f"Cannot read the marks in {path}: {getattr(exc, 'strerror', None) or exc}.") from exc
+    try:
+        return [(float(row["seconds"]), row["mark"]) for row in rows]
+    except (KeyError, TypeError, ValueError):
+        raise OutputError(f"{path} is not a marks file: it needs the columns {', '.join(COLUMNS)} (a recording's "
+                          "<name>-marks.csv).") from None
