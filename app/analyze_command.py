@@ -23,6 +23,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     from app.record import SummaryTable
     from app.render import RenderOptions
 
+    if getattr(args, "osc_in", None) is not None:
+        raise FerliveError("--osc-in takes event marks in the app (ferlive); ferlive analyze has nobody to mark for.")
     engine = load_engine(args.model, args.provider)
     table = SummaryTable(args.summary, engine.card.classes) if args.summary else None
     options = dict(

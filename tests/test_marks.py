@@ -380,6 +380,70 @@ def test_analyze_draws_a_recordings_marks_on_the_timeline_of_its_video(tmp_path,
                        ([str(clip), "--plot", str(tmp_path / "p.png"), "--marks", str(not_marks)],
                         "is not a marks file"),
                        ([str(videos), "--plot", str(tmp_path / "plots"), "--marks", str(marks)],
-                        "with one video, not a folder")):
+                        "with one video, not a folder"),
+                       ([str(clip), "--osc-in", "9100"], "ferlive analyze has nobody to mark for")):
         assert main(["analyze", *argv, "--model", "poster-small", "--quiet"]) == 2
         assert says in capsys.readouterr().err
+
+
+def test_osc_in_takes_a_mark_and_counts_what_else_comes():
+    """/ferlive/mark with one string or number is a mark (one tidy line); anything else is counted as ignored. A
+    port in use is one sentence."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from app.errors import PublishError
+    from app.publish.osc_in import OscMarkListener
+    from app.ui.outputs_panel import status_text
+
+    taken = []
+    with OscMarkListener(port=0) as listener:
+        listener.on_mark = taken.append
+        client = SimpleUDPClient("127.0.0.1", listener.port)
+        for address, value in (("/ferlive/mark", "  stimulus\n B "), ("/ferlive/mark", 7), ("/ferlive/mark", []),
+                               ("/ferlive/mark", ["a", "b"]), ("/ferlive/mark", True), ("/avatar/x", 1.0)):
+            client.send_message(address, value)
+        assert wait(lambda: listener.received + listener.ignored == 6)
+        status = listener.status()
+        in_use = rf"cannot listen on 127.0.0.1:{listener.port}: the port is already in use"
+        with pytest.raises(PublishError, match=in_use):
+            OscMarkListener(port=listener.port).start()
+    assert taken == ["stimulus B", "7"]
+    assert status_text(status) == "listening · 2 marks taken · 4 other messages ignored"
+
+
+def test_the_program_the_demo_runs_in_can_mark_an_event_over_osc(qtbot, make_window):
+    """Outputs > OSC in, on a port: an OSC /ferlive/mark from another program is set on the app's next frame, as M."""
+    import socket
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from tests.datapaths import require_data, video
+    from tests.ui_helpers import WAIT_MS, wait_for_faces
+
+    window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
+    wait_for_faces(qtbot, window)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    panel = window.outputs
+    panel.osc_in_port.setValue(port)
+    panel.osc_in_port.editingFinished.emit()  # as when the person leaves the box
+    panel.toggles["osc_in"].setChecked(True)
+    assert "osc_in" in panel.running and panel.settings.enabled("osc_in") and panel.settings.osc_in_port == port
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS) as blocker:
+        SimpleUDPClient("127.0.0.1", port).send_message("/ferlive/mark", "stimulus B")
+    assert blocker.args[0] == "stimulus B"
+    qtbot.waitUntil(lambda: "listening · 1 mark taken" in panel.status_labels["osc_in"].text(), timeout=WAIT_MS)
+    panel.osc_address.setText(f"127.0.0.1:{port}")  # the OSC output sent there, each mark would go round for ever
+    panel.toggles["osc"].setChecked(True)
+    assert "osc" not in panel.running and any("every mark would come back" in t for t in window.banner.texts())
+
+
+def test_the_command_line_cannot_loop_the_osc_output_into_osc_in():
+    from app.errors import PublishError
+    from app.publish import OutputConfig, PublisherSet
+
+    with pytest.raises(PublishError, match="every mark would come back in"):
+        PublisherSet.open(OutputConfig(osc="localhost:9100", osc_in=9100))
+    with PublisherSet.open(OutputConfig(osc="127.0.0.1:9101", osc_in=0)) as outputs:
+        assert [p.name for p in outputs.publishers] == ["osc", "osc-in"]

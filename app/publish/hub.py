@@ -29,6 +29,13 @@ def build_publishers(config: OutputConfig) -> list[Publisher]:
         publishers.append(WebSocketPublisher(config.ws_port, config.ws_host))
     if config.lsl:
         publishers.append(LslPublisher())
+    if config.osc_in is not None:
+        from app.publish.osc_in import OscMarkListener, check_no_loop
+
+        for publisher in publishers:
+            if isinstance(publisher, OscPublisher):
+                check_no_loop(publisher.host, publisher.port, config.osc_in)
+        publishers.append(OscMarkListener(config.osc_in))
     return publishers
 
 

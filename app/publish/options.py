@@ -1,5 +1,6 @@
 """The outputs a person asked for, from the command line (``--osc``, ``--osc-preset``, ``--ws``, ``--ws-host``,
-``--lsl``; the same flags for ``ferlive`` and ``ferlive analyze``) or from the app's Outputs panel."""
+``--lsl``, and the marks input ``--osc-in``; the same flags for ``ferlive`` and ``ferlive analyze``) or from the
+app's Outputs panel."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ class OutputConfig:
     ws_port: int | None = None
     ws_host: str = "127.0.0.1"
     lsl: bool = False
+    osc_in: int | None = None  # the UDP port to take event marks on (app.publish.osc_in)
 
     @property
     def any(self) -> bool:
-        return bool(self.osc or self.osc_preset or self.ws_port is not None or self.lsl)
+        return bool(self.osc or self.osc_preset or self.ws_port is not None or self.lsl or self.osc_in is not None)
 
 
 def parse_host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -52,9 +54,11 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                        help="interface for --ws (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     group.add_argument("--lsl", action="store_true",
                        help="publish a Lab Streaming Layer stream (type Expression) and label markers")
+    group.add_argument("--osc-in", metavar="PORT", type=int, default=None,
+                       help="the app takes event marks (/ferlive/mark \"text\") sent over OSC to udp://127.0.0.1:PORT")
 
 
 def config_from_args(args: argparse.Namespace) -> OutputConfig:
     return OutputConfig(osc=getattr(args, "osc", None), osc_preset=getattr(args, "osc_preset", None),
                         ws_port=getattr(args, "ws", None), ws_host=getattr(args, "ws_host", "127.0.0.1"),
-                        lsl=bool(getattr(args, "lsl", False)))
+                        lsl=bool(getattr(args, "lsl", False)), osc_in=getattr(args, "osc_in", None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.publish import OutputConfig
 from app.publish.osc import VRCHAT_DEFAULT
+from app.publish.osc_in import DEFAULT_PORT as OSC_IN_PORT
 from app.publish.ws import DEFAULT_HOST, DEFAULT_PORT
 from app.ui.settings import AppSettings
 
@@ -15,7 +16,7 @@ class OutputSettings(AppSettings):
     """Same QSettings store as the window's ``AppSettings``; pass its ``qs``."""
 
     def enabled(self, name: str) -> bool:
-        """``name`` is "osc", "websocket" or "lsl"."""
+        """``name`` is "osc", "websocket", "lsl" or "osc_in" (the marks input)."""
         return self._get(f"outputs/{name}_enabled", False, bool)
 
     def set_enabled(self, name: str, on: bool) -> None:
@@ -54,6 +55,14 @@ class OutputSettings(AppSettings):
     def ws_host(self, value: str) -> None:
         self._set("outputs/ws_host", value)
 
+    @property
+    def osc_in_port(self) -> int:
+        return min(65535, max(1, self._get("outputs/osc_in_port", OSC_IN_PORT, int)))
+
+    @osc_in_port.setter
+    def osc_in_port(self, value: int) -> None:
+        self._set("outputs/osc_in_port", int(value))
+
     def remember(self, config: OutputConfig) -> None:
         """Store what the command line asked for, as if chosen in the panel (like --provider and --stability)."""
         if config.osc or config.osc_preset:
@@ -65,3 +74,6 @@ class OutputSettings(AppSettings):
             self.ws_port, self.ws_host = config.ws_port or DEFAULT_PORT, config.ws_host
         if config.lsl:
             self.set_enabled("lsl", True)
+        if config.osc_in is not None:
+            self.set_enabled("osc_in", True)
+            self.osc_in_port = config.osc_in or OSC_IN_PORT

@@ -1,5 +1,6 @@
 """The Outputs section: OSC, WebSocket and LSL each switched on or off, with its address and a live status line
-(sending, clients connected, messages per second, latency, last error).
+(sending, clients connected, messages per second, latency, last error); and OSC in, the port that takes event marks
+from the program the demo runs in (``app.publish.osc_in``).
 
 The panel only starts and stops publishers and shows their status; the stream worker offers every result to the
 shared ``PublisherSet``. A port in use, a bad host or a missing library becomes one sentence for the banner, the
@@ -15,15 +16,20 @@ from app.errors import PublishError
 from app.publish import OutputConfig, Publisher, PublisherSet, PublisherStatus, parse_host_port
 from app.publish.lsl import LslPublisher
 from app.publish.osc import OscPublisher
+from app.publish.osc_in import OscMarkListener, check_no_loop
 from app.publish.ws import WebSocketPublisher
 from app.ui.output_settings import DEFAULT_OSC, OutputSettings
 
-NAMES = ("osc", "websocket", "lsl")
+NAMES = ("osc", "websocket", "lsl", "osc_in")
 REFRESH_MS = 500
 
 
 def status_text(status: PublisherStatus) -> str:
-    """The short line under an output, e.g. ``sending · 2 clients · 29.9 msg/s · 1.4 ms``."""
+    """The short line under an output, e.g. ``sending · 2 clients · 29.9 msg/s · 1.4 ms`` (the marks input:
+    ``listening · 3 marks taken``)."""
+    if status.state == "listening":
+        ignored = f" · {status.dropped} other messages ignored" if status.dropped else ""
+        return f"listening · {status.sent} mark{'' if status.sent == 1 else 's'} taken{ignored}"
     parts = [status.state]
     if status.clients is not None:
         parts.append(f"{status.clients} client{'' if status.clients == 1 else 's'}")
@@ -42,7 +48,8 @@ class OutputsPanel(QGroupBox):
         super().__init__("Outputs", parent)
         self.hub, self.settings = hub, settings
         self.running: dict[str, Publisher] = {}
-        self.toggles = {"osc": QCheckBox("OSC"), "websocket": QCheckBox("WebSocket"), "lsl": QCheckBox("LSL")}
+        self.toggles = {"osc": QCheckBox("OSC"), "websocket": QCheckBox("WebSocket"), "lsl": QCheckBox("LSL"),
+                        "osc_in": QCheckBox("OSC in")}
         self.status_labels = {name: QLabel("off") for name in NAMES}
         self.osc_address = QLineEdit()
         self.osc_address.setPlaceholderText("host:port")
@@ -53,9 +60,14 @@ class OutputsPanel(QGroupBox):
         self.ws_host.setToolTip("127.0.0.1 keeps it on this computer; 0.0.0.0 opens it to the network")
         self.ws_port = QSpinBox()
         self.ws_port.setRange(1, 65535)
+        self.osc_in_port = QSpinBox()
+        self.osc_in_port.setRange(1, 65535)
+        self.osc_in_port.setPrefix("marks on port ")
         self.toggles["osc"].setToolTip("Open Sound Control over UDP: numbers only, never images (docs/outputs.md)")
         self.toggles["websocket"].setToolTip("One JSON message per analysed frame to every connected client")
         self.toggles["lsl"].setToolTip("Lab Streaming Layer: type Expression (7 probabilities + confidence) + Markers")
+        self.toggles["osc_in"].setToolTip('Take event marks from the program the demo runs in: /ferlive/mark "text" '
+                                          "sent over OSC to this computer's port (as M sets one)")
         self._layout()
         self._load()
         for name, box in self.toggles.items():
@@ -64,6 +76,7 @@ class OutputsPanel(QGroupBox):
         self.osc_preset.activated.connect(lambda _: self._on_preset())
         self.ws_host.editingFinished.connect(lambda: self._on_edited("websocket"))
         self.ws_port.editingFinished.connect(lambda: self._on_edited("websocket"))
+        self.osc_in_port.editingFinished.connect(lambda: self._on_edited("osc_in"))
         self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.refresh)
         self._timer.start()
 
@@ -79,6 +92,9 @@ class OutputsPanel(QGroupBox):
         grid.addWidget(self.status_labels["websocket"], 3, 0, 1, 3)
         grid.addWidget(self.toggles["lsl"], 4, 0)
         grid.addWidget(self.status_labels["lsl"], 5, 0, 1, 3)
+        grid.addWidget(self.toggles["osc_in"], 6, 0)
+        grid.addWidget(self.osc_in_port, 6, 1, 1, 2)
+        grid.addWidget(self.status_labels["osc_in"], 7, 0, 1, 3)
         for label in self.status_labels.values():
             label.setWordWrap(True)
 
@@ -88,6 +104,7 @@ class OutputsPanel(QGroupBox):
         self.osc_preset.setCurrentIndex(max(0, self.osc_preset.findData(s.osc_preset)))
         self.ws_host.setText(s.ws_host)
         self.ws_port.setValue(s.ws_port)
+        self.osc_in_port.setValue(s.osc_in_port)
 
     # ---- starting and stopping ------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -111,7 +128,9 @@ class OutputsPanel(QGroupBox):
         self._stop(name)
         if on:
             try:
-                publisher = self._build(name).start()
+                publisher = self._build(name)
+                self._check_no_loop(publisher)
+                publisher.start()
             except PublishError as exc:
                 self._show_off(name, str(exc))
                 self.errorOccurred.emit(str(exc))
@@ -129,7 +148,17 @@ class OutputsPanel(QGroupBox):
             return OscPublisher(host, port, preset=preset)
         if name == "websocket":
             return WebSocketPublisher(self.ws_port.value(), self.ws_host.text().strip() or "127.0.0.1")
+        if name == "osc_in":
+            return OscMarkListener(self.osc_in_port.value())
         return LslPublisher()
+
+    def _check_no_loop(self, publisher: Publisher) -> None:
+        """The OSC output and OSC in on one port of this computer would pass every mark round for ever."""
+        others = [publisher, *self.running.values()]
+        osc = next((p for p in others if isinstance(p, OscPublisher)), None)
+        listener = next((p for p in others if isinstance(p, OscMarkListener)), None)
+        if osc is not None and listener is not None:
+            check_no_loop(osc.host, osc.port, listener.port)
 
     def _stop(self, name: str) -> None:
         publisher = self.running.pop(name, None)
@@ -151,6 +180,8 @@ class OutputsPanel(QGroupBox):
     def _on_edited(self, name: str) -> None:
         if name == "osc":
             self.settings.osc_address = self.osc_address.text().strip()
+        elif name == "osc_in":
+            self.settings.osc_in_port = self.osc_in_port.value()
         else:
             self.settings.ws_host, self.settings.ws_port = self.ws_host.text().strip(), self.ws_port.value()
         if name in self.running:
