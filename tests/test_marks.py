@@ -255,7 +255,8 @@ def test_a_websocket_client_can_send_a_mark_and_nothing_else_it_sends_counts():
         reader = WebSocketReader(f"ws://127.0.0.1:{publisher.port}")
         assert wait(lambda: publisher.clients() == 1)
         for message in ("hello", "{}", '{"mark": 5}', '["mark"]', '{"mark": "   "}', b'{"mark": "bytes"}',
-                        '{"mark": "  stimulus\\n 3 "}', '{"mark": "' + "x" * 500 + '"}'):
+                        '{"mark": "  stimulus\\n 3 "}', '{"mark": "' + "x" * 500 + '"}',
+                        '{"schema": "ferlive.mark/1", "mark": "echoed", "timestamp": 1.0, "frame_index": 30}'):
             reader.connection.send(message)
         assert wait(lambda: len(taken) == 2)
         time.sleep(0.2)

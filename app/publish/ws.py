@@ -200,7 +200,8 @@ class WebSocketPublisher(Publisher):
             data = json.loads(message)
         except ValueError:
             return
-        text = mark_text(data.get("mark")) if isinstance(data, dict) else ""
+        # a message of the app's own sent back (an echoing client) has a schema: taken, it would go round for ever
+        text = mark_text(data.get("mark")) if isinstance(data, dict) and "schema" not in data else ""
         if not text:
             return
         try:
