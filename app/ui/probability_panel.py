@@ -171,7 +171,7 @@ class ProbabilityPanel(QWidget):
         """An event mark set on the frame at ``timestamp``: a dashed line on the chart, named, moving with it."""
         line = pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen((90, 90, 90), width=1, style=Qt.PenStyle.DashLine),
                                label=text,
-                               labelOpts={"position": 0.7, "color": (60, 60, 60), "fill": (255, 255, 255, 190)})
+                               labelOpts={"position": 0.6, "color": (60, 60, 60), "fill": (255, 255, 255, 190)})
         self.timeline.addItem(line)
         self._marks.append((timestamp, line))
         if self._history:
