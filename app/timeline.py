@@ -35,7 +35,7 @@ class TimelineLog:
         """One frame; ``subject``: the track picked to follow (``FrameResult.subject``), else the largest face;
         ``away``: the person picked is out of view (``FrameResult.subject_away``), a gap for the main face;
         ``marks``: events marked on it (``FrameResult.marks``), drawn as lines."""
-        self.marks.extend((float(timestamp), text) for text in marks)
+        self.add_marks(timestamp, marks)
         main = subject_face(faces, subject, away)
         if main is not None and not self.classes:
             self.classes = tuple(main.classes)
@@ -47,6 +47,10 @@ class TimelineLog:
         for face in faces:
             if tuple(face.classes) == self.classes:
                 self._track_labels.setdefault(face.track_id, {})[frame] = face.label_index
+
+    def add_marks(self, timestamp: float, marks: tuple[str, ...]) -> None:
+        """Events marked on a frame already added (the one on screen while paused)."""
+        self.marks.extend((float(timestamp), text) for text in marks)
 
     @property
     def track_count(self) -> int:

@@ -225,7 +225,9 @@ def test_with_nothing_playing_a_mark_is_refused_with_the_reason(qtbot, make_wind
     assert NOTHING_TO_MARK in window.banner.texts() and window.marks.count == 0
 
 
-def test_a_mark_set_while_paused_goes_with_the_next_frame_played(qtbot, make_window):
+def test_a_mark_set_while_paused_goes_on_the_frame_on_screen_and_into_the_recording(qtbot, make_window):
+    """Paused (reviewing a moment), M marks the frame shown: the outputs get that frame again with the mark, the
+    recording gets the mark (its frame was written when first shown) and nothing else, and playing on adds none."""
     from PySide6.QtCore import Qt
 
     from tests.datapaths import require_data, video
@@ -233,19 +235,26 @@ def test_a_mark_set_while_paused_goes_with_the_next_frame_played(qtbot, make_win
 
     window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
     wait_for_faces(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    qtbot.wait(300)
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.status.state.text() == "paused")
-    qtbot.wait(300)  # a frame under way as the pause came is finished and shown (a mark then would be its own)
-    paused_at = window.last_frame.result.frame.index
-    landed = []
-    window.worker.marked.connect(lambda text, seconds, index, timestamp: landed.append(index))
-    qtbot.keyClick(window, Qt.Key.Key_M)
-    assert window.status.currentMessage() == "mark 1: set on the next frame (paused)"
-    qtbot.wait(500)
-    assert landed == []
-    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
-        qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert landed[0] > paused_at
+    assert window.paused
+    qtbot.wait(300)  # a frame under way as the pause came is finished and shown
+    shown = window.last_frame.result.frame
+    frames = window.recorder.active.frames
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(window, Qt.Key.Key_M)
+    assert blocker.args[0] == "mark 1" and blocker.args[2] == shown.index
+    qtbot.wait(300)
+    assert window.recorder.active.frames == frames  # the paused frame is not written again
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as saved:
+        window.record_controls.record_button.click()
+    summary = saved.args[0]
+    with open(summary.marks, newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert int(row["frame_index"]) == shown.index and float(row["timestamp"]) == pytest.approx(shown.timestamp,
+                                                                                               abs=1e-4)
+    assert summary.timeline.marks == [(pytest.approx(shown.timestamp), "mark 1")]
 
 
 def test_a_websocket_client_can_send_a_mark_and_nothing_else_it_sends_counts():
@@ -448,3 +457,24 @@ def test_the_command_line_cannot_loop_the_osc_output_into_osc_in():
         PublisherSet.open(OutputConfig(osc="localhost:9100", osc_in=9100))
     with PublisherSet.open(OutputConfig(osc="127.0.0.1:9101", osc_in=0)) as outputs:
         assert [p.name for p in outputs.publishers] == ["osc", "osc-in"]
+
+
+def test_a_recording_that_got_no_frame_leaves_no_marks_file_either(qtbot, make_window, tmp_path):
+    """Paused before Record: the recording gets no frame, so nothing is kept, the mark set meanwhile included."""
+    from PySide6.QtCore import Qt
+
+    from tests.datapaths import require_data, video
+    from tests.ui_helpers import WAIT_MS, wait_for_faces
+
+    window = make_window(str(require_data(video("woman_smile_neutral.mp4"))))
+    wait_for_faces(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.wait(300)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    with qtbot.waitSignal(window.worker.marked, timeout=WAIT_MS):
+        qtbot.keyClick(window, Qt.Key.Key_M)
+    with qtbot.waitSignal(window.recorder.saved, timeout=WAIT_MS) as saved:
+        window.record_controls.record_button.click()
+    summary = saved.args[0]
+    assert summary.empty and summary.marks is None
+    assert not list((tmp_path / "out").glob("*-marks.csv"))

@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         self.calibration = CalibrationFlow(self.worker, self.display_controls, self.banner,
                                            lambda: self.source_info is not None and self.source_info.stills, self)
         self.marks = MarkFlow(self.worker, self.status, self.banner, self.panel, self.record_controls.mark_text,
-                              lambda: self.recording.available, lambda: self.paused, self)
+                              lambda: self.recording.available, self)
         self.paused = False
         self._ended = False  # the file or folder playing has ended: Space and the bar's button play it again
         self._presenting, self._was_maximised = False, False

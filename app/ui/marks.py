@@ -33,15 +33,14 @@ class MarkFlow(QObject):
     """Numbers the marks and hands them to the worker; the status bar says where each one landed, and the live
     chart draws it.
 
-    ``available``: whether frames flow (the Record button's rule); ``paused``: whether the video waits, so the
-    mark waits for the next frame.
+    ``available``: whether frames flow (the Record button's rule). Paused, a mark goes on the frame on screen.
     """
 
     def __init__(self, worker: StreamWorker, status: QStatusBar, banner: Banner, panel: ProbabilityPanel,
-                 name: QLineEdit, available: Callable[[], bool], paused: Callable[[], bool], parent: QWidget) -> None:
+                 name: QLineEdit, available: Callable[[], bool], parent: QWidget) -> None:
         super().__init__(parent)
         self.worker, self.status, self.banner, self.panel, self.name = worker, status, banner, panel, name
-        self._available, self._paused = available, paused
+        self._available = available
         self.count = 0
         worker.marked.connect(self._on_marked)
         worker.publishers.set_mark_handler(worker.mark)  # a WebSocket client's {"mark": ...}, kept as sent
@@ -57,8 +56,6 @@ class MarkFlow(QObject):
             self.count += 1
             text = f"mark {self.count}"
         self.worker.mark(text)
-        if self._paused():
-            self.status.showMessage(f"{text}: set on the next frame (paused)", MESSAGE_MS)
         return text
 
     def _on_marked(self, text: str, seconds: float, frame_index: int, timestamp: float) -> None:

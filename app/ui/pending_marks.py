@@ -1,5 +1,6 @@
 """Event marks on their way to a frame (``app.ui.marks``): asked for from any thread, set on the next frame the
-stream worker analyses, and the last one's text drawn on the video for a moment after its frame.
+stream worker analyses (paused: the frame on screen, analysed again), and the last one's text drawn on the video
+for a moment after its frame.
 """
 
 from __future__ import annotations

@@ -130,6 +130,14 @@ class Recording:
             self.frames_with_face += any(not face.held for face in result.faces)
             self.timeline.add(result.frame.timestamp, result.faces, result.subject, result.subject_away, result.marks)
 
+    def write_marks(self, result: FrameResult) -> None:
+        """The marks set on a frame already written (the one on screen while paused); a no-op once closed."""
+        with self._lock:
+            if self._closed or not result.marks:
+                return
+            self._marks.write(marks_of(result), self._start if self._start is not None else result.frame.timestamp)
+            self.timeline.add_marks(result.frame.timestamp, result.marks)
+
     def close(self) -> RecordingSummary:
         """Stop taking frames, drain the encoder and write the MP4 index. Idempotent; may take a moment."""
         with self._lock:
@@ -145,7 +153,7 @@ class Recording:
                 except Exception as exc:  # an OutputError from a disk that filled up; report, keep closing
                     errors.append(str(exc))
             if self.frames == 0:  # a CSV header and an MP4 with no frames would only look like a recording
-                for path in (self.video_path, self.results_path, self.clean_path):
+                for path in (self.video_path, self.results_path, self.clean_path, self._marks.path):
                     if path is not None:
                         path.unlink(missing_ok=True)
             self.summary = RecordingSummary(
@@ -158,7 +166,7 @@ class Recording:
                 error="; ".join(errors) or None,
                 timeline=self.timeline,
                 clean=self.clean_path if self.frames else None,
-                marks=self._marks.written,
+                marks=self._marks.written if self.frames else None,
                 mark_count=self._marks.count,
             )
             return self.summary

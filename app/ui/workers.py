@@ -116,6 +116,7 @@ class StreamWorker(QThread):
         self._click: tuple[int | None] | None = None  # a face clicked to follow, not yet passed on (set_subject)
         self._last_analysed: Frame | None = None  # the frame shown last, as analysed (oriented)
         self._analyse_again = False  # paused and the model changed: analyse the frame shown with the new one
+        self._mark_on_screen = False  # a mark asked for: paused or ended, it goes on the frame shown
         self._ended = False  # a file or folder has ended, its last frame (_last_analysed) still on screen
         self._last_source: tuple[str, dict] | None = None  # what reconnect() opens again
         self._close_requested = False
@@ -188,6 +189,8 @@ class StreamWorker(QThread):
         live outputs with that frame, and ``marked`` says where it landed. Any thread (a WebSocket client's mark
         comes on the output's); dropped when the source closes first."""
         self._marks.add(text)
+        with self._lock:
+            self._mark_on_screen = True
         self._wake.set()
 
     def close_source(self) -> None:
@@ -327,9 +330,10 @@ class StreamWorker(QThread):
         self._apply_commands()
         with self._lock:
             again, self._analyse_again = self._analyse_again, False
-        if again:
-            if self._last_analysed is not None and (self._paused or self._ended):
-                self._process(self._last_analysed, record=False)  # already recorded once, as first shown
+            mark, self._mark_on_screen = self._mark_on_screen, False
+        if (again or mark) and self._last_analysed is not None and (self._paused or self._ended):
+            # already recorded once, as first shown; a mark asked for now is this frame's, the one on screen
+            self._process(self._last_analysed, record=False, take_marks=True)
         if self._capture is None:
             self._wake.wait(0.1)
             self._wake.clear()
@@ -548,9 +552,10 @@ class StreamWorker(QThread):
         self._shown.remember(position, context, result, pipeline.snapshot())
         return result, False
 
-    def _process(self, frame: Frame, record: bool = True) -> None:
+    def _process(self, frame: Frame, record: bool = True, take_marks: bool = False) -> None:
         """Analyse, draw and hand over one oriented frame (and write it to the recording, unless ``record`` is
-        off: a frame analysed again)."""
+        off: a frame analysed again). The marks asked for go on it when it is new or ``take_marks`` (the frame on
+        screen while paused: then only the marks go to the recording)."""
         self._last_analysed = frame
         with self._lock:
             engine, options, recording = self._engine, self._options, self._recording
@@ -565,7 +570,7 @@ class StreamWorker(QThread):
                         self._click = None
             if self._pipeline is not None and engine is not None:
                 result, again = self._analyse(frame, engine)
-                if record:  # not a frame analysed again (paused: marks wait for the next frame, recorded too)
+                if record or take_marks:
                     self._marks.attach(result)
                 self.publishers.publish(result)  # before drawing: outputs get it first; never blocks
                 if not self._stills and not again and (
@@ -575,7 +580,7 @@ class StreamWorker(QThread):
                     self.orientationHint.emit((360 - turn) % 360 if self._mirrored_now else turn)
             else:
                 result = FrameResult(frame=frame)
-                if record:
+                if record or take_marks:
                     self._marks.attach(result)
             t0 = time.perf_counter()
             annotated = render(frame.image, result.faces, options, selected=result.subject,
@@ -592,9 +597,12 @@ class StreamWorker(QThread):
             return
         if self._pipeline is not None and engine is not None and not self._stills:
             self.calibrations.feed(result, engine.card, self._pipeline, lambda: self._engine is engine)
-        if recording is not None and record:
+        if recording is not None and (record or result.marks):
             try:
-                recording.write(result, annotated)
+                if record:
+                    recording.write(result, annotated)
+                else:
+                    recording.write_marks(result)
             except OutputError as exc:
                 self.set_recording(None)
                 self.recordingFailed.emit(str(exc))
