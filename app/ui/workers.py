@@ -185,9 +185,9 @@ class StreamWorker(QThread):
         self._wake.set()
 
     def mark(self, text: str) -> None:
-        """Set an event mark (``FrameResult.marks``) on the next frame analysed: it goes to the recording and to the
-        live outputs with that frame, and ``marked`` says where it landed. Any thread (a WebSocket client's mark
-        comes on the output's); dropped when the source closes first."""
+        """Set an event mark (``FrameResult.marks``) on the next frame analysed (paused, or at a file's end: on the
+        frame shown): it goes to the recording and to the live outputs with that frame, and ``marked`` says where it
+        landed. Any thread (a mark sent in comes on its output's); dropped when the source closes first."""
         self._marks.add(text)
         with self._lock:
             self._mark_on_screen = True
