@@ -229,14 +229,15 @@ class Publisher:
                 with self._lock:
                     marks, self._marks = list(self._marks), deque(maxlen=MAX_PENDING_MARKS)
             try:
-                for send, what in ((self._send_marks, marks), (self._send, result)):
-                    if what:
-                        self._guarded(send, what)
+                if marks:
+                    self._guarded(self._send_marks, marks)
+                self._guarded(self._send, result)
             finally:
                 self._cpu_s += time.thread_time() - cpu0
                 self._handled += 1
 
-    def _guarded(self, send, what) -> None:
+    def _guarded(self, send: Callable[[object], None], what: object) -> None:
+        """``send(what)``; a failure becomes the status's last error, and the thread carries on."""
         try:
             send(what)
         except Exception as exc:  # a receiver's problem must not end the output; it is shown in the status
