@@ -41,7 +41,7 @@ class OutputSettings(AppSettings):
 
     @property
     def ws_port(self) -> int:
-        return min(65535, max(1, self._get("outputs/ws_port", DEFAULT_PORT, int)))
+        return self._port("outputs/ws_port", DEFAULT_PORT)
 
     @ws_port.setter
     def ws_port(self, value: int) -> None:
@@ -57,11 +57,15 @@ class OutputSettings(AppSettings):
 
     @property
     def osc_in_port(self) -> int:
-        return min(65535, max(1, self._get("outputs/osc_in_port", OSC_IN_PORT, int)))
+        return self._port("outputs/osc_in_port", OSC_IN_PORT)
 
     @osc_in_port.setter
     def osc_in_port(self, value: int) -> None:
         self._set("outputs/osc_in_port", int(value))
+
+    def _port(self, key: str, default: int) -> int:
+        """A remembered port, kept to 1-65535 whatever the settings file holds."""
+        return min(65535, max(1, self._get(key, default, int)))
 
     def remember(self, config: OutputConfig) -> None:
         """Store what the command line asked for, as if chosen in the panel (like --provider and --stability)."""
